@@ -1,0 +1,5 @@
+//! Integration tests: the server over loopback against clients nobody here wrote.
+#![allow(unreachable_pub)]
+
+mod support;
+mod runtime;

@@ -1,0 +1,710 @@
+//! The connection engine: one task per connection drives tungstenite and the handler.
+//!
+//! Each poll of a connection's task runs three steps:
+//!
+//! 1. **read**: tungstenite parses every complete frame the socket holds (answering
+//!    pings and close frames itself) and the data frames go to `incoming`, up to the
+//!    session's read-ahead bound;
+//! 2. **handler**: the handler future runs until it waits;
+//! 3. **write**: every frame queued on `outgoing` is encoded into tungstenite's write
+//!    buffer, then one flush writes them all, so a burst of sends costs one system call.
+//!
+//! Timers (ping period, pong timeout, close handshake timeout) are one `Sleep` armed at
+//! the nearest deadline. Closing follows RFC 6455 §7: a clean close waits for the peer's
+//! close frame up to `timeout`; a failed connection (protocol error, ping timeout) sends
+//! its close frame, half-closes, and discards input briefly so the peer reads the frame
+//! before the connection goes.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::io::{self, Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::error::HandlerError;
+use crate::extension::ExtensionError;
+use crate::frame::{CloseCode, CloseReason, Frame, Text, truncate_reason};
+use crate::io::Socket;
+use crate::options::WebSocketOptions;
+use crate::session::Shared;
+
+/// What the engine writes to and reads from: the plain socket, or the extension layer
+/// over it. The plain socket's methods are the trivial ones, so a connection without
+/// extensions pays nothing for the possibility.
+pub(crate) trait Transport: Read + Write + Send + Unpin + 'static {
+    fn socket(&self) -> &Socket;
+    fn socket_mut(&mut self) -> &mut Socket;
+
+    /// Ready to read: decoded bytes wait in the transport, or the socket is readable.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.socket().poll_read_ready(cx)
+    }
+
+    /// Turns an outgoing data or control frame into the message tungstenite writes.
+    fn encode(&mut self, frame: Frame) -> Result<Message, ExtensionError> {
+        Ok(plain_message(frame))
+    }
+
+    /// Control frames the transport took out of the stream itself (raw sessions).
+    fn take_control(&mut self) -> Option<Frame> {
+        None
+    }
+
+    /// Bytes wait in the transport that a read can consume without the socket
+    /// signalling readiness again.
+    fn has_buffered(&self) -> bool {
+        self.socket().has_buffered()
+    }
+}
+
+impl Transport for Socket {
+    fn socket(&self) -> &Socket {
+        self
+    }
+    fn socket_mut(&mut self) -> &mut Socket {
+        self
+    }
+}
+
+pub(crate) fn plain_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(text) => Message::Text(text.into_inner()),
+        Frame::Binary(data) => Message::Binary(data),
+        Frame::Ping(data) => Message::Ping(data),
+        Frame::Pong(data) => Message::Pong(data),
+        Frame::Close(reason) => Message::Close(reason.map(close_frame)),
+    }
+}
+
+fn close_frame(reason: CloseReason) -> CloseFrame {
+    CloseFrame {
+        code: reason.code().code().into(),
+        reason: truncate_reason(reason.message()).to_owned().into(),
+    }
+}
+
+fn from_close_frame(frame: Option<CloseFrame>) -> CloseReason {
+    match frame {
+        Some(frame) => CloseReason::new(u16::from(frame.code), frame.reason.as_str().to_owned()),
+        None => CloseReason::new(CloseCode::NO_STATUS, ""),
+    }
+}
+
+/// tungstenite's configuration for a session with these options.
+pub(crate) fn engine_config(options: &WebSocketOptions) -> WebSocketConfig {
+    let limit = options.message_limit();
+    WebSocketConfig::default()
+        .read_buffer_size(options.get_read_buffer_size())
+        .write_buffer_size(options.get_write_buffer_size())
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Frames flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's (clean close).
+    Closing,
+    /// The connection failed: our close frame is being flushed, then we half-close
+    /// and discard input until the peer closes or the deadline passes.
+    Failing { flushed: bool },
+    /// The socket is gone.
+    Done,
+}
+
+/// Ping bookkeeping, when `ping_period` is set.
+struct Pinger {
+    period: Duration,
+    next_ping: Instant,
+    awaiting: Option<(u64, Instant)>,
+    counter: u64,
+}
+
+/// How many times one poll may loop before yielding to other tasks.
+const POLL_BUDGET: usize = 32;
+
+/// One connection: tungstenite over a transport, plus the session's queues.
+pub(crate) struct Engine<T: Transport> {
+    ws: Option<WebSocket<T>>,
+    shared: Arc<Shared>,
+    raw: bool,
+    phase: Phase,
+    timeout: Duration,
+    deadline: Option<Instant>,
+    pinger: Option<Pinger>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Frames read this poll, handed to `incoming` under one lock.
+    inbox: VecDeque<Frame>,
+    /// Frames taken from `outgoing` and not yet given to tungstenite.
+    batch: VecDeque<Frame>,
+    /// Frames given to tungstenite since the last complete flush.
+    unflushed: u64,
+    /// The socket refused bytes: wait for writability before writing more.
+    write_blocked: bool,
+    /// The handler is gone: data frames are dropped instead of queued.
+    handler_done: bool,
+    /// tungstenite queued a pong or close reply that must be flushed.
+    needs_flush: bool,
+    /// The peer's close frame arrived: `incoming` ends after what was read before it.
+    peer_closed: bool,
+    /// Reading stopped because `incoming` was full (not because the socket was empty).
+    read_paused: bool,
+    /// Raw sessions: close the socket once the next flush completes.
+    finish_after_flush: bool,
+}
+
+impl<T: Transport> Engine<T> {
+    pub(crate) fn new(
+        transport: T,
+        leftover: Vec<u8>,
+        shared: Arc<Shared>,
+        options: &WebSocketOptions,
+        raw: bool,
+    ) -> Self {
+        let config = engine_config(options);
+        let ws = WebSocket::from_partially_read(transport, leftover, Role::Server, Some(config));
+        // Raw sessions answer nothing by themselves, pings included (as Ktor's).
+        let pinger = options.get_ping_period().filter(|_| !raw).map(|period| Pinger {
+            period,
+            next_ping: Instant::now() + period,
+            awaiting: None,
+            counter: 0,
+        });
+        Self {
+            ws: Some(ws),
+            shared,
+            raw,
+            phase: Phase::Open,
+            timeout: options.get_timeout(),
+            deadline: None,
+            pinger,
+            sleep: None,
+            inbox: VecDeque::new(),
+            batch: VecDeque::new(),
+            unflushed: 0,
+            write_blocked: false,
+            handler_done: false,
+            needs_flush: false,
+            peer_closed: false,
+            read_paused: false,
+            finish_after_flush: false,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Drops the socket and resolves everything waiting on the session.
+    fn finish(&mut self, reason: Option<CloseReason>) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Done;
+        self.ws = None;
+        self.sleep = None;
+        self.batch.clear();
+        self.shared.set_close_reason(reason);
+        self.shared.finish();
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): send a close frame with `code`, then
+    /// half-close and linger briefly.
+    fn fail(&mut self, code: CloseCode, message: &str) {
+        if matches!(self.phase, Phase::Failing { .. } | Phase::Done) {
+            return;
+        }
+        tracing::debug!(code = code.code(), message, "failing WebSocket connection");
+        let reason = CloseReason::new(code, message.to_owned());
+        self.shared.set_close_reason(Some(reason.clone()));
+        self.shared.end_incoming();
+        if let Some(ws) = &mut self.ws {
+            // Queue our close frame unless one already went out.
+            if ws.can_write() {
+                let _ = ws.close(Some(close_frame(reason)));
+            }
+        }
+        self.batch.clear();
+        self.phase = Phase::Failing { flushed: false };
+        self.deadline = Some(Instant::now() + self.timeout.min(Duration::from_secs(2)));
+    }
+
+    fn fail_with(&mut self, err: WsError) {
+        match err {
+            WsError::ConnectionClosed | WsError::AlreadyClosed => self.finish(None),
+            WsError::Io(e) => {
+                if let Some(ext) = e.get_ref().and_then(|e| e.downcast_ref::<ExtensionError>()) {
+                    let code = ext.close_code();
+                    let message = ext.to_string();
+                    self.fail(code, &message);
+                } else {
+                    tracing::debug!(error = %e, "WebSocket connection I/O error");
+                    self.finish(None);
+                }
+            }
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => self.finish(None),
+            WsError::Protocol(p) => self.fail(CloseCode::PROTOCOL_ERROR, &p.to_string()),
+            WsError::Utf8(_) => self.fail(CloseCode::NOT_CONSISTENT, "Invalid UTF-8"),
+            WsError::Capacity(_) => self.fail(CloseCode::TOO_BIG, "Message too big"),
+            WsError::AttackAttempt => self.fail(CloseCode::VIOLATED_POLICY, "Attack attempt"),
+            other => self.fail(CloseCode::INTERNAL_ERROR, &other.to_string()),
+        }
+    }
+
+    fn flush_inbox_to_session(&mut self, waker: &std::task::Waker) {
+        if self.handler_done {
+            self.inbox.clear();
+        } else if !self.inbox.is_empty() {
+            self.shared.push_incoming(&mut self.inbox, waker);
+        }
+    }
+
+    /// Step 1: read frames while the session has room for them.
+    fn poll_read(&mut self, cx: &mut Context<'_>) {
+        match self.phase {
+            Phase::Open | Phase::Closing => {}
+            Phase::Failing { flushed: true } => {
+                if let Some(ws) = &mut self.ws
+                    && ws.get_mut().socket_mut().discard_input(cx).is_ready() {
+                        self.finish(None);
+                    }
+                return;
+            }
+            Phase::Failing { flushed: false } | Phase::Done => return,
+        }
+        let mut room = if self.handler_done { usize::MAX } else { self.shared.incoming_room() };
+        self.read_paused = room == 0;
+        while room > 0 {
+            let Some(ws) = &mut self.ws else { return };
+            if let Some(control) = ws.get_mut().take_control() {
+                if let Frame::Close(reason) = &control {
+                    let reason = reason.clone().unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""));
+                    self.shared.set_close_reason(Some(reason));
+                    self.peer_closed = true;
+                    if self.phase == Phase::Closing {
+                        // The peer answered our close: the handshake is complete.
+                        self.finish_after_flush = true;
+                        self.needs_flush = true;
+                    }
+                }
+                self.inbox.push_back(control);
+                room -= 1;
+                continue;
+            }
+            match ws.read() {
+                Ok(message) => {
+                    if self.on_message(message) {
+                        room -= 1;
+                        self.read_paused = room == 0;
+                    }
+                }
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match ws.get_ref().poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => {
+                            self.fail_with(WsError::Io(e));
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                Err(err) => {
+                    self.fail_with(err);
+                    break;
+                }
+            }
+        }
+        self.flush_inbox_to_session(cx.waker());
+        if self.peer_closed && !self.raw {
+            self.shared.end_incoming();
+        }
+    }
+
+    /// Handles one message from tungstenite; true if it went to `incoming`.
+    fn on_message(&mut self, message: Message) -> bool {
+        let frame = match message {
+            Message::Text(text) => Frame::Text(Text::from_inner(text)),
+            Message::Binary(data) => Frame::Binary(data),
+            Message::Ping(data) => {
+                // tungstenite queued the pong; make sure the write step sends it now.
+                self.needs_flush = true;
+                if !self.raw {
+                    return false;
+                }
+                Frame::Ping(data)
+            }
+            Message::Pong(data) => {
+                self.on_pong(&data);
+                if !self.raw {
+                    return false;
+                }
+                Frame::Pong(data)
+            }
+            Message::Close(frame) => {
+                let reason = from_close_frame(frame);
+                self.shared.set_close_reason(Some(reason.clone()));
+                if self.raw {
+                    self.inbox.push_back(Frame::Close(Some(reason)));
+                }
+                self.peer_closed = true;
+                self.needs_flush = true;
+                if self.phase == Phase::Open {
+                    // tungstenite queued the reply; the next read or flush sends it.
+                    self.phase = Phase::Closing;
+                    self.deadline = Some(Instant::now() + self.timeout);
+                }
+                return false;
+            }
+            Message::Frame(_) => return false,
+        };
+        if self.handler_done {
+            return false;
+        }
+        self.inbox.push_back(frame);
+        true
+    }
+
+    fn on_pong(&mut self, data: &Bytes) {
+        if let Some(pinger) = &mut self.pinger
+            && let Some((counter, _)) = pinger.awaiting
+                && data.as_ref() == counter.to_be_bytes() {
+                    pinger.awaiting = None;
+                }
+    }
+
+    /// Step 3: encode queued frames, then flush once. Returns true if another pass of
+    /// the poll loop is needed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.phase {
+            Phase::Open | Phase::Closing => {}
+            Phase::Failing { flushed: false } => {
+                return self.poll_fail_flush(cx);
+            }
+            Phase::Failing { flushed: true } | Phase::Done => return false,
+        }
+        if !self.write_blocked {
+            loop {
+                if self.batch.is_empty() {
+                    let taken = self.shared.take_outgoing(&mut self.batch);
+                    if taken.terminate {
+                        self.finish(None);
+                        return false;
+                    }
+                    if self.batch.is_empty() {
+                        break;
+                    }
+                }
+                if !self.encode_batch() {
+                    break;
+                }
+            }
+        }
+        if self.is_done() {
+            return false;
+        }
+        if self.unflushed > 0 || self.write_blocked || self.needs_flush {
+            self.needs_flush = false;
+            return self.flush(cx);
+        }
+        false
+    }
+
+    /// Feeds the batch to tungstenite; false if the socket is full or the engine stopped.
+    fn encode_batch(&mut self) -> bool {
+        while let Some(frame) = self.batch.pop_front() {
+            let Some(ws) = &mut self.ws else { return false };
+            if let Frame::Close(reason) = frame {
+                let reason = reason.unwrap_or_else(|| CloseReason::new(CloseCode::NORMAL, ""));
+                self.unflushed += 1;
+                self.batch.clear();
+                if self.phase == Phase::Open {
+                    self.shared.set_close_reason(Some(reason.clone()));
+                    self.phase = Phase::Closing;
+                    self.deadline = Some(Instant::now() + self.timeout);
+                    let written = if self.raw {
+                        // tungstenite's close state machine is bypassed: the handler
+                        // runs the close handshake itself.
+                        if self.peer_closed {
+                            self.finish_after_flush = true;
+                        }
+                        ws.write(Message::Frame(WireFrame::close(Some(close_frame(reason)))))
+                    } else {
+                        ws.close(Some(close_frame(reason)))
+                    };
+                    return match written {
+                        Ok(()) => false,
+                        Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.write_blocked = true;
+                            false
+                        }
+                        Err(err) => {
+                            self.fail_with(err);
+                            false
+                        }
+                    };
+                }
+                return false;
+            }
+            let message = match ws.get_mut().encode(frame) {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::error!(error = %err, "extension failed on an outgoing frame");
+                    self.fail(CloseCode::INTERNAL_ERROR, "Extension failure");
+                    return false;
+                }
+            };
+            self.unflushed += 1;
+            match ws.write(message) {
+                Ok(()) => {}
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return false;
+                }
+                // Frames queued after a close frame are dropped, as Ktor drops them.
+                Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {}
+                Err(err) => {
+                    self.fail_with(err);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ws) = &mut self.ws else { return false };
+        loop {
+            match ws.flush() {
+                Ok(()) => {
+                    self.write_blocked = false;
+                    self.shared.mark_written(std::mem::take(&mut self.unflushed));
+                    if self.finish_after_flush {
+                        self.finish(None);
+                        return false;
+                    }
+                    // Room appeared for frames the writer could not take before.
+                    return !self.batch.is_empty() || self.shared.has_outgoing();
+                }
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match ws.get_ref().socket().poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => {
+                            self.fail_with(WsError::Io(e));
+                            return false;
+                        }
+                        Poll::Pending => {
+                            self.write_blocked = true;
+                            return false;
+                        }
+                    }
+                }
+                Err(WsError::ConnectionClosed) => {
+                    // The close handshake completed: the server closes TCP first.
+                    self.shared.mark_written(std::mem::take(&mut self.unflushed));
+                    self.finish(None);
+                    return false;
+                }
+                Err(err) => {
+                    self.fail_with(err);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// While failing: flush our close frame, then half-close.
+    fn poll_fail_flush(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ws) = &mut self.ws else { return false };
+        loop {
+            match ws.flush() {
+                Ok(()) | Err(WsError::ConnectionClosed) => break,
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match ws.get_ref().socket().poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(_)) => {
+                            self.finish(None);
+                            return false;
+                        }
+                        Poll::Pending => return false,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(ws) = &mut self.ws else { return false };
+        ws.get_mut().socket_mut().shutdown_write(cx);
+        self.phase = Phase::Failing { flushed: true };
+        true
+    }
+
+    /// Timers: pings, pong timeout, close deadlines. Returns true if something was
+    /// queued that the write step must send.
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = Instant::now();
+        let mut wrote = false;
+        if let Some(deadline) = self.deadline
+            && now >= deadline {
+                self.deadline = None;
+                match self.phase {
+                    Phase::Closing | Phase::Failing { .. } => {
+                        tracing::debug!("close handshake timed out; dropping the connection");
+                        self.finish(None);
+                        return false;
+                    }
+                    Phase::Open | Phase::Done => {}
+                }
+            }
+        if self.phase == Phase::Open
+            && let Some(pinger) = &mut self.pinger {
+                if let Some((_, pong_deadline)) = pinger.awaiting
+                    && now >= pong_deadline {
+                        self.fail(CloseCode::INTERNAL_ERROR, "Ping timeout");
+                        return true;
+                    }
+                if now >= pinger.next_ping {
+                    pinger.counter += 1;
+                    let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
+                    if pinger.awaiting.is_none() {
+                        pinger.awaiting = Some((pinger.counter, now + self.timeout));
+                    }
+                    pinger.next_ping = now + pinger.period;
+                    if let Some(ws) = &mut self.ws {
+                        self.unflushed += 1;
+                        match ws.write(Message::Ping(payload)) {
+                            Ok(()) => {}
+                            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                                self.write_blocked = true;
+                            }
+                            Err(err) => {
+                                self.fail_with(err);
+                                return false;
+                            }
+                        }
+                        wrote = true;
+                    }
+                }
+            }
+        // Arm the timer at the nearest deadline.
+        let mut next = self.deadline;
+        if self.phase == Phase::Open
+            && let Some(pinger) = &self.pinger {
+                let ping_next = match pinger.awaiting {
+                    Some((_, pong_deadline)) => pinger.next_ping.min(pong_deadline),
+                    None => pinger.next_ping,
+                };
+                next = Some(next.map_or(ping_next, |n| n.min(ping_next)));
+            }
+        match next {
+            Some(at) => {
+                let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                if sleep.deadline() != at {
+                    sleep.as_mut().reset(at);
+                }
+                if sleep.as_mut().poll(cx).is_ready() {
+                    // Already due: run the timers again on the next pass.
+                    return true;
+                }
+            }
+            None => self.sleep = None,
+        }
+        wrote
+    }
+}
+
+/// A handler's future, boxed.
+pub(crate) type HandlerFuture =
+    Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
+
+/// Runs a connection and its handler in the current task until both are finished.
+pub(crate) async fn run<T: Transport>(engine: Engine<T>, handler: HandlerFuture, route: Arc<str>) {
+    let mut driver = Driver { engine, handler: Some(handler), route };
+    poll_fn(|cx| driver.poll(cx)).await;
+}
+
+struct Driver<T: Transport> {
+    engine: Engine<T>,
+    handler: Option<HandlerFuture>,
+    route: Arc<str>,
+}
+
+impl<T: Transport> Driver<T> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..POLL_BUDGET {
+            let engine = &mut self.engine;
+            engine.poll_read(cx);
+            let mut again = self.poll_handler(cx);
+            let engine = &mut self.engine;
+            if !engine.is_done() {
+                again |= engine.poll_timers(cx);
+                again |= engine.poll_write(cx);
+            }
+            if engine.is_done() {
+                if self.handler.is_none() {
+                    return Poll::Ready(());
+                }
+                if !again {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if again {
+                continue;
+            }
+            let Some(ws) = &mut engine.ws else { continue };
+            let buffered = ws.get_ref().has_buffered();
+            if !buffered {
+                ws.get_mut().socket_mut().release_idle();
+            }
+            // Park unless frames were queued meanwhile or reading can resume (room
+            // appeared in `incoming`, or read-ahead bytes wait that the socket will not
+            // signal again).
+            let resume_read = engine.read_paused || buffered;
+            if engine.shared.park_engine(cx, resume_read && engine.phase == Phase::Open) {
+                return Poll::Pending;
+            }
+        }
+        // Let other connections run; come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Polls the handler; when it ends, queues the close frame its outcome calls for.
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(fut) = self.handler.as_mut() else { return false };
+        let reason = match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return false,
+            Ok(Poll::Ready(Ok(()))) => CloseReason::new(CloseCode::NORMAL, ""),
+            Ok(Poll::Ready(Err(err))) => {
+                tracing::error!(route = &*self.route, error = %err, "WebSocket handler failed");
+                CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_string());
+                tracing::error!(route = &*self.route, panic = %message, "WebSocket handler panicked");
+                CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
+            }
+        };
+        self.handler = None;
+        self.engine.handler_done = true;
+        self.engine.inbox.clear();
+        self.engine.shared.request_close(reason);
+        true
+    }
+}

@@ -1,0 +1,525 @@
+//! permessage-deflate (RFC 7692), server side.
+//!
+//! # Options
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `compression_level` | 6 | zlib level 0–9: 1 is about twice as fast as 6 on incompressible data, 9 rarely pays |
+//! | `compress_if_bigger_than` | 0 | only messages of at least this many bytes are compressed |
+//! | `compress_if` | all | a predicate on the outgoing frame; `false` sends it uncompressed |
+//! | `server_no_context_takeover` | off | start each outgoing message with an empty window: worse ratio, no compressor kept between messages |
+//! | `client_no_context_takeover` | off | ask the client to do the same, so no decompressor is kept between messages |
+//! | `server_max_window_bits` | 15 | our compression window (9–15); a client's `server_max_window_bits` lowers it |
+//! | `client_max_window_bits` | 15 | the largest window we ask the client to use, when it lets us ask |
+//!
+//! # Memory and CPU
+//!
+//! zlib state dominates: a compressor costs about `2^(bits+2)` bytes plus 128 KiB of
+//! hash tables (≈ 256 KiB at 15 bits, 144 KiB at 12), a decompressor about `2^bits`
+//! plus 7 KiB (≈ 40 KiB at 15). Both are created on the first message that needs them,
+//! and dropped after each message when the side's context takeover is off; with
+//! takeover on they live as long as the session. Lower `server_max_window_bits` and
+//! turn on `client_no_context_takeover` to bound memory on servers with many idle
+//! compressed sessions. Compression costs a few microseconds per KiB of compressible
+//! text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
+//! small messages, where framing dominates anyway.
+//!
+//! # Negotiation
+//!
+//! Offers are taken in the client's order; the first one whose parameters are all
+//! known, well-formed and satisfiable is accepted, the rest declined. An offer that
+//! limits our window to 8 bits is declined (zlib cannot compress with a 256-byte
+//! window), so is an offer with an unknown or repeated parameter.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::{
+    DataKind, ExtFrame, Extension, ExtensionError, ExtensionFactory, ExtensionParams,
+    IncomingContext, Negotiated, Rsv,
+};
+use crate::frame::Frame;
+
+/// The extension token.
+pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
+
+type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
+
+/// The permessage-deflate extension factory (Ktor's `WebSocketDeflateExtension`).
+///
+/// ```
+/// use ws_runtime::{WebSocketOptions, extension::Deflate};
+/// let options = WebSocketOptions::new()
+///     .extension(Deflate::new().compression_level(6).compress_if_bigger_than(1024));
+/// assert_eq!(options.extension_names(), ["permessage-deflate"]);
+/// ```
+#[derive(Clone)]
+pub struct Deflate {
+    level: u32,
+    threshold: usize,
+    predicate: Option<Predicate>,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: u8,
+    client_max_window_bits: u8,
+}
+
+impl Default for Deflate {
+    fn default() -> Self {
+        Self {
+            level: 6,
+            threshold: 0,
+            predicate: None,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
+impl fmt::Debug for Deflate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deflate")
+            .field("compression_level", &self.level)
+            .field("compress_if_bigger_than", &self.threshold)
+            .field("compress_if", &self.predicate.is_some())
+            .field("server_no_context_takeover", &self.server_no_context_takeover)
+            .field("client_no_context_takeover", &self.client_no_context_takeover)
+            .field("server_max_window_bits", &self.server_max_window_bits)
+            .field("client_max_window_bits", &self.client_max_window_bits)
+            .finish()
+    }
+}
+
+impl Deflate {
+    /// The defaults of the table in the module docs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// zlib compression level, 0 (store) to 9 (best); values above 9 are taken as 9.
+    pub fn compression_level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
+    }
+
+    /// Compress only messages of at least `bytes` bytes (Ktor's `compressIfBiggerThan`).
+    pub fn compress_if_bigger_than(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// Compress only frames for which `predicate` is true (Ktor's `compressIf`).
+    pub fn compress_if(mut self, predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Use no context takeover for our messages.
+    pub fn server_no_context_takeover(mut self, on: bool) -> Self {
+        self.server_no_context_takeover = on;
+        self
+    }
+
+    /// Ask the client to use no context takeover for its messages.
+    pub fn client_no_context_takeover(mut self, on: bool) -> Self {
+        self.client_no_context_takeover = on;
+        self
+    }
+
+    /// Our compression window, 9 to 15 bits (clamped).
+    pub fn server_max_window_bits(mut self, bits: u8) -> Self {
+        self.server_max_window_bits = bits.clamp(9, 15);
+        self
+    }
+
+    /// The largest window to ask of the client, 8 to 15 bits (clamped).
+    pub fn client_max_window_bits(mut self, bits: u8) -> Self {
+        self.client_max_window_bits = bits.clamp(8, 15);
+        self
+    }
+
+    /// Accepts or declines one offer.
+    fn accept(&self, offer: &ExtensionParams) -> Option<(ExtensionParams, DeflateSession)> {
+        let mut server_no_context_takeover = self.server_no_context_takeover;
+        let mut client_no_context_takeover = self.client_no_context_takeover;
+        let mut server_bits = self.server_max_window_bits;
+        let mut server_bits_offered = false;
+        let mut client_bits: Option<u8> = None;
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in &offer.params {
+            let name = name.as_str();
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                return None;
+            }
+            seen.push(name);
+            match name.to_ascii_lowercase().as_str() {
+                "server_no_context_takeover" => {
+                    if value.is_some() {
+                        return None;
+                    }
+                    server_no_context_takeover = true;
+                }
+                "client_no_context_takeover" => {
+                    if value.is_some() {
+                        return None;
+                    }
+                    client_no_context_takeover = true;
+                }
+                "server_max_window_bits" => {
+                    let bits = parse_bits(value.as_deref()?)?;
+                    if bits < 9 {
+                        return None;
+                    }
+                    server_bits = server_bits.min(bits);
+                    server_bits_offered = true;
+                }
+                "client_max_window_bits" => {
+                    let limit = match value {
+                        None => 15,
+                        Some(v) => parse_bits(v)?,
+                    };
+                    client_bits = Some(self.client_max_window_bits.min(limit));
+                }
+                _ => return None,
+            }
+        }
+        let mut response = ExtensionParams::new(PERMESSAGE_DEFLATE);
+        if server_no_context_takeover {
+            response = response.param("server_no_context_takeover", None);
+        }
+        if client_no_context_takeover {
+            response = response.param("client_no_context_takeover", None);
+        }
+        if server_bits_offered {
+            response = response.param("server_max_window_bits", Some(server_bits.to_string()));
+        }
+        if let Some(bits) = client_bits.filter(|b| *b < 15) {
+            response = response.param("client_max_window_bits", Some(bits.to_string()));
+        }
+        let session = DeflateSession {
+            level: self.level,
+            threshold: self.threshold,
+            predicate: self.predicate.clone(),
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_bits,
+            client_bits: client_bits.unwrap_or(15).max(9),
+            compressor: None,
+            decompressor: None,
+            inflating: false,
+        };
+        Some((response, session))
+    }
+}
+
+/// A window-bits value: an integer 8..=15 without leading zeros (RFC 7692 §7.1.2).
+fn parse_bits(value: &str) -> Option<u8> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 2 || value.starts_with('0') || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bits: u8 = value.parse().ok()?;
+    (8..=15).contains(&bits).then_some(bits)
+}
+
+impl ExtensionFactory for Deflate {
+    fn name(&self) -> &str {
+        PERMESSAGE_DEFLATE
+    }
+
+    fn rsv(&self) -> Rsv {
+        Rsv::RSV1
+    }
+
+    fn negotiate(&self, offers: &[ExtensionParams]) -> Option<Negotiated> {
+        offers
+            .iter()
+            .find_map(|offer| self.accept(offer))
+            .map(|(response, session)| Negotiated::new(response, session))
+    }
+}
+
+/// The deflate state of one session.
+struct DeflateSession {
+    level: u32,
+    threshold: usize,
+    predicate: Option<Predicate>,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_bits: u8,
+    client_bits: u8,
+    compressor: Option<Compress>,
+    decompressor: Option<Decompress>,
+    /// The message being received is compressed.
+    inflating: bool,
+}
+
+/// The four bytes a sync flush ends with, removed on send and restored on receipt
+/// (RFC 7692 §7.2.1, §7.2.2).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+impl DeflateSession {
+    fn should_compress(&self, frame: &ExtFrame) -> bool {
+        if frame.payload.len() < self.threshold {
+            return false;
+        }
+        match &self.predicate {
+            None => true,
+            Some(predicate) => {
+                let view = match frame.kind {
+                    DataKind::Text => match crate::frame::Text::try_from_bytes(frame.payload.clone()) {
+                        Ok(text) => Frame::Text(text),
+                        Err(_) => Frame::Binary(frame.payload.clone()),
+                    },
+                    _ => Frame::Binary(frame.payload.clone()),
+                };
+                predicate(&view)
+            }
+        }
+    }
+
+    fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, ExtensionError> {
+        let (level, bits) = (self.level, self.server_bits);
+        let compressor = self
+            .compressor
+            .get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let start_in = compressor.total_in();
+        loop {
+            let consumed = (compressor.total_in() - start_in) as usize;
+            compressor
+                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+                .map_err(|e| ExtensionError::Internal(format!("deflate failed: {e}")))?;
+            let consumed = (compressor.total_in() - start_in) as usize;
+            // Done when all input is in and the flush fit in the buffer.
+            if consumed == input.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // An empty message is one empty stored block's worth: a single 0x00
+            // (RFC 7692 §7.2.3.6), or the peer's inflater loses its place.
+            out.push(0x00);
+        }
+        if self.server_no_context_takeover {
+            self.compressor = None;
+        }
+        Ok(out)
+    }
+
+    fn inflate(&mut self, input: &[u8], fin: bool, remaining: usize) -> Result<Vec<u8>, ExtensionError> {
+        let bits = self.client_bits;
+        let decompressor = self
+            .decompressor
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        // Never hold more than the limit allows, plus one byte to detect the excess.
+        let cap = remaining.saturating_add(1);
+        let mut out = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, cap.max(64)).min(cap.max(1)));
+        let mut stream_ended = false;
+        for chunk in [input, if fin { &TAIL[..] } else { &[][..] }] {
+            let start_in = decompressor.total_in();
+            loop {
+                let consumed = (decompressor.total_in() - start_in) as usize;
+                if stream_ended || (consumed == chunk.len() && out.len() < out.capacity()) {
+                    break;
+                }
+                let status = decompressor
+                    .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
+                    .map_err(|e| ExtensionError::InvalidData(format!("corrupt deflate data: {e}")))?;
+                if out.len() > remaining {
+                    return Err(ExtensionError::TooBig { limit: remaining });
+                }
+                if status == Status::StreamEnd {
+                    // BFINAL: this message's stream is over; the next starts afresh.
+                    stream_ended = true;
+                    break;
+                }
+                let progressed = (decompressor.total_in() - start_in) as usize != consumed;
+                if out.len() == out.capacity() {
+                    let grow = out.capacity().max(64).min(cap - out.len());
+                    out.reserve_exact(grow.max(1));
+                } else if !progressed {
+                    break;
+                }
+            }
+        }
+        if stream_ended || (fin && self.client_no_context_takeover) {
+            self.decompressor = None;
+        }
+        Ok(out)
+    }
+}
+
+impl Extension for DeflateSession {
+    fn process_outgoing(&mut self, mut frame: ExtFrame) -> Result<ExtFrame, ExtensionError> {
+        if frame.kind == DataKind::Continuation || !self.should_compress(&frame) {
+            return Ok(frame);
+        }
+        frame.payload = Bytes::from(self.compress(&frame.payload)?);
+        frame.rsv = frame.rsv | Rsv::RSV1;
+        Ok(frame)
+    }
+
+    fn process_incoming(&mut self, mut frame: ExtFrame, ctx: &IncomingContext) -> Result<ExtFrame, ExtensionError> {
+        match frame.kind {
+            DataKind::Continuation => {
+                if frame.rsv.rsv1() {
+                    return Err(ExtensionError::Protocol("RSV1 set on a continuation frame".into()));
+                }
+            }
+            DataKind::Text | DataKind::Binary => self.inflating = frame.rsv.rsv1(),
+        }
+        if !self.inflating {
+            return Ok(frame);
+        }
+        let out = self.inflate(&frame.payload, frame.fin, ctx.remaining())?;
+        frame.payload = Bytes::from(out);
+        frame.rsv = frame.rsv.without(Rsv::RSV1);
+        if frame.fin {
+            self.inflating = false;
+        }
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extension::parse_extensions_header;
+
+    fn negotiate(deflate: &Deflate, header: &str) -> Option<String> {
+        let offers = parse_extensions_header(header);
+        deflate.negotiate(&offers).map(|n| n.response.to_string())
+    }
+
+    #[test]
+    fn negotiation_variants() {
+        let d = Deflate::new();
+        assert_eq!(negotiate(&d, "permessage-deflate").as_deref(), Some("permessage-deflate"));
+        assert_eq!(
+            negotiate(&d, "permessage-deflate; client_max_window_bits").as_deref(),
+            Some("permessage-deflate")
+        );
+        assert_eq!(
+            negotiate(&d, "permessage-deflate; server_max_window_bits=10").as_deref(),
+            Some("permessage-deflate; server_max_window_bits=10")
+        );
+        assert_eq!(
+            negotiate(&d, "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+                .as_deref(),
+            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+        );
+        // 8 bits for our window: declined; the next offer is taken.
+        assert_eq!(
+            negotiate(&d, "permessage-deflate; server_max_window_bits=8, permessage-deflate").as_deref(),
+            Some("permessage-deflate")
+        );
+        for bad in [
+            "permessage-deflate; foo",
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=010",
+            "permessage-deflate; client_max_window_bits=7",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        ] {
+            assert_eq!(negotiate(&d, bad), None, "{bad}");
+        }
+        let small = Deflate::new().client_max_window_bits(10).client_no_context_takeover(true);
+        assert_eq!(
+            negotiate(&small, "permessage-deflate; client_max_window_bits").as_deref(),
+            Some("permessage-deflate; client_no_context_takeover; client_max_window_bits=10")
+        );
+    }
+
+    fn session(d: &Deflate) -> DeflateSession {
+        d.accept(&ExtensionParams::new(PERMESSAGE_DEFLATE)).unwrap().1
+    }
+
+    fn frame(kind: DataKind, fin: bool, rsv: Rsv, payload: impl Into<Bytes>) -> ExtFrame {
+        ExtFrame { kind, fin, rsv, payload: payload.into() }
+    }
+
+    fn ctx(limit: usize) -> IncomingContext {
+        IncomingContext { message_rsv: Rsv::RSV1, message_len: 0, max_message_size: limit }
+    }
+
+    #[test]
+    fn round_trip_with_context_takeover() {
+        let d = Deflate::new();
+        let (mut tx, mut rx) = (session(&d), session(&d));
+        for message in ["", "hello hello hello hello", "hello hello hello hello again"] {
+            let out = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, message)).unwrap();
+            assert!(out.rsv.rsv1());
+            let back = rx.process_incoming(out, &ctx(1 << 20)).unwrap();
+            assert_eq!(back.payload, message.as_bytes());
+            assert!(!back.rsv.rsv1());
+        }
+    }
+
+    #[test]
+    fn fragmented_message_inflates_piecewise() {
+        let d = Deflate::new();
+        let (mut tx, mut rx) = (session(&d), session(&d));
+        let text = "abcdefgh".repeat(1000);
+        let compressed = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, text.clone())).unwrap();
+        let (a, b) = compressed.payload.split_at(compressed.payload.len() / 2);
+        let first = rx.process_incoming(frame(DataKind::Text, false, Rsv::RSV1, a.to_vec()), &ctx(1 << 20)).unwrap();
+        let second = rx
+            .process_incoming(frame(DataKind::Continuation, true, Rsv::NONE, b.to_vec()), &ctx(1 << 20))
+            .unwrap();
+        let mut all = first.payload.to_vec();
+        all.extend_from_slice(&second.payload);
+        assert_eq!(all, text.as_bytes());
+    }
+
+    #[test]
+    fn bomb_stops_at_the_limit() {
+        let d = Deflate::new();
+        let (mut tx, mut rx) = (session(&d), session(&d));
+        let zeros = vec![0u8; 10 << 20];
+        let compressed = tx.process_outgoing(frame(DataKind::Binary, true, Rsv::NONE, zeros)).unwrap();
+        assert!(compressed.payload.len() < 20_000);
+        let err = rx.process_incoming(compressed, &ctx(1 << 20)).unwrap_err();
+        assert_eq!(err, ExtensionError::TooBig { limit: 1 << 20 });
+    }
+
+    #[test]
+    fn rsv1_on_continuation_is_a_protocol_error() {
+        let mut rx = session(&Deflate::new());
+        let err = rx
+            .process_incoming(frame(DataKind::Continuation, true, Rsv::RSV1, vec![0]), &ctx(100))
+            .unwrap_err();
+        assert!(matches!(err, ExtensionError::Protocol(_)));
+    }
+
+    #[test]
+    fn corrupt_data_is_invalid() {
+        let mut rx = session(&Deflate::new());
+        let err = rx
+            .process_incoming(frame(DataKind::Binary, true, Rsv::RSV1, vec![0xff, 0xff, 0xff]), &ctx(100))
+            .unwrap_err();
+        assert!(matches!(err, ExtensionError::InvalidData(_)), "{err:?}");
+    }
+
+    #[test]
+    fn threshold_and_predicate() {
+        let d = Deflate::new().compress_if_bigger_than(10).compress_if(|f| f.read_text() != Some("skip me please"));
+        let mut tx = session(&d);
+        let small = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "tiny")).unwrap();
+        assert!(!small.rsv.rsv1());
+        let skipped = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "skip me please")).unwrap();
+        assert!(!skipped.rsv.rsv1());
+        let big = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "compress me please")).unwrap();
+        assert!(big.rsv.rsv1());
+    }
+}

@@ -1,0 +1,305 @@
+//! The HTTP side of a connection: route matching and the WebSocket opening handshake
+//! (RFC 6455 §4.2), as a hyper service.
+//!
+//! A valid upgrade request gets `101 Switching Protocols`; everything else gets a
+//! defined HTTP answer: 404 for an unknown path, 405 for a method other than GET, 400
+//! for a request that is not a valid upgrade (a plain GET, a bad key, a missing
+//! subprotocol, an extractor that cannot parse the request), 426 with
+//! `Sec-WebSocket-Version: 13` for another protocol version, 403 for a foreign origin.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::future::Either;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::Full;
+use hyper::upgrade::OnUpgrade;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
+use crate::extract::{HandshakeRequest, Rejection};
+use crate::http::{HttpFuture, HttpResponse};
+use crate::routing::{Route, SessionStart};
+use crate::server::AppInner;
+use crate::session::RequestInfo;
+
+/// An accepted upgrade waiting for hyper to hand over the connection.
+pub(crate) struct PendingUpgrade {
+    pub(crate) on_upgrade: OnUpgrade,
+    pub(crate) route: Route,
+    pub(crate) start: SessionStart,
+    pub(crate) info: RequestInfo,
+    pub(crate) negotiated: NegotiatedSet,
+}
+
+/// Where the service leaves an accepted upgrade for the connection task.
+pub(crate) type UpgradeSlot = Arc<Mutex<Option<PendingUpgrade>>>;
+
+/// The hyper service of one connection.
+pub(crate) struct Service {
+    pub(crate) app: Arc<AppInner>,
+    pub(crate) slot: UpgradeSlot,
+    pub(crate) remote_addr: SocketAddr,
+}
+
+type Body = Full<Bytes>;
+type ServiceFuture = Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
+
+/// A plain HTTP handler's future, mapped to hyper's response type.
+pub(crate) struct HttpResponseFuture(HttpFuture);
+
+impl std::future::Future for HttpResponseFuture {
+    type Output = Result<Response<Body>, Infallible>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map(|r| Ok(r.into_inner()))
+    }
+}
+
+fn respond(response: HttpResponse) -> ServiceFuture {
+    Either::Left(ready(Ok(response.into_inner())))
+}
+
+fn reject(rejection: Rejection) -> ServiceFuture {
+    respond(HttpResponse::status(rejection.status, rejection.message))
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+        let path = req.uri().path();
+        let ws_routes = self.app.match_ws(path);
+        let wants_upgrade = header_has_token(req.headers(), header::UPGRADE, "websocket");
+
+        if ws_routes.is_empty() || (!wants_upgrade && self.app.has_http_route(req.method(), path)) {
+            return self.http(req);
+        }
+        match self.upgrade(req, ws_routes) {
+            Ok(response) => Either::Left(ready(Ok(response))),
+            Err(rejection) => reject(rejection),
+        }
+    }
+}
+
+impl Service {
+    fn http(&self, req: Request<hyper::body::Incoming>) -> ServiceFuture {
+        let (parts, _body) = req.into_parts();
+        match self.app.match_http(&parts.method, parts.uri.path()) {
+            HttpMatch::Found(handler) => Either::Right(HttpResponseFuture(handler(parts))),
+            HttpMatch::MethodNotAllowed(allow) => {
+                let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
+                respond(
+                    HttpResponse::status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+                        .header(header::ALLOW, allow),
+                )
+            }
+            HttpMatch::NotFound => respond(HttpResponse::status(StatusCode::NOT_FOUND, "not found")),
+        }
+    }
+
+    /// Validates an upgrade request against the candidate routes of its path.
+    fn upgrade(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        candidates: Vec<(&Route, Vec<(Box<str>, Box<str>)>)>,
+    ) -> Result<Response<Body>, Rejection> {
+        let headers = req.headers();
+        if req.method() != Method::GET {
+            return Err(Rejection::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "a WebSocket handshake must use GET",
+            ));
+        }
+        if req.version() < http::Version::HTTP_11 {
+            return Err(Rejection::bad_request("a WebSocket handshake needs HTTP/1.1"));
+        }
+        if !header_has_token(headers, header::UPGRADE, "websocket")
+            || !header_has_token(headers, header::CONNECTION, "upgrade")
+        {
+            return Err(Rejection::bad_request(
+                "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
+            ));
+        }
+        let versions: Vec<&HeaderValue> = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter().collect();
+        if versions.len() != 1 || versions[0].as_bytes().trim_ascii() != b"13" {
+            return Err(Rejection::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "unsupported WebSocket version: this server speaks version 13",
+            ));
+        }
+        let keys: Vec<&HeaderValue> = headers.get_all(header::SEC_WEBSOCKET_KEY).iter().collect();
+        if keys.len() != 1 || !is_valid_key(keys[0].as_bytes()) {
+            return Err(Rejection::bad_request(
+                "`Sec-WebSocket-Key` must be one base64-encoded 16-byte value",
+            ));
+        }
+        let key = keys[0].as_bytes().trim_ascii();
+        if let Some(allowed) = self.app.options.get_allowed_origins()
+            && let Some(origin) = headers.get(header::ORIGIN) {
+                let origin = origin.to_str().unwrap_or("");
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                    return Err(Rejection::new(StatusCode::FORBIDDEN, "origin not allowed"));
+                }
+            }
+
+        // Subprotocol: the client's first offer that a route on this path requires,
+        // else a route that requires none.
+        let offered: Vec<&str> = headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let chosen = offered
+            .iter()
+            .find_map(|p| {
+                candidates
+                    .iter()
+                    .find(|(route, _)| route.protocol.as_deref() == Some(*p))
+                    .map(|c| (c, Some(*p)))
+            })
+            .or_else(|| candidates.iter().find(|(r, _)| r.protocol.is_none()).map(|c| (c, None)));
+        let Some(((route, params), protocol)) = chosen.map(|(c, p)| (c, p.map(str::to_owned))) else {
+            let required: Vec<&str> = candidates.iter().filter_map(|(r, _)| r.protocol.as_deref()).collect();
+            return Err(Rejection::bad_request(format!(
+                "this endpoint requires the subprotocol {} in `Sec-WebSocket-Protocol`",
+                required.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or ")
+            )));
+        };
+
+        let offers = headers
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_extensions_header)
+            .collect::<Vec<_>>();
+        let negotiated = if offers.is_empty() || self.app.options.extensions.is_empty() {
+            NegotiatedSet::default()
+        } else {
+            negotiate(&self.app.options.extensions, &offers)
+        };
+
+        let accept = derive_accept_key(key);
+        let (mut parts, body) = req.into_parts();
+        let start = {
+            let handshake = HandshakeRequest {
+                parts: &parts,
+                params,
+                remote_addr: self.remote_addr,
+                state: &self.app.state,
+            };
+            (route.prepare)(&handshake)?
+        };
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or_else(|| Rejection::bad_request("connection cannot be upgraded"))?;
+        drop(body);
+
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = response.headers_mut();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+        );
+        if let Some(protocol) = &protocol
+            && let Ok(value) = HeaderValue::from_str(protocol) {
+                h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+            }
+        if let Some(ext) = &negotiated.header
+            && let Ok(value) = HeaderValue::from_str(ext) {
+                h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+            }
+
+        let info = RequestInfo {
+            uri: compact_uri(&parts.uri),
+            headers: compact_headers(&parts.headers),
+            params: params.clone(),
+            remote_addr: self.remote_addr,
+            protocol: protocol.map(String::into_boxed_str),
+            extensions: negotiated.names.clone(),
+            converter: self.app.options.content_converter.clone(),
+        };
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
+            on_upgrade,
+            route: (*route).clone(),
+            start,
+            info,
+            negotiated,
+        });
+        Ok(response)
+    }
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A key is the base64 encoding of 16 bytes: 22 significant characters and `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    let key = key.trim_ascii();
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    key.len() == 24
+        && key[22..] == *b"=="
+        && key[..22].iter().all(|b| ALPHABET.contains(b))
+        // The last character carries 2 bits of data and 4 zero bits.
+        && b"AQgw".contains(&key[21])
+}
+
+/// The request URI copied out of hyper's read buffer, so the session does not keep that
+/// buffer alive.
+fn compact_uri(uri: &Uri) -> Uri {
+    let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes())).unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+/// The headers copied out of hyper's read buffer (see [`compact_uri`]).
+fn compact_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.append(name.clone(), value);
+        }
+    }
+    copy
+}
+
+/// The outcome of matching a plain HTTP request.
+pub(crate) enum HttpMatch {
+    Found(Arc<dyn Fn(crate::http::HttpRequest) -> HttpFuture + Send + Sync>),
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_keys() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZR=="));
+        assert!(!is_valid_key(b"not base64 at all!!!!!=="));
+        assert!(!is_valid_key(b""));
+    }
+}

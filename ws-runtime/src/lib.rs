@@ -1,0 +1,68 @@
+//! The runtime of `ws`, Ktor-style WebSockets for Rust.
+//!
+//! Most users depend on the `ws` crate, which re-exports this one together with the
+//! macros. This crate is usable on its own: everything the macros expand to is public
+//! here.
+//!
+//! Modules follow one connection from accept to close:
+//! [`server`] (listener, graceful shutdown) → [`routing`] and the handshake (route
+//! match, upgrade validation, subprotocol and extension negotiation) → [`extract`]
+//! (handler parameters) → the engine (tungstenite over a non-blocking socket, one task
+//! per connection) → [`session`] (what the handler holds) → [`frame`] (what it sends
+//! and receives). [`options`] configures it all; [`extension`] adds permessage-deflate
+//! and custom extensions; [`connections`] serves many sessions at once.
+//!
+//! ```
+//! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let server = EmbeddedServer::new()
+//!     .host("127.0.0.1")
+//!     .port(0)
+//!     .configure(|app| {
+//!         app.route(Route::new("/echo", |session: WebSocketSession| async move {
+//!             while let Some(frame) = session.incoming.recv().await {
+//!                 if let Frame::Text(text) = frame {
+//!                     session.send(format!("Hi, {text}!")).await?;
+//!                 }
+//!             }
+//!             Ok::<(), ws_runtime::Error>(())
+//!         }));
+//!     })
+//!     .bind()
+//!     .await?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod connections;
+pub mod convert;
+mod engine;
+pub mod error;
+pub mod extension;
+pub mod extract;
+pub mod frame;
+mod handshake;
+pub mod http;
+mod io;
+pub mod options;
+pub mod routing;
+pub mod server;
+pub mod session;
+
+pub use connections::{Broadcast, Connections, Member};
+pub use convert::{ContentConverter, JsonConverter};
+pub use error::{Error, HandlerError, IntoHandlerResult, Result};
+pub use extension::Deflate;
+pub use extract::{Headers, HandlerParam, Path, Query, Rejection, RemoteAddr, State};
+pub use frame::{CloseCode, CloseReason, Codes, Frame, FrameType, Text};
+pub use http::{HttpRequest, HttpResponse};
+pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
+pub use routing::Route;
+pub use server::{Application, EmbeddedServer, RunningServer, ServerHandle};
+pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
+
+pub use bytes::Bytes;

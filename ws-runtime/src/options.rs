@@ -1,0 +1,374 @@
+//! `WebSocketOptions`: the plugin's settings, with Ktor's names and defaults.
+//!
+//! `install!(app, WebSockets { ping_period = 15s, ... })` expands to calls of these
+//! setters; everything the macro can say, this builder can say too.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::convert::ContentConverter;
+use crate::extension::ExtensionFactory;
+
+/// What happens when a session's outgoing queue is full (Ktor 3.4's `ChannelOverflow`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelOverflow {
+    /// `send` waits until the writer has made room (Ktor's `SUSPEND`). The default.
+    ///
+    /// Broadcasts never wait: a peer whose queue is full when a broadcast reaches it is
+    /// closed with 1008 `VIOLATED_POLICY`, so one slow reader cannot stall the others.
+    #[default]
+    Suspend,
+    /// A `send` that finds the queue full fails, and the session is closed with 1008
+    /// `VIOLATED_POLICY` "Outgoing queue overflow" (Ktor's `CLOSE`).
+    Close,
+}
+
+/// Settings of the WebSockets plugin (Ktor's `WebSocketOptions`).
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | [`ping_period`](Self::ping_period) | off | send a Ping this often |
+/// | [`timeout`](Self::timeout) | 15 s | with pings on, no Pong within it closes the session with 1011 "Ping timeout"; also how long a close handshake may take |
+/// | [`max_frame_size`](Self::max_frame_size) | `u64::MAX` | larger incoming message (checked on the reassembled message, as Ktor does): close 1009 |
+/// | [`masking`](Self::masking) | `false` | a server must not mask (RFC 6455 §5.1): `true` is refused at start-up |
+/// | [`max_message_size`](Self::max_message_size) | 64 MiB | larger incoming message, also after inflation: close 1009 |
+/// | [`outgoing_capacity`](Self::outgoing_capacity) | 64 frames | bound of each session's outgoing queue |
+/// | [`outgoing_overflow`](Self::outgoing_overflow) | [`ChannelOverflow::Suspend`] | what a full outgoing queue does |
+/// | [`incoming_capacity`](Self::incoming_capacity) | 32 frames | frames read ahead of the handler before reading pauses |
+/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | a request whose headers are not complete by then is cut off |
+/// | [`allowed_origins`](Self::allowed_origins) | any | browsers' `Origin` must be one of these, else 403 |
+/// | [`extension`](Self::extension) | none | extensions offered, negotiated in order |
+/// | [`content_converter`](Self::content_converter) | none | used by `send_serialized` / `receive_deserialized` |
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_runtime::WebSocketOptions;
+///
+/// let options = WebSocketOptions::new()
+///     .ping_period(Duration::from_secs(15))
+///     .timeout(Duration::from_secs(15))
+///     .max_frame_size(u64::MAX)
+///     .masking(false);
+/// assert_eq!(options.get_ping_period(), Some(Duration::from_secs(15)));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WebSocketOptions {
+    ping_period: Option<Duration>,
+    timeout: Duration,
+    max_frame_size: u64,
+    masking: bool,
+    max_message_size: u64,
+    outgoing_capacity: usize,
+    outgoing_overflow: ChannelOverflow,
+    incoming_capacity: usize,
+    handshake_timeout: Duration,
+    allowed_origins: Option<Vec<String>>,
+    read_buffer_size: usize,
+    write_buffer_size: usize,
+    pub(crate) extensions: Vec<Arc<dyn ExtensionFactory>>,
+    pub(crate) content_converter: Option<Arc<dyn ContentConverter>>,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        Self {
+            ping_period: None,
+            timeout: Duration::from_secs(15),
+            max_frame_size: u64::MAX,
+            masking: false,
+            max_message_size: 64 << 20,
+            outgoing_capacity: 64,
+            outgoing_overflow: ChannelOverflow::Suspend,
+            incoming_capacity: 32,
+            handshake_timeout: Duration::from_secs(10),
+            allowed_origins: None,
+            read_buffer_size: 1024,
+            write_buffer_size: 64 << 10,
+            extensions: Vec::new(),
+            content_converter: None,
+        }
+    }
+}
+
+impl fmt::Debug for WebSocketOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketOptions")
+            .field("ping_period", &self.ping_period)
+            .field("timeout", &self.timeout)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("masking", &self.masking)
+            .field("max_message_size", &self.max_message_size)
+            .field("outgoing_capacity", &self.outgoing_capacity)
+            .field("outgoing_overflow", &self.outgoing_overflow)
+            .field("incoming_capacity", &self.incoming_capacity)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("read_buffer_size", &self.read_buffer_size)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field(
+                "extensions",
+                &self.extensions.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .field("content_converter", &self.content_converter.is_some())
+            .finish()
+    }
+}
+
+/// A setting that cannot work, reported when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// `masking = true`: RFC 6455 §5.1 forbids a server to mask its frames.
+    #[error("`masking = true`: a server must not mask the frames it sends (RFC 6455 §5.1)")]
+    MaskingOnServer,
+    /// A duration that must be positive is zero.
+    #[error("`{0}` must be greater than zero")]
+    Zero(&'static str),
+    /// Two extensions claim the same RSV bit.
+    #[error("extensions `{first}` and `{second}` both claim {bit}; each RSV bit may belong to one extension")]
+    RsvConflict {
+        /// The extension installed first.
+        first: String,
+        /// The extension installed second.
+        second: String,
+        /// The bit both claim (`RSV1`, `RSV2` or `RSV3`).
+        bit: &'static str,
+    },
+    /// Two extensions share one name.
+    #[error("extension `{0}` is installed twice")]
+    DuplicateExtension(String),
+}
+
+impl WebSocketOptions {
+    /// The defaults of the table above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Send a Ping this often (Ktor's `pingPeriod`); off by default.
+    pub fn ping_period(mut self, period: impl Into<Option<Duration>>) -> Self {
+        self.ping_period = period.into();
+        self
+    }
+
+    /// With pings on, how long to wait for the Pong before closing with 1011 "Ping
+    /// timeout" (Ktor's `timeout`, 15 s). Also bounds how long a close handshake may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest incoming message in bytes (Ktor's `maxFrameSize`, checked on the
+    /// reassembled message as Ktor does); larger ones close the session with 1009.
+    pub fn max_frame_size(mut self, bytes: u64) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Mask outgoing frames (Ktor's `masking`). A server must not (RFC 6455 §5.1):
+    /// `true` makes the server refuse to start.
+    pub fn masking(mut self, masking: bool) -> Self {
+        self.masking = masking;
+        self
+    }
+
+    /// Largest incoming message in bytes, after reassembly and inflation (64 MiB).
+    pub fn max_message_size(mut self, bytes: u64) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Bound of each session's outgoing queue, in frames (64).
+    pub fn outgoing_capacity(mut self, frames: usize) -> Self {
+        self.outgoing_capacity = frames;
+        self
+    }
+
+    /// What a full outgoing queue does: wait or close the session (wait).
+    pub fn outgoing_overflow(mut self, overflow: ChannelOverflow) -> Self {
+        self.outgoing_overflow = overflow;
+        self
+    }
+
+    /// How many frames are read ahead of the handler before reading pauses (32).
+    pub fn incoming_capacity(mut self, frames: usize) -> Self {
+        self.incoming_capacity = frames;
+        self
+    }
+
+    /// How long a client may take to send its upgrade request's headers (10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Accept browsers only from these origins (`scheme://host[:port]`); requests with
+    /// another `Origin` get 403. Requests without `Origin` (non-browser clients) pass.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Bytes read from the socket per read call into the protocol engine's buffer
+    /// (1 KiB). The buffer is held by every connection, idle or not; bulk reads go
+    /// through a transient larger buffer, so a small value costs no throughput.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(64);
+        self
+    }
+
+    /// Bytes of encoded frames gathered before the writer writes to the socket without
+    /// waiting for the end of the batch (64 KiB).
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// Offer an extension; extensions are negotiated in the order they are added.
+    pub fn extension(mut self, extension: impl ExtensionFactory) -> Self {
+        self.extensions.push(Arc::new(extension));
+        self
+    }
+
+    /// The converter `send_serialized` and `receive_deserialized` use.
+    pub fn content_converter(mut self, converter: impl ContentConverter) -> Self {
+        self.content_converter = Some(Arc::new(converter));
+        self
+    }
+
+    /// The ping period, if pings are on.
+    pub fn get_ping_period(&self) -> Option<Duration> {
+        self.ping_period
+    }
+
+    /// The pong and close-handshake timeout.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The largest incoming message Ktor-style (`maxFrameSize`).
+    pub fn get_max_frame_size(&self) -> u64 {
+        self.max_frame_size
+    }
+
+    /// Whether masking was asked for.
+    pub fn get_masking(&self) -> bool {
+        self.masking
+    }
+
+    /// The largest incoming message after reassembly and inflation.
+    pub fn get_max_message_size(&self) -> u64 {
+        self.max_message_size
+    }
+
+    /// The effective incoming message limit: the smaller of `max_frame_size` and
+    /// `max_message_size`.
+    pub fn message_limit(&self) -> usize {
+        usize::try_from(self.max_frame_size.min(self.max_message_size)).unwrap_or(usize::MAX)
+    }
+
+    /// The outgoing queue bound in frames.
+    pub fn get_outgoing_capacity(&self) -> usize {
+        self.outgoing_capacity
+    }
+
+    /// The outgoing overflow policy.
+    pub fn get_outgoing_overflow(&self) -> ChannelOverflow {
+        self.outgoing_overflow
+    }
+
+    /// The incoming read-ahead in frames.
+    pub fn get_incoming_capacity(&self) -> usize {
+        self.incoming_capacity
+    }
+
+    /// The handshake timeout.
+    pub fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The allowed origins, if restricted.
+    pub fn get_allowed_origins(&self) -> Option<&[String]> {
+        self.allowed_origins.as_deref()
+    }
+
+    /// The engine read size.
+    pub fn get_read_buffer_size(&self) -> usize {
+        self.read_buffer_size
+    }
+
+    /// The write batching threshold.
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.write_buffer_size
+    }
+
+    /// Names of the installed extensions, in negotiation order.
+    pub fn extension_names(&self) -> Vec<&str> {
+        self.extensions.iter().map(|e| e.name()).collect()
+    }
+
+    /// Checks the settings; the server runs this before it binds.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.masking {
+            return Err(OptionsError::MaskingOnServer);
+        }
+        if self.timeout.is_zero() {
+            return Err(OptionsError::Zero("timeout"));
+        }
+        if self.ping_period.is_some_and(|p| p.is_zero()) {
+            return Err(OptionsError::Zero("ping_period"));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(OptionsError::Zero("handshake_timeout"));
+        }
+        if self.max_frame_size == 0 {
+            return Err(OptionsError::Zero("max_frame_size"));
+        }
+        if self.max_message_size == 0 {
+            return Err(OptionsError::Zero("max_message_size"));
+        }
+        if self.outgoing_capacity == 0 {
+            return Err(OptionsError::Zero("outgoing_capacity"));
+        }
+        if self.incoming_capacity == 0 {
+            return Err(OptionsError::Zero("incoming_capacity"));
+        }
+        crate::extension::check_extensions(&self.extensions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ktor_defaults() {
+        let o = WebSocketOptions::new();
+        assert_eq!(o.get_ping_period(), None);
+        assert_eq!(o.get_timeout(), Duration::from_secs(15));
+        assert_eq!(o.get_max_frame_size(), u64::MAX);
+        assert!(!o.get_masking());
+        assert_eq!(o.message_limit(), 64 << 20);
+        assert!(o.validate().is_ok());
+    }
+
+    #[test]
+    fn masking_is_refused() {
+        let err = WebSocketOptions::new().masking(true).validate().unwrap_err();
+        assert_eq!(err, OptionsError::MaskingOnServer);
+        assert!(err.to_string().contains("RFC 6455 §5.1"));
+    }
+
+    #[test]
+    fn zero_timeout_is_refused() {
+        let err = WebSocketOptions::new().timeout(Duration::ZERO).validate().unwrap_err();
+        assert_eq!(err, OptionsError::Zero("timeout"));
+    }
+}

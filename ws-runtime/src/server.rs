@@ -1,0 +1,573 @@
+//! The embedded server: `embedded_server!(port = 8080, |app| { ... }).start().await`.
+//!
+//! [`EmbeddedServer`] holds the configuration; [`Application`] is what the `|app|` block
+//! configures (Ktor's `Application`): the WebSockets plugin options, the routes, shared
+//! state and plain HTTP endpoints. [`EmbeddedServer::bind`] checks everything, binds the
+//! listener and starts accepting; [`EmbeddedServer::start`] also waits for Ctrl-C or
+//! SIGTERM and shuts down gracefully: stop accepting, send 1001 `GOING_AWAY` to every
+//! session, wait for the close handshakes up to a grace period.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::Method;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+
+use crate::engine::{Engine, run};
+use crate::extension::layer::ExtensionLayer;
+use crate::extract::{SessionParts, StartupContext, StateMap};
+use crate::frame::{CloseCode, CloseReason};
+use crate::handshake::{HttpMatch, PendingUpgrade, Service, UpgradeSlot};
+use crate::http::{HttpRequest, HttpResponse, HttpRoute};
+use crate::io::Socket;
+use crate::options::WebSocketOptions;
+use crate::routing::{PathPattern, Route};
+use crate::session::{Limits, Shared, WebSocketSession};
+
+/// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
+/// `Application`): plugin options, routes, state and plain HTTP endpoints.
+#[derive(Default)]
+pub struct Application {
+    options: WebSocketOptions,
+    installed: bool,
+    routes: Vec<Route>,
+    http_routes: Vec<HttpRoute>,
+    state: StateMap,
+    errors: Vec<String>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("options", &self.options)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// An application with default options and no routes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Installs the WebSockets plugin with these options (Ktor's
+    /// `install(WebSockets) { ... }`). Installing twice is a start-up error.
+    pub fn install(&mut self, options: WebSocketOptions) -> &mut Self {
+        if self.installed {
+            self.errors
+                .push("the WebSockets plugin is installed twice: keep one `install!`".to_string());
+        }
+        self.installed = true;
+        self.options = options;
+        self
+    }
+
+    /// Adds a WebSocket route (what `routing!(app, handler)` calls).
+    pub fn route(&mut self, route: Route) -> &mut Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Installs shared state, reachable from handlers as `State<T>`.
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.state.insert(Arc::new(value));
+        self
+    }
+
+    /// Installs shared state already in an `Arc`.
+    pub fn state_arc<T: Send + Sync + 'static>(&mut self, value: Arc<T>) -> &mut Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Serves a plain HTTP `GET` endpoint (a page, a health check).
+    #[track_caller]
+    pub fn get<F, Fut>(&mut self, path: &str, handler: F) -> &mut Self
+    where
+        F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResponse> + Send + 'static,
+    {
+        self.http(Method::GET, path, handler)
+    }
+
+    /// Serves a plain HTTP endpoint for any method.
+    #[track_caller]
+    pub fn http<F, Fut>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
+    where
+        F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResponse> + Send + 'static,
+    {
+        match PathPattern::parse(path) {
+            Ok(pattern) => self.http_routes.push(HttpRoute::new(method, pattern, handler)),
+            Err(e) => {
+                let at = std::panic::Location::caller();
+                self.errors.push(format!("{e} (HTTP route at {}:{})", at.file(), at.line()));
+            }
+        }
+        self
+    }
+
+    /// The plugin options in effect.
+    pub fn options(&self) -> &WebSocketOptions {
+        &self.options
+    }
+
+    /// The WebSocket routes added so far.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Every configuration error, checked when the server starts.
+    fn check(&self) -> Result<(), String> {
+        let mut errors = self.errors.clone();
+        if let Err(e) = self.options.validate() {
+            errors.push(e.to_string());
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let at = format!("handler `{}` ({})", route.name, route.location);
+            if let Some(e) = &route.path_error {
+                errors.push(format!("{at}: {e}"));
+                continue;
+            }
+            for check in &route.checks {
+                let ctx = StartupContext { state: &self.state, pattern: &route.pattern };
+                if let Err(e) = check(&ctx) {
+                    errors.push(format!("{at} {e}"));
+                }
+            }
+            for earlier in &self.routes[..i] {
+                if earlier.path_error.is_none()
+                    && earlier.pattern.same_shape(&route.pattern)
+                    && earlier.protocol == route.protocol
+                {
+                    errors.push(format!(
+                        "two WebSocket routes for `{}`{}: handler `{}` ({}) and handler `{}` ({})",
+                        route.pattern.as_str(),
+                        route.protocol.as_ref().map(|p| format!(" with protocol `{p}`")).unwrap_or_default(),
+                        earlier.name,
+                        earlier.location,
+                        route.name,
+                        route.location
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    }
+}
+
+/// The application as the running server uses it.
+pub(crate) struct AppInner {
+    pub(crate) options: WebSocketOptions,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) http_routes: Vec<HttpRoute>,
+    pub(crate) state: StateMap,
+    pub(crate) limits: Limits,
+}
+
+impl AppInner {
+    /// The WebSocket routes matching `path` best (most static segments), with params.
+    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Route, Vec<(Box<str>, Box<str>)>)> {
+        let mut best = Vec::new();
+        let mut best_statics = 0;
+        for route in &self.routes {
+            if let Some((params, statics)) = route.pattern.matches(path) {
+                if best.is_empty() || statics > best_statics {
+                    best.clear();
+                    best_statics = statics;
+                    best.push((route, params));
+                } else if statics == best_statics {
+                    best.push((route, params));
+                }
+            }
+        }
+        best
+    }
+
+    pub(crate) fn has_http_route(&self, method: &Method, path: &str) -> bool {
+        self.http_routes.iter().any(|r| r.method == method && r.pattern.matches(path).is_some())
+    }
+
+    pub(crate) fn match_http(&self, method: &Method, path: &str) -> HttpMatch {
+        let mut allowed = Vec::new();
+        let mut best: Option<(&HttpRoute, usize)> = None;
+        for route in &self.http_routes {
+            if let Some((_, statics)) = route.pattern.matches(path) {
+                if route.method == method {
+                    if best.is_none_or(|(_, s)| statics > s) {
+                        best = Some((route, statics));
+                    }
+                } else {
+                    allowed.push(route.method.as_str());
+                }
+            }
+        }
+        match best {
+            Some((route, _)) => HttpMatch::Found(route.handler.clone()),
+            None if !allowed.is_empty() => HttpMatch::MethodNotAllowed(allowed.join(", ")),
+            None => HttpMatch::NotFound,
+        }
+    }
+}
+
+/// A server ready to start (Ktor's `embeddedServer(Netty, port = 8080) { ... }`).
+///
+/// ```no_run
+/// use ws_runtime::{EmbeddedServer, Route, WebSocketSession};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// EmbeddedServer::new()
+///     .port(8080)
+///     .configure(|app| {
+///         app.route(Route::new("/echo", |session: WebSocketSession| async move {
+///             while let Some(frame) = session.incoming.recv().await {
+///                 session.send(frame).await?;
+///             }
+///             Ok::<(), ws_runtime::Error>(())
+///         }));
+///     })
+///     .start()
+///     .await
+/// # }
+/// ```
+pub struct EmbeddedServer {
+    host: String,
+    port: u16,
+    grace_period: Duration,
+    app: Application,
+}
+
+impl Default for EmbeddedServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for EmbeddedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedServer")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("grace_period", &self.grace_period)
+            .field("app", &self.app)
+            .finish()
+    }
+}
+
+impl EmbeddedServer {
+    /// Port 8080 on every interface (`0.0.0.0`), 5 s shutdown grace period.
+    pub fn new() -> Self {
+        Self {
+            host: "0.0.0.0".to_string(),
+            port: 8080,
+            grace_period: Duration::from_secs(5),
+            app: Application::new(),
+        }
+    }
+
+    /// The interface to listen on (default `0.0.0.0`).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// The port (default 8080; 0 picks a free port, see [`RunningServer::local_addr`]).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// How long shutdown waits for sessions to finish their close handshakes (5 s).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+
+    /// Runs `configure` on the application (the `|app| { ... }` block).
+    pub fn configure(mut self, configure: impl FnOnce(&mut Application)) -> Self {
+        configure(&mut self.app);
+        self
+    }
+
+    /// The application as configured.
+    pub fn application(&self) -> &Application {
+        &self.app
+    }
+
+    /// Checks the configuration, binds, and starts accepting connections in the
+    /// background. Configuration errors (bad options, duplicate routes, missing state)
+    /// come back as `InvalidInput`, every one of them in the message.
+    pub async fn bind(self) -> io::Result<RunningServer> {
+        self.app
+            .check()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid server configuration:\n{e}")))?;
+        let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
+        let local_addr = listener.local_addr()?;
+        let Application { options, routes, http_routes, state, .. } = self.app;
+        let limits = Limits::from_options(&options);
+        let app = Arc::new(AppInner { options, routes, http_routes, state, limits });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let inner = Arc::new(ServerInner {
+            app,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            idle: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            shutdown_tx,
+            grace_period: self.grace_period,
+        });
+        tokio::spawn(accept_loop(listener, inner.clone(), shutdown_rx));
+        Ok(RunningServer { local_addr, handle: ServerHandle { inner } })
+    }
+
+    /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
+    /// `start(wait = true)`). Prints the address it listens on.
+    pub async fn start(self) -> io::Result<()> {
+        let server = self.bind().await?;
+        println!("Listening on http://{}", server.local_addr());
+        tracing::info!(addr = %server.local_addr(), "listening");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A bound, running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl RunningServer {
+    /// The address the server listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can shut the server down from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Shuts down gracefully: see [`ServerHandle::shutdown`].
+    pub async fn shutdown(self) {
+        self.handle.shutdown().await;
+    }
+}
+
+/// Shuts a running server down.
+#[derive(Clone)]
+pub struct ServerHandle {
+    inner: Arc<ServerInner>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("connections", &self.connections())
+            .field("sessions", &self.sessions())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// Stops accepting, sends 1001 `GOING_AWAY` to every session, and waits until every
+    /// connection has finished or the grace period has passed.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::SeqCst);
+        let _ = inner.shutdown_tx.send(true);
+        let sessions: Vec<Arc<Shared>> = inner.lock_sessions().values().cloned().collect();
+        for shared in sessions {
+            shared.request_close(going_away());
+        }
+        let wait_idle = async {
+            loop {
+                let notified = inner.idle.notified();
+                if inner.connections.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(inner.grace_period, wait_idle).await.is_err() {
+            tracing::warn!(
+                remaining = inner.connections.load(Ordering::SeqCst),
+                "grace period over; leaving the remaining connections"
+            );
+        }
+    }
+
+    /// Open TCP connections (HTTP and WebSocket).
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// Live WebSocket sessions.
+    pub fn sessions(&self) -> usize {
+        self.inner.lock_sessions().len()
+    }
+}
+
+fn going_away() -> CloseReason {
+    CloseReason::new(CloseCode::GOING_AWAY, "Server shutting down")
+}
+
+pub(crate) struct ServerInner {
+    app: Arc<AppInner>,
+    sessions: Mutex<HashMap<u64, Arc<Shared>>>,
+    next_id: AtomicU64,
+    connections: AtomicUsize,
+    idle: Notify,
+    shutting_down: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+    grace_period: Duration,
+}
+
+impl ServerInner {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Shared>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Counts a connection for the graceful shutdown.
+struct ConnectionGuard(Arc<ServerInner>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if self.0.connections.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<ServerInner>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((tcp, remote_addr)) => {
+                server.connections.fetch_add(1, Ordering::SeqCst);
+                let guard = ConnectionGuard(server.clone());
+                tokio::spawn(serve_connection(tcp, remote_addr, guard, shutdown.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors or similar: log, back off, keep serving.
+                tracing::error!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    guard: ConnectionGuard,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let server = guard.0.clone();
+    let app = server.app.clone();
+    let _ = tcp.set_nodelay(true);
+    let slot: UpgradeSlot = Arc::new(Mutex::new(None));
+    let service = Service { app: app.clone(), slot: slot.clone(), remote_addr };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.options.get_handshake_timeout())
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    drop(shutdown);
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %remote_addr, "HTTP connection ended with an error");
+    }
+    let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(pending) = pending {
+        run_session(pending, &server, &app).await;
+    }
+    drop(guard);
+}
+
+async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &Arc<AppInner>) {
+    let PendingUpgrade { on_upgrade, route, start, info, negotiated } = pending;
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+        tracing::error!("upgraded connection is not a TCP stream");
+        return;
+    };
+    let socket = Socket::new(parts.io.into_inner());
+    let leftover = parts.read_buf.to_vec();
+
+    let shared = Shared::new(app.limits);
+    let id = server.next_id.fetch_add(1, Ordering::Relaxed);
+    server.lock_sessions().insert(id, shared.clone());
+    if server.shutting_down.load(Ordering::SeqCst) {
+        shared.request_close(going_away());
+    }
+
+    let session = WebSocketSession::new(shared.clone(), Arc::new(info));
+    let (incoming, outgoing, info) = session.into_parts();
+    let handler = start(SessionParts { incoming: Some(incoming), outgoing, info });
+    let name: Arc<str> = Arc::from(format!("{} ({})", route.pattern.as_str(), route.name));
+
+    if negotiated.extensions.is_empty() && !route.raw {
+        let engine = Engine::new(socket, leftover, shared, &app.options, false);
+        run(engine, handler, name).await;
+    } else {
+        let limit = app.options.message_limit();
+        let layer = ExtensionLayer::new(socket, leftover, negotiated.extensions, route.raw, limit);
+        let engine = Engine::new(layer, Vec::new(), shared, &app.options, route.raw);
+        run(engine, handler, name).await;
+    }
+    server.lock_sessions().remove(&id);
+}
