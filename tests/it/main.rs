@@ -1,5 +1,6 @@
 //! Integration tests: the server over loopback against clients nobody here wrote.
 #![allow(unreachable_pub)]
 
-mod support;
+mod raw;
 mod runtime;
+mod support;

@@ -33,13 +33,18 @@ pub struct Connections<T = ()> {
 
 impl<T> Default for Connections<T> {
     fn default() -> Self {
-        Self { members: RwLock::new(HashMap::new()), next_id: AtomicU64::new(0) }
+        Self {
+            members: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        }
     }
 }
 
 impl<T> fmt::Debug for Connections<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connections").field("len", &self.read().len()).finish()
+        f.debug_struct("Connections")
+            .field("len", &self.read().len())
+            .finish()
     }
 }
 
@@ -63,9 +68,16 @@ impl<T: Send + Sync + 'static> Connections<T> {
     pub fn join(self: &Arc<Self>, session: &WebSocketSession, data: T) -> Member<T> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let data = Arc::new(data);
-        let entry = Entry { outgoing: session.outgoing.clone(), data: data.clone() };
+        let entry = Entry {
+            outgoing: session.outgoing.clone(),
+            data: data.clone(),
+        };
         self.write().insert(id, entry);
-        Member { id, data, set: self.clone() }
+        Member {
+            id,
+            data,
+            set: self.clone(),
+        }
     }
 
     /// The number of members.
@@ -89,7 +101,11 @@ impl<T: Send + Sync + 'static> Connections<T> {
     }
 
     /// Queues `frame` for every member whose data satisfies `filter`.
-    pub fn broadcast_where(&self, frame: impl Into<Frame>, filter: impl Fn(&T) -> bool) -> Broadcast {
+    pub fn broadcast_where(
+        &self,
+        frame: impl Into<Frame>,
+        filter: impl Fn(&T) -> bool,
+    ) -> Broadcast {
         let frame = frame.into();
         let mut report = Broadcast::default();
         let members = self.read();
@@ -115,7 +131,6 @@ impl<T: Send + Sync + 'static> Connections<T> {
             f(&entry.outgoing, &entry.data);
         }
     }
-
 }
 
 impl<T> Connections<T> {
@@ -157,7 +172,10 @@ impl<T: Send + Sync + 'static> Deref for Member<T> {
 
 impl<T: Send + Sync + fmt::Debug + 'static> fmt::Debug for Member<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Member").field("id", &self.id).field("data", &self.data).finish()
+        f.debug_struct("Member")
+            .field("id", &self.id)
+            .field("data", &self.data)
+            .finish()
     }
 }
 

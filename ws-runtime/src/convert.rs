@@ -27,14 +27,19 @@ pub struct JsonConverter;
 
 impl ContentConverter for JsonConverter {
     fn serialize(&self, value: serde_json::Value) -> std::result::Result<Frame, String> {
-        serde_json::to_string(&value).map(Frame::text).map_err(|e| e.to_string())
+        serde_json::to_string(&value)
+            .map(Frame::text)
+            .map_err(|e| e.to_string())
     }
 
     fn deserialize(&self, frame: &Frame) -> std::result::Result<serde_json::Value, String> {
         match frame {
             Frame::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
             Frame::Binary(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            other => Err(format!("cannot deserialize a {:?} frame", other.frame_type())),
+            other => Err(format!(
+                "cannot deserialize a {:?} frame",
+                other.frame_type()
+            )),
         }
     }
 }

@@ -177,12 +177,15 @@ impl<T: Transport> Engine<T> {
         let config = engine_config(options);
         let ws = WebSocket::from_partially_read(transport, leftover, Role::Server, Some(config));
         // Raw sessions answer nothing by themselves, pings included (as Ktor's).
-        let pinger = options.get_ping_period().filter(|_| !raw).map(|period| Pinger {
-            period,
-            next_ping: Instant::now() + period,
-            awaiting: None,
-            counter: 0,
-        });
+        let pinger = options
+            .get_ping_period()
+            .filter(|_| !raw)
+            .map(|period| Pinger {
+                period,
+                next_ping: Instant::now() + period,
+                awaiting: None,
+                counter: 0,
+            });
         Self {
             ws: Some(ws),
             shared,
@@ -278,20 +281,27 @@ impl<T: Transport> Engine<T> {
             Phase::Open | Phase::Closing => {}
             Phase::Failing { flushed: true } => {
                 if let Some(ws) = &mut self.ws
-                    && ws.get_mut().socket_mut().discard_input(cx).is_ready() {
-                        self.finish(None);
-                    }
+                    && ws.get_mut().socket_mut().discard_input(cx).is_ready()
+                {
+                    self.finish(None);
+                }
                 return;
             }
             Phase::Failing { flushed: false } | Phase::Done => return,
         }
-        let mut room = if self.handler_done { usize::MAX } else { self.shared.incoming_room() };
+        let mut room = if self.handler_done {
+            usize::MAX
+        } else {
+            self.shared.incoming_room()
+        };
         self.read_paused = room == 0;
         while room > 0 {
             let Some(ws) = &mut self.ws else { return };
             if let Some(control) = ws.get_mut().take_control() {
                 if let Frame::Close(reason) = &control {
-                    let reason = reason.clone().unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""));
+                    let reason = reason
+                        .clone()
+                        .unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""));
                     self.shared.set_close_reason(Some(reason));
                     self.peer_closed = true;
                     if self.phase == Phase::Closing {
@@ -380,9 +390,10 @@ impl<T: Transport> Engine<T> {
     fn on_pong(&mut self, data: &Bytes) {
         if let Some(pinger) = &mut self.pinger
             && let Some((counter, _)) = pinger.awaiting
-                && data.as_ref() == counter.to_be_bytes() {
-                    pinger.awaiting = None;
-                }
+            && data.as_ref() == counter.to_be_bytes()
+        {
+            pinger.awaiting = None;
+        }
     }
 
     /// Step 3: encode queued frames, then flush once. Returns true if another pass of
@@ -490,7 +501,8 @@ impl<T: Transport> Engine<T> {
             match ws.flush() {
                 Ok(()) => {
                     self.write_blocked = false;
-                    self.shared.mark_written(std::mem::take(&mut self.unflushed));
+                    self.shared
+                        .mark_written(std::mem::take(&mut self.unflushed));
                     if self.finish_after_flush {
                         self.finish(None);
                         return false;
@@ -513,7 +525,8 @@ impl<T: Transport> Engine<T> {
                 }
                 Err(WsError::ConnectionClosed) => {
                     // The close handshake completed: the server closes TCP first.
-                    self.shared.mark_written(std::mem::take(&mut self.unflushed));
+                    self.shared
+                        .mark_written(std::mem::take(&mut self.unflushed));
                     self.finish(None);
                     return false;
                 }
@@ -556,60 +569,66 @@ impl<T: Transport> Engine<T> {
         let now = Instant::now();
         let mut wrote = false;
         if let Some(deadline) = self.deadline
-            && now >= deadline {
-                self.deadline = None;
-                match self.phase {
-                    Phase::Closing | Phase::Failing { .. } => {
-                        tracing::debug!("close handshake timed out; dropping the connection");
-                        self.finish(None);
-                        return false;
-                    }
-                    Phase::Open | Phase::Done => {}
+            && now >= deadline
+        {
+            self.deadline = None;
+            match self.phase {
+                Phase::Closing | Phase::Failing { .. } => {
+                    tracing::debug!("close handshake timed out; dropping the connection");
+                    self.finish(None);
+                    return false;
                 }
+                Phase::Open | Phase::Done => {}
             }
+        }
         if self.phase == Phase::Open
-            && let Some(pinger) = &mut self.pinger {
-                if let Some((_, pong_deadline)) = pinger.awaiting
-                    && now >= pong_deadline {
-                        self.fail(CloseCode::INTERNAL_ERROR, "Ping timeout");
-                        return true;
-                    }
-                if now >= pinger.next_ping {
-                    pinger.counter += 1;
-                    let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
-                    if pinger.awaiting.is_none() {
-                        pinger.awaiting = Some((pinger.counter, now + self.timeout));
-                    }
-                    pinger.next_ping = now + pinger.period;
-                    if let Some(ws) = &mut self.ws {
-                        self.unflushed += 1;
-                        match ws.write(Message::Ping(payload)) {
-                            Ok(()) => {}
-                            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                                self.write_blocked = true;
-                            }
-                            Err(err) => {
-                                self.fail_with(err);
-                                return false;
-                            }
+            && let Some(pinger) = &mut self.pinger
+        {
+            if let Some((_, pong_deadline)) = pinger.awaiting
+                && now >= pong_deadline
+            {
+                self.fail(CloseCode::INTERNAL_ERROR, "Ping timeout");
+                return true;
+            }
+            if now >= pinger.next_ping {
+                pinger.counter += 1;
+                let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
+                if pinger.awaiting.is_none() {
+                    pinger.awaiting = Some((pinger.counter, now + self.timeout));
+                }
+                pinger.next_ping = now + pinger.period;
+                if let Some(ws) = &mut self.ws {
+                    self.unflushed += 1;
+                    match ws.write(Message::Ping(payload)) {
+                        Ok(()) => {}
+                        Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                            self.write_blocked = true;
                         }
-                        wrote = true;
+                        Err(err) => {
+                            self.fail_with(err);
+                            return false;
+                        }
                     }
+                    wrote = true;
                 }
             }
+        }
         // Arm the timer at the nearest deadline.
         let mut next = self.deadline;
         if self.phase == Phase::Open
-            && let Some(pinger) = &self.pinger {
-                let ping_next = match pinger.awaiting {
-                    Some((_, pong_deadline)) => pinger.next_ping.min(pong_deadline),
-                    None => pinger.next_ping,
-                };
-                next = Some(next.map_or(ping_next, |n| n.min(ping_next)));
-            }
+            && let Some(pinger) = &self.pinger
+        {
+            let ping_next = match pinger.awaiting {
+                Some((_, pong_deadline)) => pinger.next_ping.min(pong_deadline),
+                None => pinger.next_ping,
+            };
+            next = Some(next.map_or(ping_next, |n| n.min(ping_next)));
+        }
         match next {
             Some(at) => {
-                let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
                 if sleep.deadline() != at {
                     sleep.as_mut().reset(at);
                 }
@@ -630,7 +649,11 @@ pub(crate) type HandlerFuture =
 
 /// Runs a connection and its handler in the current task until both are finished.
 pub(crate) async fn run<T: Transport>(engine: Engine<T>, handler: HandlerFuture, route: Arc<str>) {
-    let mut driver = Driver { engine, handler: Some(handler), route };
+    let mut driver = Driver {
+        engine,
+        handler: Some(handler),
+        route,
+    };
     poll_fn(|cx| driver.poll(cx)).await;
 }
 
@@ -672,7 +695,10 @@ impl<T: Transport> Driver<T> {
             // appeared in `incoming`, or read-ahead bytes wait that the socket will not
             // signal again).
             let resume_read = engine.read_paused || buffered;
-            if engine.shared.park_engine(cx, resume_read && engine.phase == Phase::Open) {
+            if engine
+                .shared
+                .park_engine(cx, resume_read && engine.phase == Phase::Open)
+            {
                 return Poll::Pending;
             }
         }
@@ -683,7 +709,9 @@ impl<T: Transport> Driver<T> {
 
     /// Polls the handler; when it ends, queues the close frame its outcome calls for.
     fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(fut) = self.handler.as_mut() else { return false };
+        let Some(fut) = self.handler.as_mut() else {
+            return false;
+        };
         let reason = match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(Ok(()))) => CloseReason::new(CloseCode::NORMAL, ""),

@@ -27,7 +27,9 @@ pub struct StateMap {
 
 impl fmt::Debug for StateMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateMap").field("len", &self.values.len()).finish()
+        f.debug_struct("StateMap")
+            .field("len", &self.values.len())
+            .finish()
     }
 }
 
@@ -38,7 +40,10 @@ impl StateMap {
 
     /// The value of type `T`, if one was installed.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.values.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast::<T>().ok())
+        self.values
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
     }
 
     /// Whether a value of type `T` was installed.
@@ -89,7 +94,10 @@ pub struct Rejection {
 impl Rejection {
     /// A refusal with a status and a reason.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// `400 Bad Request` with a reason.
@@ -433,11 +441,18 @@ impl<'de> de::Deserializer<'de> for ParamsDeserializer<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        let values = self.params.iter().map(|(name, value)| ValueDeserializer { name, value });
+        let values = self
+            .params
+            .iter()
+            .map(|(name, value)| ValueDeserializer { name, value });
         visitor.visit_seq(de::value::SeqDeserializer::new(values))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, ParamError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ParamError> {
         if len != self.params.len() {
             return Err(ParamError(format!(
                 "expected a tuple of {len} path parameters, the route has {}",
@@ -570,7 +585,10 @@ mod tests {
     use serde::Deserialize;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(Box<str>, Box<str>)> {
-        pairs.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -596,7 +614,8 @@ mod tests {
     #[test]
     fn bad_value_names_the_parameter() {
         let one = params(&[("id", "x")]);
-        let err = <u32 as Deserialize>::deserialize(ParamsDeserializer { params: &one }).unwrap_err();
+        let err =
+            <u32 as Deserialize>::deserialize(ParamsDeserializer { params: &one }).unwrap_err();
         assert!(err.to_string().contains("`id` = `x`"), "{err}");
     }
 }

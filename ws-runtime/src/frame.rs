@@ -146,7 +146,10 @@ impl CloseReason {
     /// On the wire the message is cut to the 123 bytes a close frame can carry, at a
     /// character boundary.
     pub fn new(code: impl Into<CloseCode>, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// The close code.
@@ -173,7 +176,11 @@ impl fmt::Debug for CloseReason {
 
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CloseReason(reason={}, message={})", self.code, self.message)
+        write!(
+            f,
+            "CloseReason(reason={}, message={})",
+            self.code, self.message
+        )
     }
 }
 
@@ -453,10 +460,14 @@ mod tests {
 
     #[test]
     fn wire_validity_of_codes() {
-        for valid in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999] {
+        for valid in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+        ] {
             assert!(CloseCode::new(valid).is_valid_on_wire(), "{valid}");
         }
-        for invalid in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for invalid in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             assert!(!CloseCode::new(invalid).is_valid_on_wire(), "{invalid}");
         }
     }

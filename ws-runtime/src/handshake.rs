@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::{HandshakeRequest, Rejection};
 use crate::http::{HttpFuture, HttpResponse};
-use crate::routing::{Route, SessionStart};
+use crate::routing::{PathParams, Route, SessionStart};
 use crate::server::AppInner;
 use crate::session::RequestInfo;
 
@@ -66,7 +66,17 @@ fn respond(response: HttpResponse) -> ServiceFuture {
 }
 
 fn reject(rejection: Rejection) -> ServiceFuture {
-    respond(HttpResponse::status(rejection.status, rejection.message))
+    let mut response = HttpResponse::status(rejection.status, rejection.message);
+    if rejection.status == StatusCode::UPGRADE_REQUIRED {
+        // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: and the protocol.
+        response = response
+            .header(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )
+            .header(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    respond(response)
 }
 
 impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
@@ -95,13 +105,16 @@ impl Service {
         match self.app.match_http(&parts.method, parts.uri.path()) {
             HttpMatch::Found(handler) => Either::Right(HttpResponseFuture(handler(parts))),
             HttpMatch::MethodNotAllowed(allow) => {
-                let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
+                let allow =
+                    HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
                 respond(
                     HttpResponse::status(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
                         .header(header::ALLOW, allow),
                 )
             }
-            HttpMatch::NotFound => respond(HttpResponse::status(StatusCode::NOT_FOUND, "not found")),
+            HttpMatch::NotFound => {
+                respond(HttpResponse::status(StatusCode::NOT_FOUND, "not found"))
+            }
         }
     }
 
@@ -109,7 +122,7 @@ impl Service {
     fn upgrade(
         &self,
         req: Request<hyper::body::Incoming>,
-        candidates: Vec<(&Route, Vec<(Box<str>, Box<str>)>)>,
+        candidates: Vec<(&Route, PathParams)>,
     ) -> Result<Response<Body>, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {
@@ -119,7 +132,9 @@ impl Service {
             ));
         }
         if req.version() < http::Version::HTTP_11 {
-            return Err(Rejection::bad_request("a WebSocket handshake needs HTTP/1.1"));
+            return Err(Rejection::bad_request(
+                "a WebSocket handshake needs HTTP/1.1",
+            ));
         }
         if !header_has_token(headers, header::UPGRADE, "websocket")
             || !header_has_token(headers, header::CONNECTION, "upgrade")
@@ -128,7 +143,10 @@ impl Service {
                 "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
             ));
         }
-        let versions: Vec<&HeaderValue> = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter().collect();
+        let versions: Vec<&HeaderValue> = headers
+            .get_all(header::SEC_WEBSOCKET_VERSION)
+            .iter()
+            .collect();
         if versions.len() != 1 || versions[0].as_bytes().trim_ascii() != b"13" {
             return Err(Rejection::new(
                 StatusCode::UPGRADE_REQUIRED,
@@ -143,12 +161,13 @@ impl Service {
         }
         let key = keys[0].as_bytes().trim_ascii();
         if let Some(allowed) = self.app.options.get_allowed_origins()
-            && let Some(origin) = headers.get(header::ORIGIN) {
-                let origin = origin.to_str().unwrap_or("");
-                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-                    return Err(Rejection::new(StatusCode::FORBIDDEN, "origin not allowed"));
-                }
+            && let Some(origin) = headers.get(header::ORIGIN)
+        {
+            let origin = origin.to_str().unwrap_or("");
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                return Err(Rejection::new(StatusCode::FORBIDDEN, "origin not allowed"));
             }
+        }
 
         // Subprotocol: the client's first offer that a route on this path requires,
         // else a route that requires none.
@@ -168,12 +187,25 @@ impl Service {
                     .find(|(route, _)| route.protocol.as_deref() == Some(*p))
                     .map(|c| (c, Some(*p)))
             })
-            .or_else(|| candidates.iter().find(|(r, _)| r.protocol.is_none()).map(|c| (c, None)));
-        let Some(((route, params), protocol)) = chosen.map(|(c, p)| (c, p.map(str::to_owned))) else {
-            let required: Vec<&str> = candidates.iter().filter_map(|(r, _)| r.protocol.as_deref()).collect();
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find(|(r, _)| r.protocol.is_none())
+                    .map(|c| (c, None))
+            });
+        let Some(((route, params), protocol)) = chosen.map(|(c, p)| (c, p.map(str::to_owned)))
+        else {
+            let required: Vec<&str> = candidates
+                .iter()
+                .filter_map(|(r, _)| r.protocol.as_deref())
+                .collect();
             return Err(Rejection::bad_request(format!(
                 "this endpoint requires the subprotocol {} in `Sec-WebSocket-Protocol`",
-                required.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or ")
+                required
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )));
         };
 
@@ -216,13 +248,15 @@ impl Service {
             HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
         );
         if let Some(protocol) = &protocol
-            && let Ok(value) = HeaderValue::from_str(protocol) {
-                h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
-            }
+            && let Ok(value) = HeaderValue::from_str(protocol)
+        {
+            h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
         if let Some(ext) = &negotiated.header
-            && let Ok(value) = HeaderValue::from_str(ext) {
-                h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
-            }
+            && let Ok(value) = HeaderValue::from_str(ext)
+        {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+        }
 
         let info = RequestInfo {
             uri: compact_uri(&parts.uri),
@@ -269,7 +303,8 @@ fn is_valid_key(key: &[u8]) -> bool {
 /// buffer alive.
 fn compact_uri(uri: &Uri) -> Uri {
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-    Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes())).unwrap_or_else(|_| Uri::from_static("/"))
+    Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes()))
+        .unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 /// The headers copied out of hyper's read buffer (see [`compact_uri`]).

@@ -33,7 +33,12 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub(crate) fn new(tcp: TcpStream) -> Self {
-        Self { tcp, bulk: Vec::new(), pos: 0, streaming: false }
+        Self {
+            tcp,
+            bulk: Vec::new(),
+            pos: 0,
+            streaming: false,
+        }
     }
 
     /// Whether read-ahead bytes are buffered (the socket may not signal readiness for
@@ -77,11 +82,13 @@ impl Socket {
             match self.tcp.try_read(&mut scratch) {
                 Ok(0) => return Poll::Ready(()),
                 Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.tcp.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Pending => return Poll::Pending,
-                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.tcp.poll_read_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(_)) => return Poll::Ready(()),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
                 Err(_) => return Poll::Ready(()),
             }
         }

@@ -57,7 +57,7 @@ pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
 pub use error::{Error, HandlerError, IntoHandlerResult, Result};
 pub use extension::Deflate;
-pub use extract::{Headers, HandlerParam, Path, Query, Rejection, RemoteAddr, State};
+pub use extract::{HandlerParam, Headers, Path, Query, Rejection, RemoteAddr, State};
 pub use frame::{CloseCode, CloseReason, Codes, Frame, FrameType, Text};
 pub use http::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};

@@ -128,7 +128,9 @@ pub enum OptionsError {
     #[error("`{0}` must be greater than zero")]
     Zero(&'static str),
     /// Two extensions claim the same RSV bit.
-    #[error("extensions `{first}` and `{second}` both claim {bit}; each RSV bit may belong to one extension")]
+    #[error(
+        "extensions `{first}` and `{second}` both claim {bit}; each RSV bit may belong to one extension"
+    )]
     RsvConflict {
         /// The extension installed first.
         first: String,
@@ -361,14 +363,20 @@ mod tests {
 
     #[test]
     fn masking_is_refused() {
-        let err = WebSocketOptions::new().masking(true).validate().unwrap_err();
+        let err = WebSocketOptions::new()
+            .masking(true)
+            .validate()
+            .unwrap_err();
         assert_eq!(err, OptionsError::MaskingOnServer);
         assert!(err.to_string().contains("RFC 6455 §5.1"));
     }
 
     #[test]
     fn zero_timeout_is_refused() {
-        let err = WebSocketOptions::new().timeout(Duration::ZERO).validate().unwrap_err();
+        let err = WebSocketOptions::new()
+            .timeout(Duration::ZERO)
+            .validate()
+            .unwrap_err();
         assert_eq!(err, OptionsError::Zero("timeout"));
     }
 }

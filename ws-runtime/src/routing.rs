@@ -14,6 +14,9 @@ use crate::error::{HandlerError, IntoHandlerResult};
 use crate::extract::{HandshakeRequest, Rejection, SessionParts, StartupCheck};
 use crate::session::WebSocketSession;
 
+/// Decoded `{name}` path parameters of a request, in route order.
+pub type PathParams = Vec<(Box<str>, Box<str>)>;
+
 /// A `{name}` or literal segment of a route path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
@@ -36,10 +39,14 @@ pub enum PathError {
     #[error("route path `{0}` must start with `/`")]
     NoLeadingSlash(String),
     /// Braces do not pair up, or a segment mixes text and a parameter.
-    #[error("route path `{0}` has unbalanced or misplaced braces: a parameter is a whole segment `{{name}}`")]
+    #[error(
+        "route path `{0}` has unbalanced or misplaced braces: a parameter is a whole segment `{{name}}`"
+    )]
     Braces(String),
     /// A parameter name is empty or not an identifier.
-    #[error("route path `{path}` has an invalid parameter name `{name}`: use letters, digits and `_`, not starting with a digit")]
+    #[error(
+        "route path `{path}` has an invalid parameter name `{name}`: use letters, digits and `_`, not starting with a digit"
+    )]
     BadName {
         /// The path.
         path: String,
@@ -76,10 +83,16 @@ impl PathPattern {
                     && !name.starts_with(|c: char| c.is_ascii_digit())
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    return Err(PathError::BadName { path: path.to_string(), name: name.to_string() });
+                    return Err(PathError::BadName {
+                        path: path.to_string(),
+                        name: name.to_string(),
+                    });
                 }
                 if names.contains(&name) {
-                    return Err(PathError::Duplicate { path: path.to_string(), name: name.to_string() });
+                    return Err(PathError::Duplicate {
+                        path: path.to_string(),
+                        name: name.to_string(),
+                    });
                 }
                 names.push(name);
                 segments.push(Segment::Param(name.to_string()));
@@ -89,7 +102,10 @@ impl PathPattern {
                 segments.push(Segment::Static(segment.to_string()));
             }
         }
-        Ok(Self { raw: path.to_string(), segments })
+        Ok(Self {
+            raw: path.to_string(),
+            segments,
+        })
     }
 
     /// The path as written.
@@ -108,16 +124,20 @@ impl PathPattern {
     /// Whether two patterns match exactly the same paths (`/a/{x}` and `/a/{y}` do).
     pub fn same_shape(&self, other: &PathPattern) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|(a, b)| match (a, b) {
-                (Segment::Static(a), Segment::Static(b)) => a == b,
-                (Segment::Param(_), Segment::Param(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|(a, b)| match (a, b) {
+                    (Segment::Static(a), Segment::Static(b)) => a == b,
+                    (Segment::Param(_), Segment::Param(_)) => true,
+                    _ => false,
+                })
     }
 
     /// Matches a request path; on success the decoded parameters and the number of
     /// static segments (more is a better match).
-    pub(crate) fn matches(&self, path: &str) -> Option<(Vec<(Box<str>, Box<str>)>, usize)> {
+    pub(crate) fn matches(&self, path: &str) -> Option<(PathParams, usize)> {
         let rest = path.strip_prefix('/')?;
         let mut params = Vec::new();
         let mut statics = 0;
@@ -169,7 +189,8 @@ fn percent_decode(input: &str) -> Option<String> {
 }
 
 /// A handler's future, type-erased.
-pub type BoxHandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
+pub type BoxHandlerFuture =
+    Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
 
 /// Starts a session's handler once the upgrade completed (built at handshake time).
 pub type SessionStart = Box<dyn FnOnce(SessionParts) -> BoxHandlerFuture + Send + 'static>;
@@ -230,7 +251,12 @@ impl Route {
         Self::from_parts(
             path,
             "closure",
-            format!("{}:{}:{}", location.file(), location.line(), location.column()),
+            format!(
+                "{}:{}:{}",
+                location.file(),
+                location.line(),
+                location.column()
+            ),
             Vec::new(),
             move |_req| {
                 let handler = handler.clone();
@@ -252,11 +278,20 @@ impl Route {
         name: impl Into<Cow<'static, str>>,
         location: impl Into<Cow<'static, str>>,
         checks: Vec<StartupCheck>,
-        prepare: impl Fn(&HandshakeRequest<'_>) -> Result<SessionStart, Rejection> + Send + Sync + 'static,
+        prepare: impl Fn(&HandshakeRequest<'_>) -> Result<SessionStart, Rejection>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         let (pattern, path_error) = match PathPattern::parse(path) {
             Ok(p) => (p, None),
-            Err(e) => (PathPattern { raw: path.to_string(), segments: Vec::new() }, Some(e)),
+            Err(e) => (
+                PathPattern {
+                    raw: path.to_string(),
+                    segments: Vec::new(),
+                },
+                Some(e),
+            ),
         };
         Self {
             pattern,
@@ -327,11 +362,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        assert!(matches!(PathPattern::parse("chat"), Err(PathError::NoLeadingSlash(_))));
-        assert!(matches!(PathPattern::parse("/a/{b"), Err(PathError::Braces(_))));
-        assert!(matches!(PathPattern::parse("/a/x{b}"), Err(PathError::Braces(_))));
-        assert!(matches!(PathPattern::parse("/a/{1b}"), Err(PathError::BadName { .. })));
-        assert!(matches!(PathPattern::parse("/{a}/{a}"), Err(PathError::Duplicate { .. })));
+        assert!(matches!(
+            PathPattern::parse("chat"),
+            Err(PathError::NoLeadingSlash(_))
+        ));
+        assert!(matches!(
+            PathPattern::parse("/a/{b"),
+            Err(PathError::Braces(_))
+        ));
+        assert!(matches!(
+            PathPattern::parse("/a/x{b}"),
+            Err(PathError::Braces(_))
+        ));
+        assert!(matches!(
+            PathPattern::parse("/a/{1b}"),
+            Err(PathError::BadName { .. })
+        ));
+        assert!(matches!(
+            PathPattern::parse("/{a}/{a}"),
+            Err(PathError::Duplicate { .. })
+        ));
     }
 
     #[test]

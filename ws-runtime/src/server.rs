@@ -28,7 +28,7 @@ use crate::handshake::{HttpMatch, PendingUpgrade, Service, UpgradeSlot};
 use crate::http::{HttpRequest, HttpResponse, HttpRoute};
 use crate::io::Socket;
 use crate::options::WebSocketOptions;
-use crate::routing::{PathPattern, Route};
+use crate::routing::{PathParams, PathPattern, Route};
 use crate::session::{Limits, Shared, WebSocketSession};
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
@@ -106,10 +106,13 @@ impl Application {
         Fut: Future<Output = HttpResponse> + Send + 'static,
     {
         match PathPattern::parse(path) {
-            Ok(pattern) => self.http_routes.push(HttpRoute::new(method, pattern, handler)),
+            Ok(pattern) => self
+                .http_routes
+                .push(HttpRoute::new(method, pattern, handler)),
             Err(e) => {
                 let at = std::panic::Location::caller();
-                self.errors.push(format!("{e} (HTTP route at {}:{})", at.file(), at.line()));
+                self.errors
+                    .push(format!("{e} (HTTP route at {}:{})", at.file(), at.line()));
             }
         }
         self
@@ -138,7 +141,10 @@ impl Application {
                 continue;
             }
             for check in &route.checks {
-                let ctx = StartupContext { state: &self.state, pattern: &route.pattern };
+                let ctx = StartupContext {
+                    state: &self.state,
+                    pattern: &route.pattern,
+                };
                 if let Err(e) = check(&ctx) {
                     errors.push(format!("{at} {e}"));
                 }
@@ -151,7 +157,11 @@ impl Application {
                     errors.push(format!(
                         "two WebSocket routes for `{}`{}: handler `{}` ({}) and handler `{}` ({})",
                         route.pattern.as_str(),
-                        route.protocol.as_ref().map(|p| format!(" with protocol `{p}`")).unwrap_or_default(),
+                        route
+                            .protocol
+                            .as_ref()
+                            .map(|p| format!(" with protocol `{p}`"))
+                            .unwrap_or_default(),
                         earlier.name,
                         earlier.location,
                         route.name,
@@ -160,7 +170,11 @@ impl Application {
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 }
 
@@ -175,7 +189,7 @@ pub(crate) struct AppInner {
 
 impl AppInner {
     /// The WebSocket routes matching `path` best (most static segments), with params.
-    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Route, Vec<(Box<str>, Box<str>)>)> {
+    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Route, PathParams)> {
         let mut best = Vec::new();
         let mut best_statics = 0;
         for route in &self.routes {
@@ -193,7 +207,9 @@ impl AppInner {
     }
 
     pub(crate) fn has_http_route(&self, method: &Method, path: &str) -> bool {
-        self.http_routes.iter().any(|r| r.method == method && r.pattern.matches(path).is_some())
+        self.http_routes
+            .iter()
+            .any(|r| r.method == method && r.pattern.matches(path).is_some())
     }
 
     pub(crate) fn match_http(&self, method: &Method, path: &str) -> HttpMatch {
@@ -306,14 +322,29 @@ impl EmbeddedServer {
     /// background. Configuration errors (bad options, duplicate routes, missing state)
     /// come back as `InvalidInput`, every one of them in the message.
     pub async fn bind(self) -> io::Result<RunningServer> {
-        self.app
-            .check()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid server configuration:\n{e}")))?;
+        self.app.check().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid server configuration:\n{e}"),
+            )
+        })?;
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let local_addr = listener.local_addr()?;
-        let Application { options, routes, http_routes, state, .. } = self.app;
+        let Application {
+            options,
+            routes,
+            http_routes,
+            state,
+            ..
+        } = self.app;
         let limits = Limits::from_options(&options);
-        let app = Arc::new(AppInner { options, routes, http_routes, state, limits });
+        let app = Arc::new(AppInner {
+            options,
+            routes,
+            http_routes,
+            state,
+            limits,
+        });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(ServerInner {
             app,
@@ -326,7 +357,10 @@ impl EmbeddedServer {
             grace_period: self.grace_period,
         });
         tokio::spawn(accept_loop(listener, inner.clone(), shutdown_rx));
-        Ok(RunningServer { local_addr, handle: ServerHandle { inner } })
+        Ok(RunningServer {
+            local_addr,
+            handle: ServerHandle { inner },
+        })
     }
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
@@ -423,7 +457,10 @@ impl ServerHandle {
                 notified.await;
             }
         };
-        if tokio::time::timeout(inner.grace_period, wait_idle).await.is_err() {
+        if tokio::time::timeout(inner.grace_period, wait_idle)
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 remaining = inner.connections.load(Ordering::SeqCst),
                 "grace period over; leaving the remaining connections"
@@ -474,7 +511,11 @@ impl Drop for ConnectionGuard {
     }
 }
 
-async fn accept_loop(listener: TcpListener, server: Arc<ServerInner>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    server: Arc<ServerInner>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -506,13 +547,19 @@ async fn serve_connection(
     let app = server.app.clone();
     let _ = tcp.set_nodelay(true);
     let slot: UpgradeSlot = Arc::new(Mutex::new(None));
-    let service = Service { app: app.clone(), slot: slot.clone(), remote_addr };
+    let service = Service {
+        app: app.clone(),
+        slot: slot.clone(),
+        remote_addr,
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(app.options.get_handshake_timeout())
         .max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -533,7 +580,13 @@ async fn serve_connection(
 }
 
 async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &Arc<AppInner>) {
-    let PendingUpgrade { on_upgrade, route, start, info, negotiated } = pending;
+    let PendingUpgrade {
+        on_upgrade,
+        route,
+        start,
+        info,
+        negotiated,
+    } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -557,7 +610,11 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &A
 
     let session = WebSocketSession::new(shared.clone(), Arc::new(info));
     let (incoming, outgoing, info) = session.into_parts();
-    let handler = start(SessionParts { incoming: Some(incoming), outgoing, info });
+    let handler = start(SessionParts {
+        incoming: Some(incoming),
+        outgoing,
+        info,
+    });
     let name: Arc<str> = Arc::from(format!("{} ({})", route.pattern.as_str(), route.name));
 
     if negotiated.extensions.is_empty() && !route.raw {

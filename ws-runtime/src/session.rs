@@ -1,6 +1,6 @@
 //! The session a handler holds: `incoming`, `outgoing`, `send`, `close`, `close_reason`.
 //!
-//! A session's state lives in one [`Shared`] value between the handler (and any task
+//! A session's state lives in one `Shared` value between the handler (and any task
 //! holding a clone of [`Outgoing`]) and the connection engine that owns the socket. The
 //! handler and the engine normally run in the same task, so the lock below is
 //! uncontended; the engine takes whole batches under one lock.
@@ -86,7 +86,8 @@ impl State {
     }
 
     fn incoming_full(&self, limits: &Limits) -> bool {
-        self.incoming.len() >= limits.incoming_capacity || self.incoming_bytes >= limits.incoming_bytes
+        self.incoming.len() >= limits.incoming_capacity
+            || self.incoming_bytes >= limits.incoming_bytes
     }
 
     /// Queues a close frame behind what is queued (or instead of it) and stops sends.
@@ -113,7 +114,10 @@ pub(crate) struct Taken {
 impl Shared {
     pub(crate) fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State { accepting: true, ..State::default() }),
+            state: Mutex::new(State {
+                accepting: true,
+                ..State::default()
+            }),
             space: Notify::new(),
             events: Notify::new(),
             limits,
@@ -180,7 +184,9 @@ impl Shared {
         };
         if self.limits.overflow == ChannelOverflow::Close {
             self.close_slow_peer();
-            return Err(Error::Overflow { capacity: self.limits.outgoing_capacity });
+            return Err(Error::Overflow {
+                capacity: self.limits.outgoing_capacity,
+            });
         }
         loop {
             let mut notified = pin!(self.space.notified());
@@ -302,10 +308,11 @@ impl Shared {
         st.incoming_bytes += frames.iter().map(Frame::len).sum::<usize>();
         st.incoming.append(frames);
         if let Some(waker) = st.recv_waker.take()
-            && !waker.will_wake(engine) {
-                drop(st);
-                waker.wake();
-            }
+            && !waker.will_wake(engine)
+        {
+            drop(st);
+            waker.wake();
+        }
     }
 
     /// Moves the queued outgoing frames into `batch` (which must be empty).
@@ -313,7 +320,9 @@ impl Shared {
         let mut st = self.lock();
         std::mem::swap(&mut st.outgoing, batch);
         let notify = std::mem::take(&mut st.space_waiting) && !batch.is_empty();
-        let taken = Taken { terminate: st.terminate };
+        let taken = Taken {
+            terminate: st.terminate,
+        };
         drop(st);
         if notify {
             self.space.notify_waiters();
@@ -397,7 +406,6 @@ impl Shared {
         st.engine_parked = true;
         true
     }
-
 }
 
 /// Why [`Outgoing::try_send`] did not queue a frame; the frame comes back.
@@ -498,7 +506,9 @@ impl Outgoing {
 
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outgoing").field("open", &self.is_open()).finish()
+        f.debug_struct("Outgoing")
+            .field("open", &self.is_open())
+            .finish()
     }
 }
 
@@ -506,7 +516,7 @@ impl std::fmt::Debug for Outgoing {
 pub(crate) struct RequestInfo {
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
-    pub(crate) params: Vec<(Box<str>, Box<str>)>,
+    pub(crate) params: crate::routing::PathParams,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) protocol: Option<Box<str>>,
     pub(crate) extensions: Vec<String>,
@@ -537,7 +547,9 @@ impl std::fmt::Debug for WebSocketSession {
 impl WebSocketSession {
     pub(crate) fn new(shared: Arc<Shared>, info: Arc<RequestInfo>) -> Self {
         Self {
-            incoming: Incoming { shared: shared.clone() },
+            incoming: Incoming {
+                shared: shared.clone(),
+            },
             outgoing: Outgoing { shared },
             info,
         }
@@ -547,13 +559,21 @@ impl WebSocketSession {
         (self.incoming, self.outgoing, self.info)
     }
 
-    pub(crate) fn from_parts(incoming: Incoming, outgoing: Outgoing, info: Arc<RequestInfo>) -> Self {
-        Self { incoming, outgoing, info }
+    pub(crate) fn from_parts(
+        incoming: Incoming,
+        outgoing: Outgoing,
+        info: Arc<RequestInfo>,
+    ) -> Self {
+        Self {
+            incoming,
+            outgoing,
+            info,
+        }
     }
 
     /// Queues a frame: `&str`/`String` become text, `Vec<u8>`/`Bytes` binary, or pass a
     /// [`Frame`]. Waits while the outgoing queue is full (see
-    /// [`ChannelOverflow`](crate::ChannelOverflow)).
+    /// [`ChannelOverflow`]).
     pub async fn send(&self, frame: impl Into<Frame>) -> Result<()> {
         self.outgoing.send(frame).await
     }
@@ -593,7 +613,11 @@ impl WebSocketSession {
 
     /// A `{name}` segment of the route's path, percent-decoded.
     pub fn path_param(&self, name: &str) -> Option<&str> {
-        self.info.params.iter().find(|(n, _)| &**n == name).map(|(_, v)| &**v)
+        self.info
+            .params
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| &**v)
     }
 
     /// The raw query string, without `?`.

@@ -87,8 +87,14 @@ impl fmt::Debug for Deflate {
             .field("compression_level", &self.level)
             .field("compress_if_bigger_than", &self.threshold)
             .field("compress_if", &self.predicate.is_some())
-            .field("server_no_context_takeover", &self.server_no_context_takeover)
-            .field("client_no_context_takeover", &self.client_no_context_takeover)
+            .field(
+                "server_no_context_takeover",
+                &self.server_no_context_takeover,
+            )
+            .field(
+                "client_no_context_takeover",
+                &self.client_no_context_takeover,
+            )
             .field("server_max_window_bits", &self.server_max_window_bits)
             .field("client_max_window_bits", &self.client_max_window_bits)
             .finish()
@@ -114,7 +120,10 @@ impl Deflate {
     }
 
     /// Compress only frames for which `predicate` is true (Ktor's `compressIf`).
-    pub fn compress_if(mut self, predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static) -> Self {
+    pub fn compress_if(
+        mut self,
+        predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.predicate = Some(Arc::new(predicate));
         self
     }
@@ -220,7 +229,11 @@ impl Deflate {
 /// A window-bits value: an integer 8..=15 without leading zeros (RFC 7692 §7.1.2).
 fn parse_bits(value: &str) -> Option<u8> {
     let value = value.trim();
-    if value.is_empty() || value.len() > 2 || value.starts_with('0') || !value.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty()
+        || value.len() > 2
+        || value.starts_with('0')
+        || !value.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let bits: u8 = value.parse().ok()?;
@@ -272,10 +285,12 @@ impl DeflateSession {
             None => true,
             Some(predicate) => {
                 let view = match frame.kind {
-                    DataKind::Text => match crate::frame::Text::try_from_bytes(frame.payload.clone()) {
-                        Ok(text) => Frame::Text(text),
-                        Err(_) => Frame::Binary(frame.payload.clone()),
-                    },
+                    DataKind::Text => {
+                        match crate::frame::Text::try_from_bytes(frame.payload.clone()) {
+                            Ok(text) => Frame::Text(text),
+                            Err(_) => Frame::Binary(frame.payload.clone()),
+                        }
+                    }
                     _ => Frame::Binary(frame.payload.clone()),
                 };
                 predicate(&view)
@@ -285,9 +300,9 @@ impl DeflateSession {
 
     fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, ExtensionError> {
         let (level, bits) = (self.level, self.server_bits);
-        let compressor = self
-            .compressor
-            .get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(level), false, bits));
+        let compressor = self.compressor.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let start_in = compressor.total_in();
         loop {
@@ -316,14 +331,25 @@ impl DeflateSession {
         Ok(out)
     }
 
-    fn inflate(&mut self, input: &[u8], fin: bool, remaining: usize) -> Result<Vec<u8>, ExtensionError> {
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        remaining: usize,
+    ) -> Result<Vec<u8>, ExtensionError> {
         let bits = self.client_bits;
         let decompressor = self
             .decompressor
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         // Never hold more than the limit allows, plus one byte to detect the excess.
         let cap = remaining.saturating_add(1);
-        let mut out = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, cap.max(64)).min(cap.max(1)));
+        let mut out = Vec::with_capacity(
+            input
+                .len()
+                .saturating_mul(2)
+                .clamp(64, cap.max(64))
+                .min(cap.max(1)),
+        );
         let mut stream_ended = false;
         for chunk in [input, if fin { &TAIL[..] } else { &[][..] }] {
             let start_in = decompressor.total_in();
@@ -334,7 +360,9 @@ impl DeflateSession {
                 }
                 let status = decompressor
                     .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
-                    .map_err(|e| ExtensionError::InvalidData(format!("corrupt deflate data: {e}")))?;
+                    .map_err(|e| {
+                        ExtensionError::InvalidData(format!("corrupt deflate data: {e}"))
+                    })?;
                 if out.len() > remaining {
                     return Err(ExtensionError::TooBig { limit: remaining });
                 }
@@ -369,11 +397,17 @@ impl Extension for DeflateSession {
         Ok(frame)
     }
 
-    fn process_incoming(&mut self, mut frame: ExtFrame, ctx: &IncomingContext) -> Result<ExtFrame, ExtensionError> {
+    fn process_incoming(
+        &mut self,
+        mut frame: ExtFrame,
+        ctx: &IncomingContext,
+    ) -> Result<ExtFrame, ExtensionError> {
         match frame.kind {
             DataKind::Continuation => {
                 if frame.rsv.rsv1() {
-                    return Err(ExtensionError::Protocol("RSV1 set on a continuation frame".into()));
+                    return Err(ExtensionError::Protocol(
+                        "RSV1 set on a continuation frame".into(),
+                    ));
                 }
             }
             DataKind::Text | DataKind::Binary => self.inflating = frame.rsv.rsv1(),
@@ -404,7 +438,10 @@ mod tests {
     #[test]
     fn negotiation_variants() {
         let d = Deflate::new();
-        assert_eq!(negotiate(&d, "permessage-deflate").as_deref(), Some("permessage-deflate"));
+        assert_eq!(
+            negotiate(&d, "permessage-deflate").as_deref(),
+            Some("permessage-deflate")
+        );
         assert_eq!(
             negotiate(&d, "permessage-deflate; client_max_window_bits").as_deref(),
             Some("permessage-deflate")
@@ -414,13 +451,20 @@ mod tests {
             Some("permessage-deflate; server_max_window_bits=10")
         );
         assert_eq!(
-            negotiate(&d, "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-                .as_deref(),
+            negotiate(
+                &d,
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+            )
+            .as_deref(),
             Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
         );
         // 8 bits for our window: declined; the next offer is taken.
         assert_eq!(
-            negotiate(&d, "permessage-deflate; server_max_window_bits=8, permessage-deflate").as_deref(),
+            negotiate(
+                &d,
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate"
+            )
+            .as_deref(),
             Some("permessage-deflate")
         );
         for bad in [
@@ -434,7 +478,9 @@ mod tests {
         ] {
             assert_eq!(negotiate(&d, bad), None, "{bad}");
         }
-        let small = Deflate::new().client_max_window_bits(10).client_no_context_takeover(true);
+        let small = Deflate::new()
+            .client_max_window_bits(10)
+            .client_no_context_takeover(true);
         assert_eq!(
             negotiate(&small, "permessage-deflate; client_max_window_bits").as_deref(),
             Some("permessage-deflate; client_no_context_takeover; client_max_window_bits=10")
@@ -442,23 +488,40 @@ mod tests {
     }
 
     fn session(d: &Deflate) -> DeflateSession {
-        d.accept(&ExtensionParams::new(PERMESSAGE_DEFLATE)).unwrap().1
+        d.accept(&ExtensionParams::new(PERMESSAGE_DEFLATE))
+            .unwrap()
+            .1
     }
 
     fn frame(kind: DataKind, fin: bool, rsv: Rsv, payload: impl Into<Bytes>) -> ExtFrame {
-        ExtFrame { kind, fin, rsv, payload: payload.into() }
+        ExtFrame {
+            kind,
+            fin,
+            rsv,
+            payload: payload.into(),
+        }
     }
 
     fn ctx(limit: usize) -> IncomingContext {
-        IncomingContext { message_rsv: Rsv::RSV1, message_len: 0, max_message_size: limit }
+        IncomingContext {
+            message_rsv: Rsv::RSV1,
+            message_len: 0,
+            max_message_size: limit,
+        }
     }
 
     #[test]
     fn round_trip_with_context_takeover() {
         let d = Deflate::new();
         let (mut tx, mut rx) = (session(&d), session(&d));
-        for message in ["", "hello hello hello hello", "hello hello hello hello again"] {
-            let out = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, message)).unwrap();
+        for message in [
+            "",
+            "hello hello hello hello",
+            "hello hello hello hello again",
+        ] {
+            let out = tx
+                .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, message))
+                .unwrap();
             assert!(out.rsv.rsv1());
             let back = rx.process_incoming(out, &ctx(1 << 20)).unwrap();
             assert_eq!(back.payload, message.as_bytes());
@@ -471,11 +534,21 @@ mod tests {
         let d = Deflate::new();
         let (mut tx, mut rx) = (session(&d), session(&d));
         let text = "abcdefgh".repeat(1000);
-        let compressed = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, text.clone())).unwrap();
+        let compressed = tx
+            .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, text.clone()))
+            .unwrap();
         let (a, b) = compressed.payload.split_at(compressed.payload.len() / 2);
-        let first = rx.process_incoming(frame(DataKind::Text, false, Rsv::RSV1, a.to_vec()), &ctx(1 << 20)).unwrap();
+        let first = rx
+            .process_incoming(
+                frame(DataKind::Text, false, Rsv::RSV1, a.to_vec()),
+                &ctx(1 << 20),
+            )
+            .unwrap();
         let second = rx
-            .process_incoming(frame(DataKind::Continuation, true, Rsv::NONE, b.to_vec()), &ctx(1 << 20))
+            .process_incoming(
+                frame(DataKind::Continuation, true, Rsv::NONE, b.to_vec()),
+                &ctx(1 << 20),
+            )
             .unwrap();
         let mut all = first.payload.to_vec();
         all.extend_from_slice(&second.payload);
@@ -487,7 +560,9 @@ mod tests {
         let d = Deflate::new();
         let (mut tx, mut rx) = (session(&d), session(&d));
         let zeros = vec![0u8; 10 << 20];
-        let compressed = tx.process_outgoing(frame(DataKind::Binary, true, Rsv::NONE, zeros)).unwrap();
+        let compressed = tx
+            .process_outgoing(frame(DataKind::Binary, true, Rsv::NONE, zeros))
+            .unwrap();
         assert!(compressed.payload.len() < 20_000);
         let err = rx.process_incoming(compressed, &ctx(1 << 20)).unwrap_err();
         assert_eq!(err, ExtensionError::TooBig { limit: 1 << 20 });
@@ -497,7 +572,10 @@ mod tests {
     fn rsv1_on_continuation_is_a_protocol_error() {
         let mut rx = session(&Deflate::new());
         let err = rx
-            .process_incoming(frame(DataKind::Continuation, true, Rsv::RSV1, vec![0]), &ctx(100))
+            .process_incoming(
+                frame(DataKind::Continuation, true, Rsv::RSV1, vec![0]),
+                &ctx(100),
+            )
             .unwrap_err();
         assert!(matches!(err, ExtensionError::Protocol(_)));
     }
@@ -506,20 +584,31 @@ mod tests {
     fn corrupt_data_is_invalid() {
         let mut rx = session(&Deflate::new());
         let err = rx
-            .process_incoming(frame(DataKind::Binary, true, Rsv::RSV1, vec![0xff, 0xff, 0xff]), &ctx(100))
+            .process_incoming(
+                frame(DataKind::Binary, true, Rsv::RSV1, vec![0xff, 0xff, 0xff]),
+                &ctx(100),
+            )
             .unwrap_err();
         assert!(matches!(err, ExtensionError::InvalidData(_)), "{err:?}");
     }
 
     #[test]
     fn threshold_and_predicate() {
-        let d = Deflate::new().compress_if_bigger_than(10).compress_if(|f| f.read_text() != Some("skip me please"));
+        let d = Deflate::new()
+            .compress_if_bigger_than(10)
+            .compress_if(|f| f.read_text() != Some("skip me please"));
         let mut tx = session(&d);
-        let small = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "tiny")).unwrap();
+        let small = tx
+            .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "tiny"))
+            .unwrap();
         assert!(!small.rsv.rsv1());
-        let skipped = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "skip me please")).unwrap();
+        let skipped = tx
+            .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "skip me please"))
+            .unwrap();
         assert!(!skipped.rsv.rsv1());
-        let big = tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "compress me please")).unwrap();
+        let big = tx
+            .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "compress me please"))
+            .unwrap();
         assert!(big.rsv.rsv1());
     }
 }

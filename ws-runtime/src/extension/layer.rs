@@ -57,7 +57,9 @@ impl ExtensionLayer {
         raw: bool,
         limit: usize,
     ) -> Self {
-        let claimed = extensions.iter().fold(Rsv::NONE, |acc, (rsv, _)| acc | *rsv);
+        let claimed = extensions
+            .iter()
+            .fold(Rsv::NONE, |acc, (rsv, _)| acc | *rsv);
         Self {
             socket,
             extensions,
@@ -157,7 +159,12 @@ impl ExtensionLayer {
         }
         let mut data = self.input[payload].to_vec();
         unmask(&mut data, mask);
-        let mut frame = ExtFrame { kind, fin: header.is_final, rsv, payload: Bytes::from(data) };
+        let mut frame = ExtFrame {
+            kind,
+            fin: header.is_final,
+            rsv,
+            payload: Bytes::from(data),
+        };
         if !self.extensions.is_empty() {
             let ctx = IncomingContext {
                 message_rsv: self.message_rsv,
@@ -186,7 +193,11 @@ impl ExtensionLayer {
     }
 
     /// Copies a wire frame to tungstenite as it came.
-    fn pass_through(&mut self, header_len: usize, payload_len: usize) -> Result<(), ExtensionError> {
+    fn pass_through(
+        &mut self,
+        header_len: usize,
+        payload_len: usize,
+    ) -> Result<(), ExtensionError> {
         let start = self.input_pos;
         let end = start + header_len + payload_len;
         self.compact_output();
@@ -215,16 +226,22 @@ impl ExtensionLayer {
         mut data: Vec<u8>,
     ) -> Result<(), ExtensionError> {
         if header.rsv1 || header.rsv2 || header.rsv3 {
-            return Err(ExtensionError::Protocol("reserved bits set on a control frame".into()));
+            return Err(ExtensionError::Protocol(
+                "reserved bits set on a control frame".into(),
+            ));
         }
         if !header.is_final {
             return Err(ExtensionError::Protocol("fragmented control frame".into()));
         }
         if data.len() > 125 {
-            return Err(ExtensionError::Protocol("control frame longer than 125 bytes".into()));
+            return Err(ExtensionError::Protocol(
+                "control frame longer than 125 bytes".into(),
+            ));
         }
         let Some(mask) = header.mask else {
-            return Err(ExtensionError::Protocol("unmasked frame from the client".into()));
+            return Err(ExtensionError::Protocol(
+                "unmasked frame from the client".into(),
+            ));
         };
         unmask(&mut data, mask);
         let frame = match control {
@@ -232,7 +249,9 @@ impl ExtensionLayer {
             Control::Pong => Frame::Pong(data.into()),
             Control::Close => Frame::Close(parse_close(&data)?),
             Control::Reserved(op) => {
-                return Err(ExtensionError::Protocol(format!("reserved control opcode {op}")));
+                return Err(ExtensionError::Protocol(format!(
+                    "reserved control opcode {op}"
+                )));
             }
         };
         self.control.push_back(frame);
@@ -248,11 +267,16 @@ impl ExtensionLayer {
 pub(crate) fn parse_close(data: &[u8]) -> Result<Option<CloseReason>, ExtensionError> {
     match data.len() {
         0 => Ok(None),
-        1 => Err(ExtensionError::Protocol("close frame with a 1-byte payload".into())),
+        1 => Err(ExtensionError::Protocol(
+            "close frame with a 1-byte payload".into(),
+        )),
         _ => {
             let code = CloseCode::new(u16::from_be_bytes([data[0], data[1]]));
             if !code.is_valid_on_wire() {
-                return Err(ExtensionError::Protocol(format!("invalid close code {}", code.code())));
+                return Err(ExtensionError::Protocol(format!(
+                    "invalid close code {}",
+                    code.code()
+                )));
             }
             let text = Text::try_from_bytes(Bytes::copy_from_slice(&data[2..]))
                 .map_err(|_| ExtensionError::InvalidData("close reason is not UTF-8".into()))?;
@@ -266,7 +290,9 @@ pub(crate) fn unmask(data: &mut [u8], mask: [u8; 4]) {
     if mask == [0; 4] {
         return;
     }
-    let word = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let word = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
     let mut chunks = data.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let value = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
@@ -339,7 +365,12 @@ impl Transport for ExtensionLayer {
             Frame::Binary(data) => (DataKind::Binary, Data::Binary, data),
             control => return Ok(plain_message(control)),
         };
-        let mut out = ExtFrame { kind, fin: true, rsv: Rsv::NONE, payload };
+        let mut out = ExtFrame {
+            kind,
+            fin: true,
+            rsv: Rsv::NONE,
+            payload,
+        };
         for (_, extension) in &mut self.extensions {
             out = extension.process_outgoing(out)?;
         }
@@ -370,7 +401,11 @@ mod tests {
         let original: Vec<u8> = (0..37).collect();
         let mut fast = original.clone();
         unmask(&mut fast, mask);
-        let slow: Vec<u8> = original.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+        let slow: Vec<u8> = original
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
         assert_eq!(fast, slow);
     }
 
@@ -379,7 +414,16 @@ mod tests {
         assert_eq!(parse_close(&[]).unwrap(), None);
         assert!(parse_close(&[3]).is_err());
         assert!(parse_close(&[0x03, 0xed]).is_err()); // 1005
-        assert!(matches!(parse_close(&[0x03, 0xe8, 0xff]), Err(ExtensionError::InvalidData(_))));
-        assert_eq!(parse_close(&[0x03, 0xe8, b'o', b'k']).unwrap().unwrap().message(), "ok");
+        assert!(matches!(
+            parse_close(&[0x03, 0xe8, 0xff]),
+            Err(ExtensionError::InvalidData(_))
+        ));
+        assert_eq!(
+            parse_close(&[0x03, 0xe8, b'o', b'k'])
+                .unwrap()
+                .unwrap()
+                .message(),
+            "ok"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! tungstenite rejects every frame with an RSV bit set and has no extension hook, so
 //! negotiated extensions run in a layer of ours between the socket and tungstenite
-//! ([`layer`]): incoming frames are parsed there, handed to the extensions, and passed on
+//! (the `layer` module): incoming frames are parsed there, handed to the extensions, and passed on
 //! to tungstenite as frames with the claimed bits cleared; outgoing messages are handed
 //! to the extensions before tungstenite writes them. When no extension is negotiated the
 //! connection uses the plain socket and none of this code runs.
@@ -134,11 +134,19 @@ impl BitOr for Rsv {
 
 impl fmt::Debug for Rsv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [(self.rsv1(), "RSV1"), (self.rsv2(), "RSV2"), (self.rsv3(), "RSV3")]
-            .into_iter()
-            .filter_map(|(set, name)| set.then_some(name))
-            .collect();
-        if names.is_empty() { f.write_str("NONE") } else { f.write_str(&names.join("|")) }
+        let names: Vec<&str> = [
+            (self.rsv1(), "RSV1"),
+            (self.rsv2(), "RSV2"),
+            (self.rsv3(), "RSV3"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        if names.is_empty() {
+            f.write_str("NONE")
+        } else {
+            f.write_str(&names.join("|"))
+        }
     }
 }
 
@@ -230,7 +238,10 @@ pub struct ExtensionParams {
 impl ExtensionParams {
     /// An element with no parameters.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), params: Vec::new() }
+        Self {
+            name: name.into(),
+            params: Vec::new(),
+        }
     }
 
     /// Adds a parameter.
@@ -337,7 +348,10 @@ impl Negotiated {
     /// The element to put in the response's `Sec-WebSocket-Extensions`, and the
     /// extension that will process this session's frames.
     pub fn new(response: ExtensionParams, extension: impl Extension) -> Self {
-        Self { response, extension: Box::new(extension) }
+        Self {
+            response,
+            extension: Box::new(extension),
+        }
     }
 }
 
@@ -413,7 +427,11 @@ pub(crate) fn negotiate(
     factories: &[Arc<dyn ExtensionFactory>],
     offers: &[ExtensionParams],
 ) -> NegotiatedSet {
-    let mut set = NegotiatedSet { header: None, extensions: Vec::new(), names: Vec::new() };
+    let mut set = NegotiatedSet {
+        header: None,
+        extensions: Vec::new(),
+        names: Vec::new(),
+    };
     let mut header = String::new();
     for factory in factories {
         let mine: Vec<ExtensionParams> = offers

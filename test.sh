@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. Works on a fresh machine: it installs the
+# test clients it needs (Python `websockets`, Node `ws`, Chromium + playwright-core)
+# when they are missing.
+#
+#   ./test.sh            everything
+#   ./test.sh --quick    cargo checks and Rust tests only (no installs, no interop)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+step "build examples"
+cargo build --examples
+
+step "cargo test (unit, doc, integration, trybuild)"
+cargo test --workspace
+
+if [ "$quick" = 1 ]; then
+  exit 0
+fi
+
+for extra in scripts/test-*.sh; do
+  [ -e "$extra" ] || continue
+  step "$extra"
+  bash "$extra"
+done
+
+step "all tests passed"
