@@ -16,7 +16,7 @@
 //! before the connection goes.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -647,24 +647,30 @@ impl<T: Transport> Engine<T> {
 pub(crate) type HandlerFuture =
     Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
 
-/// Runs a connection and its handler in the current task until both are finished.
-pub(crate) async fn run<T: Transport>(engine: Engine<T>, handler: HandlerFuture, route: Arc<str>) {
-    let mut driver = Driver {
-        engine,
-        handler: Some(handler),
-        route,
-    };
-    poll_fn(|cx| driver.poll(cx)).await;
-}
-
-struct Driver<T: Transport> {
+/// A connection and its handler, run in the current task until both are finished.
+pub(crate) struct Driver<T: Transport> {
     engine: Engine<T>,
     handler: Option<HandlerFuture>,
     route: Arc<str>,
 }
 
+impl<T: Transport> Future for Driver<T> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().drive(cx)
+    }
+}
+
 impl<T: Transport> Driver<T> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn new(engine: Engine<T>, handler: HandlerFuture, route: Arc<str>) -> Self {
+        Self {
+            engine,
+            handler: Some(handler),
+            route,
+        }
+    }
+
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         for _ in 0..POLL_BUDGET {
             let engine = &mut self.engine;
             engine.poll_read(cx);

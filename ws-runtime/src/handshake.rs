@@ -29,6 +29,13 @@ use crate::session::RequestInfo;
 /// An accepted upgrade waiting for hyper to hand over the connection.
 pub(crate) struct PendingUpgrade {
     pub(crate) on_upgrade: OnUpgrade,
+    /// Boxed: it waits through the upgrade inside the connection's task, whose size
+    /// every idle connection pays.
+    pub(crate) setup: Box<SessionSetup>,
+}
+
+/// What the session needs once the connection is handed over.
+pub(crate) struct SessionSetup {
     pub(crate) route: Route,
     pub(crate) start: SessionStart,
     pub(crate) info: RequestInfo,
@@ -269,10 +276,12 @@ impl Service {
         };
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
             on_upgrade,
-            route: (*route).clone(),
-            start,
-            info,
-            negotiated,
+            setup: Box::new(SessionSetup {
+                route: (*route).clone(),
+                start,
+                info,
+                negotiated,
+            }),
         });
         Ok(response)
     }

@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Method;
@@ -20,11 +22,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
-use crate::engine::{Engine, run};
+use crate::engine::{Driver, Engine};
 use crate::extension::layer::ExtensionLayer;
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
-use crate::handshake::{HttpMatch, PendingUpgrade, Service, UpgradeSlot};
+use crate::handshake::{HttpMatch, PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http::{HttpRequest, HttpResponse, HttpRoute};
 use crate::io::Socket;
 use crate::options::WebSocketOptions;
@@ -541,10 +543,24 @@ async fn serve_connection(
     tcp: TcpStream,
     remote_addr: SocketAddr,
     guard: ConnectionGuard,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let server = guard.0.clone();
-    let app = server.app.clone();
+    // The HTTP phase is boxed so that the task keeps only the session's (smaller)
+    // state once the connection is upgraded.
+    let pending = Box::pin(http_phase(tcp, remote_addr, guard.0.app.clone(), shutdown)).await;
+    if let Some(pending) = pending {
+        run_session(pending, &guard.0).await;
+    }
+    drop(guard);
+}
+
+/// Serves HTTP on the connection until it closes or upgrades; returns the upgrade.
+async fn http_phase(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    app: Arc<AppInner>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<PendingUpgrade> {
     let _ = tcp.set_nodelay(true);
     let slot: UpgradeSlot = Arc::new(Mutex::new(None));
     let service = Service {
@@ -568,25 +584,14 @@ async fn serve_connection(
             conn.await
         }
     };
-    drop(shutdown);
     if let Err(e) = result {
         tracing::debug!(error = %e, %remote_addr, "HTTP connection ended with an error");
     }
-    let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(pending) = pending {
-        run_session(pending, &server, &app).await;
-    }
-    drop(guard);
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
-async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &Arc<AppInner>) {
-    let PendingUpgrade {
-        on_upgrade,
-        route,
-        start,
-        info,
-        negotiated,
-    } = pending;
+async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
+    let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -599,15 +604,52 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &A
         return;
     };
     let socket = Socket::new(parts.io.into_inner());
-    let leftover = parts.read_buf.to_vec();
+    let (id, session) = start_session(socket, parts.read_buf.to_vec(), setup, server);
+    session.await;
+    server.lock_sessions().remove(&id);
+}
 
+/// The future of a session: the plain engine, or the engine over the extension layer.
+// The size difference is the point: the common plain session is inline, the rarer
+// extension session boxed.
+#[allow(clippy::large_enum_variant)]
+enum SessionFuture {
+    Plain(Driver<Socket>),
+    // Extension sessions are boxed: they are rarer and larger, and the common plain
+    // session should not pay their size in every task.
+    Layered(Pin<Box<Driver<ExtensionLayer>>>),
+}
+
+impl Future for SessionFuture {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut() {
+            SessionFuture::Plain(driver) => Pin::new(driver).poll(cx),
+            SessionFuture::Layered(driver) => driver.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Registers the session and builds its engine and handler.
+fn start_session(
+    socket: Socket,
+    leftover: Vec<u8>,
+    setup: Box<SessionSetup>,
+    server: &Arc<ServerInner>,
+) -> (u64, SessionFuture) {
+    let SessionSetup {
+        route,
+        start,
+        info,
+        negotiated,
+    } = *setup;
+    let app = &server.app;
     let shared = Shared::new(app.limits);
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
     server.lock_sessions().insert(id, shared.clone());
     if server.shutting_down.load(Ordering::SeqCst) {
         shared.request_close(going_away());
     }
-
     let session = WebSocketSession::new(shared.clone(), Arc::new(info));
     let (incoming, outgoing, info) = session.into_parts();
     let handler = start(SessionParts {
@@ -616,15 +658,55 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>, app: &A
         info,
     });
     let name: Arc<str> = Arc::from(format!("{} ({})", route.pattern.as_str(), route.name));
-
-    if negotiated.extensions.is_empty() && !route.raw {
+    let future = if negotiated.extensions.is_empty() && !route.raw {
         let engine = Engine::new(socket, leftover, shared, &app.options, false);
-        run(engine, handler, name).await;
+        SessionFuture::Plain(Driver::new(engine, handler, name))
     } else {
         let limit = app.options.message_limit();
         let layer = ExtensionLayer::new(socket, leftover, negotiated.extensions, route.raw, limit);
         let engine = Engine::new(layer, Vec::new(), shared, &app.options, route.raw);
-        run(engine, handler, name).await;
+        SessionFuture::Layered(Box::pin(Driver::new(engine, handler, name)))
+    };
+    (id, future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle connection pays for its task's future: keep it small (the memory
+    /// target is 6 KiB per idle connection, everything included).
+    #[tokio::test]
+    async fn connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (tcp, remote) = listener.accept().await.unwrap();
+        let options = WebSocketOptions::new();
+        let limits = Limits::from_options(&options);
+        let app = Arc::new(AppInner {
+            options,
+            routes: Vec::new(),
+            http_routes: Vec::new(),
+            state: StateMap::default(),
+            limits,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let server = Arc::new(ServerInner {
+            app,
+            sessions: Mutex::default(),
+            next_id: AtomicU64::default(),
+            connections: AtomicUsize::new(1),
+            idle: Notify::new(),
+            shutting_down: AtomicBool::default(),
+            shutdown_tx,
+            grace_period: Duration::from_secs(1),
+        });
+        let task = serve_connection(tcp, remote, ConnectionGuard(server), shutdown_rx);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= 1024,
+            "the connection task's future grew to {size} bytes"
+        );
     }
-    server.lock_sessions().remove(&id);
 }
