@@ -808,3 +808,89 @@ async fn flush_waits_for_the_socket() {
     assert!(matches!(next(&mut client).await, Some(Message::Binary(b)) if b.len() == 100_000));
     assert_eq!(next_text(&mut client).await, "flushed");
 }
+
+// ----- raw sessions (Ktor's webSocketRaw) -----
+
+fn raw_route(tx: mpsc::UnboundedSender<String>) -> Route {
+    Route::new("/raw", move |session: WebSocketSession| {
+        let tx = tx.clone();
+        async move {
+            while let Some(frame) = session.incoming.recv().await {
+                let _ = tx.send(format!("{:?}", frame.frame_type()));
+                match frame {
+                    Frame::Ping(payload) => {
+                        let mut reply = b"handler:".to_vec();
+                        reply.extend_from_slice(&payload);
+                        session.send(Frame::pong(reply)).await?;
+                    }
+                    Frame::Close(reason) => {
+                        session.send(Frame::Close(reason)).await?;
+                    }
+                    other => session.send(other).await?,
+                }
+            }
+            Ok::<(), ws::Error>(())
+        }
+    })
+    .raw(true)
+}
+
+#[tokio::test]
+async fn raw_sessions_see_pings_and_answer_them_themselves() {
+    let (tx, mut rx) = probe();
+    let server = serve(|app| {
+        app.route(raw_route(tx));
+    })
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/raw").await;
+    client.send(&raw::masked(true, raw::PING, b"p1")).await;
+    assert_eq!(recv(&mut rx).await, "Ping");
+    // The only pong is the handler's: nothing was answered automatically.
+    let pong = client.read_frame().await.unwrap();
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (raw::PONG, &b"handler:p1"[..])
+    );
+    client.send_text("data").await;
+    assert_eq!(recv(&mut rx).await, "Text");
+    assert_eq!(client.read_frame().await.unwrap().payload, b"data");
+}
+
+#[tokio::test]
+async fn raw_sessions_run_the_close_handshake_themselves() {
+    let (tx, mut rx) = probe();
+    let server = serve(|app| {
+        app.route(raw_route(tx));
+    })
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/raw").await;
+    client
+        .send(&raw::masked(
+            true,
+            raw::CLOSE,
+            &raw::close_payload(4000, "raw bye"),
+        ))
+        .await;
+    assert_eq!(recv(&mut rx).await, "Close");
+    let close = client.expect_close().await;
+    assert_eq!(
+        (close.close_code(), close.close_reason().as_str()),
+        (Some(4000), "raw bye")
+    );
+    assert!(
+        client.wait_eof().await,
+        "TCP closed after the handler's close reply"
+    );
+}
+
+#[tokio::test]
+async fn raw_sessions_still_refuse_bad_control_frames() {
+    let (tx, _rx) = probe();
+    let server = serve(|app| {
+        app.route(raw_route(tx));
+    })
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/raw").await;
+    client.send(&raw::masked(true, raw::PING, &[0; 126])).await;
+    assert_eq!(client.expect_close().await.close_code(), Some(1002));
+}

@@ -233,6 +233,7 @@ impl<T: Transport> Engine<T> {
         tracing::debug!(code = code.code(), message, "failing WebSocket connection");
         let reason = CloseReason::new(code, message.to_owned());
         self.shared.set_close_reason(Some(reason.clone()));
+        self.shared.stop_sending();
         self.shared.end_incoming();
         if let Some(ws) = &mut self.ws {
             // Queue our close frame unless one already went out.
@@ -366,6 +367,8 @@ impl<T: Transport> Engine<T> {
             Message::Close(frame) => {
                 let reason = from_close_frame(frame);
                 self.shared.set_close_reason(Some(reason.clone()));
+                // tungstenite answers the close itself; nothing else may follow.
+                self.shared.stop_sending();
                 if self.raw {
                     self.inbox.push_back(Frame::Close(Some(reason)));
                 }

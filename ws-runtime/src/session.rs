@@ -356,9 +356,15 @@ impl Shared {
         }
         st.reason_known = true;
         st.close_reason = reason;
-        st.accepting = false;
         drop(st);
         self.events.notify_waiters();
+    }
+
+    /// Nothing more can be sent: sends fail, senders waiting for room wake up.
+    pub(crate) fn stop_sending(&self) {
+        let mut st = self.lock();
+        st.accepting = false;
+        drop(st);
         self.space.notify_waiters();
     }
 
