@@ -1,0 +1,37 @@
+//! The result of one measurement: the load generator prints it as one JSON line, the
+//! driver reads it back.
+
+use serde::{Deserialize, Serialize};
+
+/// One measurement of one scenario against one server.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// Scenario name (`echo-20b`, `broadcast-max`, ...).
+    pub scenario: String,
+    /// Length of the measurement window, seconds.
+    pub seconds: f64,
+    /// Events counted in the window: echoed messages, deliveries or handshakes.
+    pub count: u64,
+    /// `count / seconds`.
+    pub rate: f64,
+    /// Latency percentiles in microseconds (round trip or delivery), where measured.
+    pub p50_us: Option<f64>,
+    /// 99th percentile, microseconds.
+    pub p99_us: Option<f64>,
+    /// Server CPU over the window, in cores (1.0 = one core busy all the time).
+    pub server_cpu: f64,
+    /// Load generator CPU over the window, in cores.
+    pub loadgen_cpu: f64,
+    /// Bytes the client wrote plus read, per echoed message (deflate scenarios).
+    pub wire_bytes_per_msg: Option<f64>,
+    /// Server RSS increase per open idle connection, KiB.
+    pub idle_kib_per_conn: Option<f64>,
+    /// Server RSS increase per connection after each exchanged one 256 KiB message, KiB.
+    pub after_256k_kib_per_conn: Option<f64>,
+    /// Server RSS at the end of the window, KiB.
+    pub server_rss_kib: Option<u64>,
+    /// Wrong or missing replies seen (should be 0).
+    pub errors: u64,
+    /// Free-form remark (negotiated extension, connections opened, ...).
+    pub note: String,
+}
