@@ -1,1 +1,1626 @@
-fn main() {}
+//! Benchmark driver: runs every server through every scenario, one after the other,
+//! server pinned to core 0 and load generator to core 1, then writes `BENCHMARKS.md`
+//! and a PNG of the ratios against naive tokio-tungstenite.
+//!
+//! ```sh
+//! cargo build --release -p ws-bench --bins && cargo build --release --examples
+//! target/release/bench                 # full run (< 10 minutes), writes BENCHMARKS.md
+//! target/release/bench --smoke         # every server and scenario, a few seconds each
+//! ```
+//!
+//! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
+//! `--out FILE.md`, `--plot FILE.png`, `--no-pin`. Binaries are taken from the directory
+//! this one is in (its `examples/` for `ws`), so a dev build benchmarks dev binaries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ws_bench::record::Record;
+
+const BASELINE: &str = "tt-naive";
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// A server under test.
+struct Server {
+    name: &'static str,
+    label: &'static str,
+}
+
+const SERVERS: &[Server] = &[
+    Server {
+        name: "tt-naive",
+        label: "tokio-tungstenite naive (send per message)",
+    },
+    Server {
+        name: "tt-batched",
+        label: "tokio-tungstenite batched (feed, flush once)",
+    },
+    Server {
+        name: "axum",
+        label: "axum 0.8 ws",
+    },
+    Server {
+        name: "fastwebsockets",
+        label: "fastwebsockets 0.10 (hyper upgrade)",
+    },
+    Server {
+        name: "tokio-websockets",
+        label: "tokio-websockets 0.13",
+    },
+    Server {
+        name: "node-ws",
+        label: "Node ws 8",
+    },
+    Server {
+        name: "ws",
+        label: "ws (this project: examples conformance / chat / deflate)",
+    },
+];
+
+/// What endpoint a scenario needs from a server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Echo,
+    Chat,
+    DeflateEcho,
+}
+
+/// A scenario: load generator arguments, full and smoke.
+struct Scenario {
+    key: &'static str,
+    title: &'static str,
+    needs: Needs,
+    args: &'static [&'static str],
+    smoke_args: &'static [&'static str],
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        key: "echo-20b",
+        title: "echo 20 B text, 64 connections x 16 in flight",
+        needs: Needs::Echo,
+        args: &[
+            "echo",
+            "--kind",
+            "text",
+            "--size",
+            "20",
+            "--conns",
+            "64",
+            "--inflight",
+            "16",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "text",
+            "--size",
+            "20",
+            "--conns",
+            "8",
+            "--inflight",
+            "4",
+        ],
+    },
+    Scenario {
+        key: "echo-1k",
+        title: "echo 1 KiB binary, 64 connections x 16 in flight",
+        needs: Needs::Echo,
+        args: &[
+            "echo",
+            "--kind",
+            "binary",
+            "--size",
+            "1024",
+            "--conns",
+            "64",
+            "--inflight",
+            "16",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "binary",
+            "--size",
+            "1024",
+            "--conns",
+            "8",
+            "--inflight",
+            "4",
+        ],
+    },
+    Scenario {
+        key: "echo-64k",
+        title: "echo 64 KiB binary, 8 connections x 2 in flight",
+        needs: Needs::Echo,
+        args: &[
+            "echo",
+            "--kind",
+            "binary",
+            "--size",
+            "65536",
+            "--conns",
+            "8",
+            "--inflight",
+            "2",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "binary",
+            "--size",
+            "65536",
+            "--conns",
+            "2",
+            "--inflight",
+            "2",
+        ],
+    },
+    Scenario {
+        key: "pingpong",
+        title: "ping-pong, 1 connection, 1 message of 20 B in flight",
+        needs: Needs::Echo,
+        args: &[
+            "echo",
+            "--kind",
+            "text",
+            "--size",
+            "20",
+            "--conns",
+            "1",
+            "--inflight",
+            "1",
+            "--latency",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "text",
+            "--size",
+            "20",
+            "--conns",
+            "1",
+            "--inflight",
+            "1",
+            "--latency",
+        ],
+    },
+    Scenario {
+        key: "broadcast-max",
+        title: "broadcast to 512 listeners at maximum rate (32 messages in flight)",
+        needs: Needs::Chat,
+        args: &[
+            "broadcast",
+            "--listeners",
+            "512",
+            "--rate",
+            "0",
+            "--window",
+            "32",
+        ],
+        smoke_args: &[
+            "broadcast",
+            "--listeners",
+            "16",
+            "--rate",
+            "0",
+            "--window",
+            "8",
+        ],
+    },
+    Scenario {
+        key: "broadcast-100",
+        title: "broadcast to 512 listeners at 100 msg/s",
+        needs: Needs::Chat,
+        args: &["broadcast", "--listeners", "512", "--rate", "100"],
+        smoke_args: &["broadcast", "--listeners", "16", "--rate", "100"],
+    },
+    Scenario {
+        key: "idle",
+        title: "5,000 idle connections, then one 256 KiB echo on each",
+        needs: Needs::Echo,
+        args: &["idle", "--conns", "5000", "--big", "262144"],
+        smoke_args: &[
+            "idle", "--conns", "100", "--big", "262144", "--settle", "0.1",
+        ],
+    },
+    Scenario {
+        key: "json",
+        title: "echo 2 KiB compressible JSON text, 64 x 16, no extension",
+        needs: Needs::Echo,
+        args: &[
+            "echo",
+            "--kind",
+            "json",
+            "--size",
+            "2048",
+            "--conns",
+            "64",
+            "--inflight",
+            "16",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "json",
+            "--size",
+            "2048",
+            "--conns",
+            "4",
+            "--inflight",
+            "4",
+        ],
+    },
+    Scenario {
+        key: "json-deflate",
+        title: "echo 2 KiB compressible JSON text, 64 x 16, permessage-deflate",
+        needs: Needs::DeflateEcho,
+        args: &[
+            "echo",
+            "--kind",
+            "json",
+            "--size",
+            "2048",
+            "--conns",
+            "64",
+            "--inflight",
+            "16",
+            "--deflate",
+        ],
+        smoke_args: &[
+            "echo",
+            "--kind",
+            "json",
+            "--size",
+            "2048",
+            "--conns",
+            "4",
+            "--inflight",
+            "4",
+            "--deflate",
+        ],
+    },
+];
+
+/// A figure in the report: one value per server taken from one scenario's records.
+struct Row {
+    label: &'static str,
+    short: &'static str,
+    scenario: &'static str,
+    /// Scenario whose baseline value the ratio is against (usually the same).
+    base_scenario: &'static str,
+    value: fn(&Record) -> Option<f64>,
+    higher_is_better: bool,
+    unit: &'static str,
+    /// Shown in the plot.
+    plotted: bool,
+}
+
+fn rate(r: &Record) -> Option<f64> {
+    Some(r.rate)
+}
+fn p50(r: &Record) -> Option<f64> {
+    r.p50_us
+}
+fn p99(r: &Record) -> Option<f64> {
+    r.p99_us
+}
+fn p50_ms(r: &Record) -> Option<f64> {
+    r.p50_us.map(|us| us / 1000.0)
+}
+fn p99_ms(r: &Record) -> Option<f64> {
+    r.p99_us.map(|us| us / 1000.0)
+}
+fn idle_kib(r: &Record) -> Option<f64> {
+    r.idle_kib_per_conn
+}
+fn big_kib(r: &Record) -> Option<f64> {
+    r.after_256k_kib_per_conn
+}
+fn wire(r: &Record) -> Option<f64> {
+    r.wire_bytes_per_msg
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        label: "echo 20 B text",
+        short: "echo 20B",
+        scenario: "echo-20b",
+        base_scenario: "echo-20b",
+        value: rate,
+        higher_is_better: true,
+        unit: "msg/s",
+        plotted: true,
+    },
+    Row {
+        label: "echo 1 KiB binary",
+        short: "echo 1KiB",
+        scenario: "echo-1k",
+        base_scenario: "echo-1k",
+        value: rate,
+        higher_is_better: true,
+        unit: "msg/s",
+        plotted: true,
+    },
+    Row {
+        label: "echo 64 KiB binary",
+        short: "echo 64KiB",
+        scenario: "echo-64k",
+        base_scenario: "echo-64k",
+        value: rate,
+        higher_is_better: true,
+        unit: "msg/s",
+        plotted: true,
+    },
+    Row {
+        label: "ping-pong round trip p50",
+        short: "ping p50",
+        scenario: "pingpong",
+        base_scenario: "pingpong",
+        value: p50,
+        higher_is_better: false,
+        unit: "µs",
+        plotted: true,
+    },
+    Row {
+        label: "ping-pong round trip p99",
+        short: "ping p99",
+        scenario: "pingpong",
+        base_scenario: "pingpong",
+        value: p99,
+        higher_is_better: false,
+        unit: "µs",
+        plotted: false,
+    },
+    Row {
+        label: "broadcast max rate: deliveries",
+        short: "bcast max",
+        scenario: "broadcast-max",
+        base_scenario: "broadcast-max",
+        value: rate,
+        higher_is_better: true,
+        unit: "deliveries/s",
+        plotted: true,
+    },
+    Row {
+        label: "broadcast max rate: delivery p50",
+        short: "",
+        scenario: "broadcast-max",
+        base_scenario: "broadcast-max",
+        value: p50_ms,
+        higher_is_better: false,
+        unit: "ms",
+        plotted: false,
+    },
+    Row {
+        label: "broadcast max rate: delivery p99",
+        short: "",
+        scenario: "broadcast-max",
+        base_scenario: "broadcast-max",
+        value: p99_ms,
+        higher_is_better: false,
+        unit: "ms",
+        plotted: false,
+    },
+    Row {
+        label: "broadcast 100 msg/s: deliveries",
+        short: "",
+        scenario: "broadcast-100",
+        base_scenario: "broadcast-100",
+        value: rate,
+        higher_is_better: true,
+        unit: "deliveries/s",
+        plotted: false,
+    },
+    Row {
+        label: "broadcast 100 msg/s: delivery p50",
+        short: "",
+        scenario: "broadcast-100",
+        base_scenario: "broadcast-100",
+        value: p50_ms,
+        higher_is_better: false,
+        unit: "ms",
+        plotted: false,
+    },
+    Row {
+        label: "broadcast 100 msg/s: delivery p99",
+        short: "bcast100 p99",
+        scenario: "broadcast-100",
+        base_scenario: "broadcast-100",
+        value: p99_ms,
+        higher_is_better: false,
+        unit: "ms",
+        plotted: true,
+    },
+    Row {
+        label: "handshakes (32 at a time)",
+        short: "handshakes",
+        scenario: "idle",
+        base_scenario: "idle",
+        value: rate,
+        higher_is_better: true,
+        unit: "/s",
+        plotted: true,
+    },
+    Row {
+        label: "memory per idle connection",
+        short: "idle KiB",
+        scenario: "idle",
+        base_scenario: "idle",
+        value: idle_kib,
+        higher_is_better: false,
+        unit: "KiB",
+        plotted: true,
+    },
+    Row {
+        label: "memory per connection after a 256 KiB echo",
+        short: "KiB after 256K",
+        scenario: "idle",
+        base_scenario: "idle",
+        value: big_kib,
+        higher_is_better: false,
+        unit: "KiB",
+        plotted: true,
+    },
+    Row {
+        label: "echo JSON, no extension",
+        short: "JSON",
+        scenario: "json",
+        base_scenario: "json",
+        value: rate,
+        higher_is_better: true,
+        unit: "msg/s",
+        plotted: true,
+    },
+    Row {
+        label: "echo JSON, no extension: wire bytes per echo",
+        short: "",
+        scenario: "json",
+        base_scenario: "json",
+        value: wire,
+        higher_is_better: false,
+        unit: "B",
+        plotted: false,
+    },
+    Row {
+        label: "echo JSON, permessage-deflate",
+        short: "JSON deflate",
+        scenario: "json-deflate",
+        base_scenario: "json",
+        value: rate,
+        higher_is_better: true,
+        unit: "msg/s",
+        plotted: true,
+    },
+    Row {
+        label: "echo JSON, permessage-deflate: wire bytes per echo",
+        short: "",
+        scenario: "json-deflate",
+        base_scenario: "json",
+        value: wire,
+        higher_is_better: false,
+        unit: "B",
+        plotted: false,
+    },
+];
+
+/// Command-line options.
+struct Options {
+    smoke: bool,
+    reps: usize,
+    duration: f64,
+    warmup: f64,
+    servers: Vec<&'static Server>,
+    scenarios: Vec<&'static Scenario>,
+    out: PathBuf,
+    plot: PathBuf,
+    pin: bool,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("ws-bench is inside the workspace")
+        .to_path_buf()
+}
+
+fn parse_options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut smoke = false;
+    let (mut reps, mut duration, mut warmup) = (None, None, None);
+    let (mut servers, mut scenarios): (Option<String>, Option<String>) = (None, None);
+    let (mut out, mut plot) = (None, None);
+    let mut pin = true;
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value")))
+        };
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--no-pin" => pin = false,
+            "--reps" => reps = Some(value().parse().unwrap_or_else(|_| fail("--reps N"))),
+            "--duration" => {
+                duration = Some(value().parse().unwrap_or_else(|_| fail("--duration S")))
+            }
+            "--warmup" => warmup = Some(value().parse().unwrap_or_else(|_| fail("--warmup S"))),
+            "--servers" => servers = Some(value()),
+            "--scenarios" => scenarios = Some(value()),
+            "--out" => out = Some(PathBuf::from(value())),
+            "--plot" => plot = Some(PathBuf::from(value())),
+            "-h" | "--help" => {
+                println!(
+                    "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
+                     [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin]\n\
+                     servers: {}\nscenarios: {}",
+                    SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
+                    SCENARIOS
+                        .iter()
+                        .map(|s| s.key)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+                std::process::exit(0);
+            }
+            other => fail(&format!("unknown option {other:?} (try --help)")),
+        }
+    }
+    let pick = |list: Option<String>, all: Vec<&'static str>| -> Vec<&'static str> {
+        match list {
+            None => all,
+            Some(list) => list
+                .split(',')
+                .map(|name| {
+                    *all.iter()
+                        .find(|known| **known == name)
+                        .unwrap_or_else(|| fail(&format!("unknown name {name:?}")))
+                })
+                .collect(),
+        }
+    };
+    let server_names = pick(servers, SERVERS.iter().map(|s| s.name).collect());
+    let scenario_keys = pick(scenarios, SCENARIOS.iter().map(|s| s.key).collect());
+    let smoke_dir = repo_root().join("target/bench-smoke");
+    Options {
+        smoke,
+        reps: reps.unwrap_or(if smoke { 1 } else { 2 }),
+        duration: duration.unwrap_or(if smoke { 0.3 } else { 3.0 }),
+        warmup: warmup.unwrap_or(if smoke { 0.1 } else { 0.5 }),
+        servers: SERVERS
+            .iter()
+            .filter(|s| server_names.contains(&s.name))
+            .collect(),
+        scenarios: SCENARIOS
+            .iter()
+            .filter(|s| scenario_keys.contains(&s.key))
+            .collect(),
+        out: out.unwrap_or_else(|| {
+            if smoke {
+                smoke_dir.join("BENCHMARKS.md")
+            } else {
+                repo_root().join("BENCHMARKS.md")
+            }
+        }),
+        plot: plot.unwrap_or_else(|| {
+            if smoke {
+                smoke_dir.join("bench-ratios.png")
+            } else {
+                repo_root().join("docs/bench-ratios.png")
+            }
+        }),
+        pin,
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("bench: {message}");
+    std::process::exit(2);
+}
+
+/// Where the binaries are: next to this one.
+struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    fn peers(&self) -> PathBuf {
+        self.dir.join("peers")
+    }
+    fn loadgen(&self) -> PathBuf {
+        self.dir.join("loadgen")
+    }
+    fn example(&self, name: &str) -> PathBuf {
+        self.dir.join("examples").join(name)
+    }
+}
+
+/// How to start `server` for a scenario: the command and the path to connect to, or
+/// `None` where the server has no such endpoint.
+fn launch(
+    bins: &Binaries,
+    server: &str,
+    needs: Needs,
+    port: u16,
+) -> Option<(Vec<String>, &'static str)> {
+    let port = port.to_string();
+    let path = match needs {
+        Needs::Chat => "/chat",
+        Needs::Echo | Needs::DeflateEcho => "/echo",
+    };
+    let peer = |name: &str| {
+        vec![
+            bins.peers().display().to_string(),
+            name.to_owned(),
+            port.clone(),
+        ]
+    };
+    let command = match (server, needs) {
+        (_, Needs::DeflateEcho) if server != "node-ws" && server != "ws" => return None,
+        ("fastwebsockets" | "tokio-websockets", Needs::Chat) => return None,
+        ("node-ws", _) => {
+            let mut command = vec![
+                "node".to_owned(),
+                repo_root()
+                    .join("ws-bench/node/server.js")
+                    .display()
+                    .to_string(),
+                port.clone(),
+            ];
+            if needs == Needs::DeflateEcho {
+                command.push("--deflate".to_owned());
+            }
+            command
+        }
+        ("ws", _) => {
+            let example = match needs {
+                Needs::Echo => "conformance",
+                Needs::Chat => "chat",
+                Needs::DeflateEcho => "deflate",
+            };
+            vec![bins.example(example).display().to_string(), port.clone()]
+        }
+        (name, _) => peer(name),
+    };
+    Some((command, path))
+}
+
+/// A running server under test.
+struct Running {
+    child: Child,
+    addr: String,
+    pid: u32,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
+
+fn pinned(command: &[String], core: u32, pin: bool) -> Command {
+    let mut cmd;
+    if pin {
+        cmd = Command::new("taskset");
+        cmd.arg("-c").arg(core.to_string()).args(command);
+    } else {
+        cmd = Command::new(&command[0]);
+        cmd.args(&command[1..]);
+    }
+    cmd
+}
+
+/// Starts a server and waits for its `Listening on http://ADDR` line.
+fn start_server(command: &[String], port: u16, log: &Path, pin: bool) -> Result<Running, String> {
+    let stderr = fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
+    let mut child = pinned(command, 0, pin)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", command[0]))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("Listening on http://").nth(1) {
+                let _ = tx.send(rest.trim().to_owned());
+                break;
+            }
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let mut running = Running {
+        child,
+        addr: String::new(),
+        pid,
+    };
+    match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(addr) => {
+            // `localhost:8080` or `0.0.0.0:8080` -> connect over 127.0.0.1.
+            let port = addr
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            running.addr = format!("127.0.0.1:{port}");
+            Ok(running)
+        }
+        Err(_) => Err(format!(
+            "{} printed no `Listening on http://ADDR` line (see {})",
+            command[0],
+            log.display()
+        )),
+    }
+}
+
+/// Runs the load generator against a running server; returns its record.
+fn run_loadgen(
+    bins: &Binaries,
+    server: &Running,
+    path: &str,
+    args: &[&str],
+    opts: &Options,
+) -> Result<Record, String> {
+    let mut command = vec![bins.loadgen().display().to_string()];
+    command.extend(args.iter().map(|a| a.to_string()));
+    command.extend([
+        "--addr".to_owned(),
+        server.addr.clone(),
+        "--pid".to_owned(),
+        server.pid.to_string(),
+        "--path".to_owned(),
+        path.to_owned(),
+        "--duration".to_owned(),
+        opts.duration.to_string(),
+        "--warmup".to_owned(),
+        opts.warmup.to_string(),
+    ]);
+    let mut child = pinned(&command, 1, opts.pin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start loadgen: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(opts.duration + opts.warmup + 90.0);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("loadgen timed out".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let _ = child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    if !stderr.trim().is_empty() {
+        eprintln!("    loadgen: {}", stderr.trim());
+    }
+    if !status.success() {
+        return Err(format!("loadgen failed: {}", stderr.trim()));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| format!("bad loadgen output {stdout:?}: {e}"))
+}
+
+/// Results: (scenario, server) -> one record per repetition.
+type Results = BTreeMap<(String, String), Vec<Record>>;
+
+fn main() {
+    let opts = parse_options();
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let exe = std::env::current_exe().expect("own path");
+    let bins = Binaries {
+        dir: exe.parent().expect("binary directory").to_path_buf(),
+    };
+    for needed in [bins.peers(), bins.loadgen()] {
+        if !needed.exists() {
+            fail(&format!(
+                "{} is missing: cargo build -p ws-bench --bins",
+                needed.display()
+            ));
+        }
+    }
+    let mut servers = opts.servers.clone();
+    servers.retain(|server| match server.name {
+        "ws" => {
+            let present = ["conformance", "chat"]
+                .iter()
+                .all(|e| bins.example(e).exists());
+            if !present {
+                eprintln!("bench: skipping ws: build its examples first (cargo build --examples)");
+            }
+            present
+        }
+        "node-ws" => {
+            let ok = ensure_node_deps();
+            if !ok {
+                eprintln!("bench: skipping node-ws (node or npm unavailable)");
+            }
+            ok
+        }
+        _ => true,
+    });
+    let ws_has_deflate = bins.example("deflate").exists();
+    let log_dir = repo_root().join("target/bench-logs");
+    let _ = fs::create_dir_all(&log_dir);
+
+    let machine = Machine::describe();
+    let background = background_load();
+    eprintln!(
+        "bench: {} servers x {} scenarios x {} reps; background load {:.2} cores, loadavg {}",
+        servers.len(),
+        opts.scenarios.len(),
+        opts.reps,
+        background,
+        machine.loadavg
+    );
+    let started = Instant::now();
+    let mut results = Results::new();
+    let mut failures = Vec::new();
+    for rep in 0..opts.reps {
+        for scenario in &opts.scenarios {
+            for server in &servers {
+                if server.name == "ws" && scenario.needs == Needs::DeflateEcho && !ws_has_deflate {
+                    continue;
+                }
+                let port = free_port();
+                let Some((command, path)) = launch(&bins, server.name, scenario.needs, port) else {
+                    continue;
+                };
+                let log = log_dir.join(format!("{}-{}.log", server.name, scenario.key));
+                let args = if opts.smoke {
+                    scenario.smoke_args
+                } else {
+                    scenario.args
+                };
+                let outcome = start_server(&command, port, &log, opts.pin)
+                    .and_then(|running| run_loadgen(&bins, &running, path, args, &opts));
+                match outcome {
+                    Ok(record) => {
+                        eprintln!(
+                            "  [{}] {:<14} {:<16} {:>12.0}/s  p50 {:>8}  p99 {:>8}  cpu server {:.2} loadgen {:.2}{}",
+                            rep + 1,
+                            scenario.key,
+                            server.name,
+                            record.rate,
+                            fmt_opt(record.p50_us),
+                            fmt_opt(record.p99_us),
+                            record.server_cpu,
+                            record.loadgen_cpu,
+                            if record.errors > 0 {
+                                format!("  ERRORS {}", record.errors)
+                            } else {
+                                String::new()
+                            }
+                        );
+                        results
+                            .entry((scenario.key.to_owned(), server.name.to_owned()))
+                            .or_default()
+                            .push(record);
+                    }
+                    Err(error) => {
+                        eprintln!(
+                            "  [{}] {:<14} {:<16} FAILED: {error}",
+                            rep + 1,
+                            scenario.key,
+                            server.name
+                        );
+                        failures.push(format!(
+                            "{} / {} (rep {}): {error}",
+                            scenario.key,
+                            server.name,
+                            rep + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let machine = Machine {
+        loadavg_end: loadavg(),
+        ..machine
+    };
+    let report = Report {
+        opts: &opts,
+        servers: &servers,
+        results: &results,
+        failures: &failures,
+        machine: &machine,
+        background,
+        elapsed,
+    };
+    if let Some(dir) = opts.out.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    if let Some(dir) = opts.plot.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    let markdown = report.markdown();
+    fs::write(&opts.out, &markdown)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", opts.out.display())));
+    match report.plot() {
+        Ok(()) => eprintln!(
+            "bench: wrote {} and {}",
+            opts.out.display(),
+            opts.plot.display()
+        ),
+        Err(error) => eprintln!("bench: wrote {}; plot failed: {error}", opts.out.display()),
+    }
+    eprintln!("bench: {:.0} s in all", elapsed.as_secs_f64());
+    if !failures.is_empty() {
+        eprintln!("bench: {} measurement(s) failed", failures.len());
+        std::process::exit(1);
+    }
+}
+
+fn fmt_opt(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{v:.0}µs"))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// Installs the Node peer's dependencies if they are missing; false if impossible.
+fn ensure_node_deps() -> bool {
+    let dir = repo_root().join("ws-bench/node");
+    if dir.join("node_modules/ws").exists() {
+        return true;
+    }
+    eprintln!("bench: npm ci in {}", dir.display());
+    Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The machine, as the report describes it.
+struct Machine {
+    cores: usize,
+    cpu: String,
+    kernel: String,
+    rustc: String,
+    node: String,
+    date: String,
+    loadavg: String,
+    loadavg_end: String,
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+impl Machine {
+    fn describe() -> Self {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        Self {
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            cpu: cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default(),
+            rustc: command_output("rustc", &["--version"]),
+            node: command_output("node", &["--version"]),
+            date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            loadavg: loadavg(),
+            loadavg_end: String::new(),
+        }
+    }
+}
+
+/// Busy cores over one second before the run, from `/proc/stat` (what else is running).
+fn background_load() -> f64 {
+    fn busy_idle() -> Option<(f64, f64)> {
+        let stat = fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let idle = fields.get(3)? + fields.get(4)?;
+        Some((fields.iter().sum::<f64>() - idle, idle))
+    }
+    let Some((busy0, idle0)) = busy_idle() else {
+        return f64::NAN;
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let Some((busy1, idle1)) = busy_idle() else {
+        return f64::NAN;
+    };
+    let total = (busy1 - busy0) + (idle1 - idle0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    if total > 0.0 {
+        (busy1 - busy0) / total * cores
+    } else {
+        f64::NAN
+    }
+}
+
+/// Median, min and max of a row's values for one server.
+#[derive(Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(values: &[f64]) -> Option<Stat> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: sorted[0],
+        max: sorted[n - 1],
+    })
+}
+
+struct Report<'a> {
+    opts: &'a Options,
+    servers: &'a [&'static Server],
+    results: &'a Results,
+    failures: &'a [String],
+    machine: &'a Machine,
+    background: f64,
+    elapsed: Duration,
+}
+
+/// Formats a figure compactly: 1234567 -> 1.23M, 12.3 -> 12.3.
+fn human(value: f64) -> String {
+    let abs = value.abs();
+    if abs >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if abs >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else if abs >= 100.0 {
+        format!("{value:.0}")
+    } else if abs >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+impl Report<'_> {
+    fn records(&self, scenario: &str, server: &str) -> &[Record] {
+        self.results
+            .get(&(scenario.to_owned(), server.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn stat(&self, row: &Row, scenario: &str, server: &str) -> Option<Stat> {
+        let values: Vec<f64> = self
+            .records(scenario, server)
+            .iter()
+            .filter_map(row.value)
+            .collect();
+        stat(&values)
+    }
+
+    fn value(&self, row: &Row, server: &str) -> Option<Stat> {
+        self.stat(row, row.scenario, server)
+    }
+
+    /// Ratio against naive tokio-tungstenite, > 1 is better.
+    fn ratio(&self, row: &Row, server: &str) -> Option<f64> {
+        let value = self.value(row, server)?.median;
+        let base = self.stat(row, row.base_scenario, BASELINE)?.median;
+        if value <= 0.0 || base <= 0.0 {
+            return None;
+        }
+        Some(if row.higher_is_better {
+            value / base
+        } else {
+            base / value
+        })
+    }
+
+    fn markdown(&self) -> String {
+        let m = self.machine;
+        let mut out = String::new();
+        let _ = writeln!(out, "# Benchmarks\n");
+        if self.opts.smoke {
+            let _ = writeln!(
+                out,
+                "**Smoke run** (tiny loads, one repetition): these figures mean nothing.\n"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "`ws` side by side with peer servers, each measured in the same run. Produced by\n\
+             `ws-bench/run.sh` (the `ws-bench` crate); regenerate rather than edit.\n\n\
+             ![ratios against naive tokio-tungstenite](docs/bench-ratios.png)\n"
+        );
+        let _ = writeln!(out, "## Machine\n");
+        let _ = writeln!(out, "| | |\n|---|---|");
+        let _ = writeln!(out, "| cores (`nproc`) | {} |", m.cores);
+        let _ = writeln!(out, "| CPU | {} |", m.cpu);
+        let _ = writeln!(out, "| kernel | {} |", m.kernel);
+        let _ = writeln!(out, "| rustc | {} |", m.rustc);
+        let _ = writeln!(out, "| node | {} |", m.node);
+        let _ = writeln!(out, "| date | {} |", m.date);
+        let _ = writeln!(
+            out,
+            "| load before the run | {:.2} busy cores over 1 s; loadavg {} |",
+            self.background, m.loadavg
+        );
+        let _ = writeln!(out, "| loadavg after the run | {} |", m.loadavg_end);
+        let _ = writeln!(
+            out,
+            "| run | {} repetitions x {} s windows (+{} s warm-up), {:.0} s in all |\n",
+            self.opts.reps,
+            self.opts.duration,
+            self.opts.warmup,
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(out, "## Servers\n");
+        let _ = writeln!(out, "| name | what |\n|---|---|");
+        for server in self.servers {
+            let _ = writeln!(out, "| `{}` | {} |", server.name, server.label);
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "## Scenarios\n");
+        for scenario in &self.opts.scenarios {
+            let _ = writeln!(out, "- `{}`: {}", scenario.key, scenario.title);
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "## Results\n");
+        let _ = writeln!(
+            out,
+            "Each cell: median over the repetitions, the spread (min–max) below it, and the \
+             ratio against `{BASELINE}`, oriented so that **×ratio > 1 is better** (for latency \
+             and memory it is baseline ÷ value). `—`: the server has no such endpoint.\n"
+        );
+        let _ = write!(out, "| figure |");
+        for server in self.servers {
+            let _ = write!(out, " {} |", server.name);
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in self.servers {
+            let _ = write!(out, "---|");
+        }
+        let _ = writeln!(out);
+        for row in ROWS {
+            if !self.opts.scenarios.iter().any(|s| s.key == row.scenario) {
+                continue;
+            }
+            let _ = write!(out, "| {} ({}) |", row.label, row.unit);
+            for server in self.servers {
+                match self.value(row, server.name) {
+                    Some(s) => {
+                        let ratio = self
+                            .ratio(row, server.name)
+                            .map(|r| format!(" **×{r:.2}**"))
+                            .unwrap_or_default();
+                        let spread = if self.opts.reps > 1 {
+                            format!("<br>{}–{}", human(s.min), human(s.max))
+                        } else {
+                            String::new()
+                        };
+                        let _ = write!(out, " {}{ratio}{spread} |", human(s.median));
+                    }
+                    None => {
+                        let _ = write!(out, " — |");
+                    }
+                }
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            out,
+            "\n### CPU during the window (cores: server / load generator, medians)\n"
+        );
+        let _ = writeln!(
+            out,
+            "The server is pinned to core 0 and the load generator to core 1; a server figure \
+             near 1.00 means the server was the bottleneck, a load-generator figure near 1.00 \
+             would mean the load generator was.\n"
+        );
+        let _ = write!(out, "| scenario |");
+        for server in self.servers {
+            let _ = write!(out, " {} |", server.name);
+        }
+        let _ = write!(out, "\n|---|");
+        for _ in self.servers {
+            let _ = write!(out, "---|");
+        }
+        let _ = writeln!(out);
+        for scenario in &self.opts.scenarios {
+            let _ = write!(out, "| {} |", scenario.key);
+            for server in self.servers {
+                let records = self.records(scenario.key, server.name);
+                let server_cpu = stat(&records.iter().map(|r| r.server_cpu).collect::<Vec<_>>());
+                let loadgen_cpu = stat(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>());
+                match (server_cpu, loadgen_cpu) {
+                    (Some(s), Some(l)) => {
+                        let _ = write!(out, " {:.2} / {:.2} |", s.median, l.median);
+                    }
+                    _ => {
+                        let _ = write!(out, " — |");
+                    }
+                }
+            }
+            let _ = writeln!(out);
+        }
+        let errors: Vec<String> = self
+            .results
+            .iter()
+            .filter(|(_, records)| records.iter().any(|r| r.errors > 0))
+            .map(|((scenario, server), records)| {
+                format!(
+                    "{scenario} / {server}: {} wrong or failed",
+                    records.iter().map(|r| r.errors).sum::<u64>()
+                )
+            })
+            .collect();
+        if !errors.is_empty() || !self.failures.is_empty() {
+            let _ = writeln!(out, "\n### Errors\n");
+            for line in errors.iter().chain(self.failures) {
+                let _ = writeln!(out, "- {line}");
+            }
+        }
+        let notes: Vec<String> = self
+            .results
+            .iter()
+            .filter(|((scenario, _), _)| scenario == "json-deflate")
+            .filter_map(|((_, server), records)| {
+                records.first().map(|r| format!("{server}: {}", r.note))
+            })
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\nDeflate requests: {}.", notes.join("; "));
+        }
+        let _ = writeln!(out, "\n## Targets (issue #6)\n");
+        for (met, text) in self.targets() {
+            let mark = match met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "- {mark}: {text}");
+        }
+        out.push_str(METHOD);
+        out
+    }
+
+    fn median(&self, label: &str, server: &str) -> Option<f64> {
+        let row = ROWS.iter().find(|r| r.label == label)?;
+        self.value(row, server).map(|s| s.median)
+    }
+
+    /// Each target of issue #6: met, missed or not measured, with the figures.
+    fn targets(&self) -> Vec<(Option<bool>, String)> {
+        let mut out = Vec::new();
+        let peers: Vec<&str> = self
+            .servers
+            .iter()
+            .map(|s| s.name)
+            .filter(|n| *n != "ws")
+            .collect();
+        let against = |row: &str, other: &str, factor: f64, higher: bool, what: &str| {
+            let ws = self.median(row, "ws");
+            let peer = self.median(row, other);
+            let met = match (ws, peer) {
+                (Some(ws), Some(peer)) if higher => Some(ws >= peer * factor),
+                (Some(ws), Some(peer)) => Some(ws * factor <= peer),
+                _ => None,
+            };
+            (
+                met,
+                format!(
+                    "{what}: ws {} vs {other} {}{}",
+                    ws.map(human).unwrap_or_else(|| "?".into()),
+                    peer.map(human).unwrap_or_else(|| "?".into()),
+                    match (ws, peer) {
+                        (Some(ws), Some(peer)) if peer > 0.0 => format!(" (×{:.2})", ws / peer),
+                        _ => String::new(),
+                    }
+                ),
+            )
+        };
+        out.push(against(
+            "echo 20 B text",
+            "tt-batched",
+            1.2,
+            true,
+            "echo 20 B ≥ 1.2× batched tokio-tungstenite (msg/s)",
+        ));
+        out.push(against(
+            "echo 1 KiB binary",
+            "tt-batched",
+            1.2,
+            true,
+            "echo 1 KiB ≥ 1.2× batched tokio-tungstenite (msg/s)",
+        ));
+        out.push(against(
+            "echo 64 KiB binary",
+            "fastwebsockets",
+            1.0,
+            true,
+            "echo 64 KiB ahead of fastwebsockets (msg/s)",
+        ));
+        out.push(against(
+            "broadcast max rate: deliveries",
+            "tt-batched",
+            1.2,
+            true,
+            "broadcast at max rate ≥ 1.2× batched tokio-tungstenite (deliveries/s)",
+        ));
+        out.push(against(
+            "handshakes (32 at a time)",
+            "tokio-websockets",
+            1.0,
+            true,
+            "handshakes/s ahead of tokio-websockets",
+        ));
+        let best = |label: &str| {
+            peers
+                .iter()
+                .filter_map(|p| self.median(label, p).map(|v| (v, *p)))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        for (label, what, unit) in [
+            (
+                "broadcast 100 msg/s: delivery p99",
+                "p99 delivery latency at 100 msg/s below every peer",
+                "ms",
+            ),
+            (
+                "ping-pong round trip p50",
+                "ping-pong p50 latency no worse than the best peer",
+                "µs",
+            ),
+        ] {
+            let ws = self.median(label, "ws");
+            let best = best(label);
+            let met = match (ws, best) {
+                (Some(ws), Some((best, _))) if label.starts_with("broadcast") => Some(ws < best),
+                (Some(ws), Some((best, _))) => Some(ws <= best),
+                _ => None,
+            };
+            out.push((
+                met,
+                format!(
+                    "{what}: ws {} {unit}, best peer {}",
+                    ws.map(human).unwrap_or_else(|| "?".into()),
+                    best.map(|(v, p)| format!("{p} {} {unit}", human(v)))
+                        .unwrap_or_else(|| "?".into())
+                ),
+            ));
+        }
+        let idle = self.median("memory per idle connection", "ws");
+        out.push((
+            idle.map(|kib| kib <= 6.0),
+            format!(
+                "memory per idle connection ≤ 6 KiB: ws {} KiB (after one 256 KiB echo each: {} KiB)",
+                idle.map(human).unwrap_or_else(|| "?".into()),
+                self.median("memory per connection after a 256 KiB echo", "ws")
+                    .map(human)
+                    .unwrap_or_else(|| "?".into())
+            ),
+        ));
+        out
+    }
+
+    fn plot(&self) -> Result<(), String> {
+        use plotters::prelude::*;
+        use plotters::style::{FontStyle, register_font};
+
+        let font = fs::read(FONT)
+            .map_err(|e| format!("font {FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
+        let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+        register_font("sans-serif", FontStyle::Normal, font)
+            .map_err(|_| "bad font file".to_owned())?;
+
+        let rows: Vec<&Row> = ROWS
+            .iter()
+            .filter(|r| r.plotted && self.opts.scenarios.iter().any(|s| s.key == r.scenario))
+            .collect();
+        let servers: Vec<&Server> = self
+            .servers
+            .iter()
+            .copied()
+            .filter(|s| s.name != BASELINE)
+            .collect();
+        let mut lo: f64 = 0.5;
+        let mut hi: f64 = 2.0;
+        for row in &rows {
+            for server in &servers {
+                if let Some(r) = self.ratio(row, server.name) {
+                    lo = lo.min(r / 1.3);
+                    hi = hi.max(r * 1.3);
+                }
+            }
+        }
+        let palette = [
+            RGBColor(0x4c, 0x72, 0xb0),
+            RGBColor(0x55, 0xa8, 0x68),
+            RGBColor(0x81, 0x72, 0xb3),
+            RGBColor(0xcc, 0xb9, 0x74),
+            RGBColor(0x64, 0xb5, 0xcd),
+            RGBColor(0xc4, 0x4e, 0x52),
+        ];
+        let draw_error = |e: DrawingAreaErrorKind<_>| format!("plot: {e:?}");
+        let root = BitMapBackend::new(&self.opts.plot, (1600, 760)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "Ratio against naive tokio-tungstenite (log scale, > 1 is better) — {}",
+                    self.machine.date
+                ),
+                ("sans-serif", 24),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..rows.len() as f64, (lo..hi).log_scale())
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc("× naive tokio-tungstenite")
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style(("sans-serif", 16))
+            .draw()
+            .map_err(draw_error)?;
+        let width = 0.8 / servers.len() as f64;
+        for (index, server) in servers.iter().enumerate() {
+            let color = palette[index % palette.len()];
+            let bars: Vec<Rectangle<(f64, f64)>> = rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, row)| {
+                    let ratio = self.ratio(row, server.name)?;
+                    let x0 = i as f64 + 0.1 + index as f64 * width;
+                    Some(Rectangle::new(
+                        [(x0, 1.0), (x0 + width * 0.9, ratio)],
+                        color.filled(),
+                    ))
+                })
+                .collect();
+            chart
+                .draw_series(bars)
+                .map_err(draw_error)?
+                .label(server.name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.0, 1.0), (rows.len() as f64, 1.0)],
+                BLACK.stroke_width(1),
+            )))
+            .map_err(draw_error)?;
+        for (i, row) in rows.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, lo));
+            let style = TextStyle::from(("sans-serif", 17).into_font()).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Top,
+                ),
+            );
+            root.draw(&Text::new(row.short.to_owned(), (x, y + 10), style))
+                .map_err(draw_error)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .draw()
+            .map_err(draw_error)?;
+        root.present().map_err(draw_error)?;
+        Ok(())
+    }
+}
+
+const METHOD: &str = r#"
+## Method
+
+- **One run, every server.** The `bench` driver starts each server afresh for every
+  measurement (`taskset -c 0`), waits for its `Listening on http://ADDR` line, runs the
+  load generator (`taskset -c 1`), then kills the server. Repetitions are interleaved
+  (all servers for a scenario, then the next scenario, then the whole sequence again),
+  so slow drift of the machine spreads over all servers alike.
+- **Servers.** The peers are written the way each crate's own examples write them
+  (`ws-bench/src/bin/peers.rs`, `ws-bench/node/server.js`), with `TCP_NODELAY` set as
+  `ws` sets it, on `#[tokio::main]` (pinned to one core: one worker thread).
+  `tt-naive` calls `send` (write + flush) per message; `tt-batched` `feed`s every
+  message already received and flushes once. Their `/chat` keeps one unbounded channel
+  and one writer task per client (tokio-tungstenite's `server.rs` example); axum's
+  `/chat` is its chat example's `broadcast` channel. `ws` is measured through its own
+  examples exactly as users run them: `conformance` (`/echo`), `chat` (`/chat`,
+  which prefixes `[userN]: `) and `deflate`.
+- **Load generator** (`ws-bench/src/bin/loadgen.rs`): one thread, tokio current-thread
+  runtime, one task per connection, its own minimal client (requests encoded and
+  masked once, replies parsed in place, payloads skipped unless needed). Its CPU is
+  reported next to the server's (both from `/proc/PID/stat` over the same window).
+- **Echo**: each connection keeps *k* messages in flight, sending one more per reply;
+  replies are counted over the window after a warm-up, each checked for its length.
+  Ping-pong is the same with one connection and one message in flight, each round trip
+  timed (HdrHistogram, 3 significant digits).
+- **Broadcast**: 512 listeners and one sender on `/chat`; each message carries its
+  sequence number and send time, each listener records the delivery latency.
+  *Max rate*: the sender keeps 32 messages not yet delivered to every listener in
+  flight. *100 msg/s*: a fixed 10 ms interval. Deliveries/s counts every listener's
+  copy.
+- **Idle connections**: the server's RSS (`/proc/PID/status` `VmRSS`) before, after
+  opening 5,000 connections (32 handshakes at a time: that phase gives handshakes/s),
+  and after each connection echoed one 256 KiB binary message (64 at a time), each
+  divided by 5,000. RSS is what the process holds, allocator caches included.
+- **Deflate**: the load generator offers `permessage-deflate; client_no_context_takeover`,
+  sends each of 16 distinct ~2 KiB JSON documents compressed (level 6, compressed once
+  since without context takeover the bytes are the same each time), inflates every
+  reply with one inflater per connection and checks its length. "Wire bytes per echo"
+  is what the client wrote plus read per echoed message. Its ratios are against
+  `tt-naive` echoing the same JSON uncompressed. Only `ws` and Node `ws` offer the
+  extension.
+"#;
