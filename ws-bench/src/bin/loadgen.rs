@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! loadgen echo      --addr A --pid P [--path /echo] [--kind text|binary|json] [--size B]
-//!                   [--conns N] [--inflight K] [--deflate] [--latency]
+//!                   [--conns N] [--inflight K] [--deflate] [--latency] [--messages N]
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
 //! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
 //! common:           [--warmup S] [--duration S]
@@ -207,7 +207,10 @@ impl Window {
 
 /// Spawns a connection task; a failure before the window ends counts as an error and
 /// the first one is printed.
-fn spawn_counted(shared: Rc<Shared>, task: impl Future<Output = io::Result<()>> + 'static) {
+fn spawn_counted(
+    shared: Rc<Shared>,
+    task: impl Future<Output = io::Result<()>> + 'static,
+) -> JoinHandle<()> {
     tokio::task::spawn_local(async move {
         if let Err(error) = task.await
             && !shared.stop.get()
@@ -217,7 +220,7 @@ fn spawn_counted(shared: Rc<Shared>, task: impl Future<Output = io::Result<()>> 
             }
             Shared::add(&shared.errors, 1);
         }
-    });
+    })
 }
 
 fn histogram() -> Histogram<u64> {
@@ -270,6 +273,8 @@ struct EchoJob {
     deflate: bool,
     latency: bool,
     read_chunk: usize,
+    /// Messages per connection in `--messages` mode (then the run ends by itself).
+    budget: Option<usize>,
 }
 
 /// A compressible JSON document of about `size` bytes (dashboard-style telemetry),
@@ -304,6 +309,8 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
     let offer_deflate = args.flag("deflate");
     let path = args.string("path", "/echo");
     let offer = offer_deflate.then_some(deflate::OFFER);
+    // `--messages N`: echo N messages in all, then stop (for profiles).
+    let messages: usize = args.get("messages", 0);
     let mut conns = connect_many(addr, &path, offer, conns, 16).await?;
     let negotiated = deflate::accepted(conns[0].extensions.as_deref());
     if offer_deflate && negotiated.is_none() {
@@ -341,14 +348,11 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
         deflate: negotiated.is_some(),
         latency: args.flag("latency"),
         read_chunk: (size * inflight).clamp(16 * 1024, 256 * 1024),
+        budget: (messages > 0).then(|| messages.div_ceil(conns.len())),
     });
     let shared = Rc::new(Shared::default());
     if job.latency {
         *shared.latency.borrow_mut() = Some(histogram());
-    }
-    for conn in conns.drain(..) {
-        let (job, shared) = (job.clone(), shared.clone());
-        spawn_counted(shared.clone(), echo_conn(conn, job, shared));
     }
     let mut record = Record {
         scenario: format!("echo {kind} {size} B"),
@@ -358,7 +362,33 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
         },
         ..Record::default()
     };
-    window.measure(&shared, &mut record).await;
+    if job.budget.is_some() {
+        shared.measuring.set(true);
+    }
+    let cpu0 = CpuSample::take(&window.pid);
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .drain(..)
+        .map(|conn| {
+            let (job, shared) = (job.clone(), shared.clone());
+            spawn_counted(shared.clone(), echo_conn(conn, job, shared))
+        })
+        .collect();
+    if job.budget.is_some() {
+        for task in tasks {
+            let _ = task.await;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let (server_cpu, loadgen_cpu) = CpuSample::take(&window.pid).usage_since(&cpu0, seconds);
+        record.seconds = seconds;
+        record.count = shared.count.get();
+        record.rate = record.count as f64 / seconds;
+        record.server_cpu = server_cpu;
+        record.loadgen_cpu = loadgen_cpu;
+        record.errors = shared.errors.get();
+    } else {
+        window.measure(&shared, &mut record).await;
+    }
     if record.count == 0 {
         return Err(io::Error::other("no echo received in the window"));
     }
@@ -376,7 +406,8 @@ async fn echo_conn(mut conn: Conn, job: Rc<EchoJob>, shared: Rc<Shared>) -> io::
     let (mut sent, mut received) = (0usize, 0usize);
     let mut out = Vec::new();
     let mut sent_at = VecDeque::new();
-    for _ in 0..job.inflight {
+    let budget = job.budget.unwrap_or(usize::MAX);
+    for _ in 0..job.inflight.min(budget) {
         out.extend_from_slice(&job.frames[sent % count]);
         sent += 1;
         if job.latency {
@@ -425,11 +456,11 @@ async fn echo_conn(mut conn: Conn, job: Rc<EchoJob>, shared: Rc<Shared>) -> io::
             Shared::add(&shared.wire_bytes, read as u64);
         }
         Shared::add(&shared.errors, errors);
-        if shared.stop.get() {
+        if shared.stop.get() || received >= budget {
             return Ok(());
         }
         out.clear();
-        for _ in 0..replies {
+        for _ in 0..replies.min(budget - sent) {
             out.extend_from_slice(&job.frames[sent % count]);
             sent += 1;
             if job.latency {
@@ -493,7 +524,10 @@ async fn broadcast(args: &Args, addr: SocketAddr, window: &Window) -> io::Result
     });
     for conn in conns {
         let (shared, deliveries) = (shared.clone(), deliveries.clone());
-        spawn_counted(shared.clone(), listen(conn, shared, deliveries));
+        drop(spawn_counted(
+            shared.clone(),
+            listen(conn, shared, deliveries),
+        ));
     }
     let sender = wire::connect(addr, &path, None).await?;
     let (mut read_half, mut write_half) = sender.stream.into_split();
