@@ -143,6 +143,12 @@ impl Service {
                 "a WebSocket handshake needs HTTP/1.1",
             ));
         }
+        // RFC 6455 §4.2.1 item 2 requires a Host header; RFC 9112 §3.2: exactly one.
+        if headers.get_all(header::HOST).iter().count() != 1 {
+            return Err(Rejection::bad_request(
+                "a WebSocket handshake needs exactly one `Host` header",
+            ));
+        }
         if !header_has_token(headers, header::UPGRADE, "websocket")
             || !header_has_token(headers, header::CONNECTION, "upgrade")
         {
