@@ -83,6 +83,11 @@ fn reject(rejection: Rejection) -> ServiceFuture {
             )
             .header(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
+    if rejection.status == StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110 §15.5.6: a 405 must name the methods the target supports; a
+        // WebSocket route is reached by GET only (RFC 6455 §4.2.1 item 1).
+        response = response.header(header::ALLOW, HeaderValue::from_static("GET"));
+    }
     respond(response)
 }
 
