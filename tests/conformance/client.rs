@@ -414,7 +414,8 @@ impl Conn {
             sent_close: false,
         };
         conn.send(request, delivery).await?;
-        conn.read_response().await?;
+        // A response to HEAD announces a length but carries no body.
+        conn.read_response(request.starts_with(b"HEAD ")).await?;
         Ok(conn)
     }
 
@@ -493,7 +494,7 @@ impl Conn {
         Ok(())
     }
 
-    async fn read_response(&mut self) -> Result<(), String> {
+    async fn read_response(&mut self, head_request: bool) -> Result<(), String> {
         let head_end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
@@ -524,7 +525,7 @@ impl Conn {
             headers,
             body: Vec::new(),
         };
-        if status != 101 {
+        if status != 101 && !head_request {
             let length: usize = self
                 .response
                 .header("content-length")
