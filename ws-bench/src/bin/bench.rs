@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
-//! `--out FILE.md`, `--plot FILE.png`, `--no-pin`. Binaries are taken from the directory
-//! this one is in (its `examples/` for `ws`), so a dev build benchmarks dev binaries.
+//! `--out FILE.md`, `--plot FILE.png`, `--no-pin`, `--ws-examples DIR`. Binaries are
+//! taken from the directory this one is in (ws's from its `examples/` unless
+//! `--ws-examples`), so a dev build benchmarks dev binaries.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -252,6 +253,8 @@ struct Options {
     out: PathBuf,
     plot: PathBuf,
     pin: bool,
+    /// Where ws's examples are, if not next to this binary.
+    ws_examples: Option<PathBuf>,
 }
 
 fn repo_root() -> PathBuf {
@@ -268,6 +271,7 @@ fn parse_options() -> Options {
     let (mut servers, mut scenarios): (Option<String>, Option<String>) = (None, None);
     let (mut out, mut plot) = (None, None);
     let mut pin = true;
+    let mut ws_examples = None;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -285,10 +289,12 @@ fn parse_options() -> Options {
             "--scenarios" => scenarios = Some(value()),
             "--out" => out = Some(PathBuf::from(value())),
             "--plot" => plot = Some(PathBuf::from(value())),
+            "--ws-examples" => ws_examples = Some(PathBuf::from(value())),
             "-h" | "--help" => {
                 println!(
                     "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
-                     [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin]\n\
+                     [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin] \
+                     [--ws-examples DIR]\n\
                      servers: {}\nscenarios: {}",
                     SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
                     SCENARIOS
@@ -346,6 +352,7 @@ fn parse_options() -> Options {
             }
         }),
         pin,
+        ws_examples,
     }
 }
 
@@ -357,6 +364,7 @@ fn fail(message: &str) -> ! {
 /// Where the binaries are: next to this one.
 struct Binaries {
     dir: PathBuf,
+    examples: PathBuf,
 }
 
 impl Binaries {
@@ -367,7 +375,7 @@ impl Binaries {
         self.dir.join("loadgen")
     }
     fn example(&self, name: &str) -> PathBuf {
-        self.dir.join("examples").join(name)
+        self.examples.join(name)
     }
 }
 
@@ -571,8 +579,13 @@ fn main() {
     let opts = parse_options();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let exe = std::env::current_exe().expect("own path");
+    let dir = exe.parent().expect("binary directory").to_path_buf();
     let bins = Binaries {
-        dir: exe.parent().expect("binary directory").to_path_buf(),
+        examples: opts
+            .ws_examples
+            .clone()
+            .unwrap_or_else(|| dir.join("examples")),
+        dir,
     };
     for needed in [bins.peers(), bins.loadgen()] {
         if !needed.exists() {
