@@ -45,11 +45,16 @@ fn example_binary(name: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// Starts an example with `--port 0` and reads the address from its
-/// `Listening on http://ADDR` line.
-fn spawn_example(path: &PathBuf, verbose: bool) -> Result<(ChildGuard, SocketAddr), String> {
+/// Starts an example with `--port 0` (and `extra` arguments) and reads the address
+/// from its `Listening on http://ADDR` line.
+fn spawn_example(
+    path: &PathBuf,
+    extra: &[&str],
+    verbose: bool,
+) -> Result<(ChildGuard, SocketAddr), String> {
     let child = Command::new(path)
         .args(["--port", "0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(if verbose {
@@ -128,16 +133,23 @@ impl Servers {
             ("conformance", WebSocketOptions::new()),
             ("deflate", WebSocketOptions::new().extension(Deflate::new())),
         ] {
+            // The deflate server is the `deflate` example, else the `conformance`
+            // example's own `--deflate` mode.
             let binary = if force_in_process {
                 None
+            } else if let Some(path) = example_binary(name) {
+                Some((path, Vec::new()))
+            } else if name == "deflate" {
+                example_binary("conformance").map(|p| (p, vec!["--deflate"]))
             } else {
-                example_binary(name)
+                None
             };
             match binary {
-                Some(path) => {
-                    let (guard, addr) = spawn_example(&path, verbose)?;
+                Some((path, extra)) => {
+                    let (guard, addr) = spawn_example(&path, &extra, verbose)?;
+                    let args: String = extra.iter().map(|a| format!(" {a}")).collect();
                     notes.push(format!(
-                        "{name}: example binary {} on {addr}",
+                        "{name}: example {}{args} on {addr}",
                         path.display()
                     ));
                     children.push(guard);

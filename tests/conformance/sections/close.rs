@@ -125,6 +125,27 @@ pub fn cases() -> Vec<Case> {
         },
     ));
 
+    out.push(Case::new(
+        "7.1.11",
+        "client half-closes TCP in the middle of a frame: the server closes TCP too",
+        "RFC 6455 §7.1.5, §7.1.7",
+        |env: Env| async move {
+            let mut conn = Conn::connect(env.echo, "/echo").await?;
+            let bytes = Frame::text(b"never finished".to_vec()).encode();
+            conn.send(&bytes[..8], Delivery::Whole).await?;
+            conn.shutdown_write().await;
+            match conn.next_msg(crate::client::EOF_WAIT).await? {
+                Msg::Eof => Ok(Verdict::Pass),
+                // A close frame is fine too, with a code that may be sent.
+                Msg::Close(_, _) => conn
+                    .expect_eof(crate::client::EOF_WAIT)
+                    .await
+                    .map(|()| Verdict::Pass),
+                other => Err(format!("expected the end, got {}", other.describe())),
+            }
+        },
+    ));
+
     // 7.3: close bodies.
     let reason123 = text_of(123, 5);
     let euro41 = "€".repeat(41).into_bytes();

@@ -315,6 +315,115 @@ pub fn message_cases() -> Vec<Case> {
     }
 
     out.extend(error_cases());
+    out.extend(layer_cases());
+    out
+}
+
+/// 12.9: the bytes of compressed messages cut every way on the TCP level, and the
+/// first frame in the handshake's own write, so the extension layer must parse
+/// partial headers and the bytes hyper read past the request.
+fn layer_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    out.push(Case::new(
+        "12.9.1",
+        "handshake and a compressed text in the same write: 101, then the echo",
+        "RFC 6455 §4.1; RFC 7692 §7.2",
+        |env: Env| async move {
+            // Compressed before the response is seen: with the default parameters a
+            // plain offer is accepted with (15-bit windows, context takeover).
+            let agreed = Agreed {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+                server_bits_named: false,
+                client_bits_named: false,
+            };
+            let mut early = crate::deflate::DeflateClient::new(agreed);
+            let p = text_of(3000, 12);
+            let key = crate::client::new_key();
+            let mut bytes = crate::client::upgrade_request(
+                "/echo",
+                &key,
+                &["Sec-WebSocket-Extensions: permessage-deflate".to_string()],
+            );
+            bytes.extend(Frame::text(early.compress(&p)).rsv(RSV1).encode());
+            let mut conn = Conn::open(env.deflate, &bytes, crate::client::Delivery::Whole).await?;
+            conn.check_101(&key)?;
+            let Some(agreed) =
+                crate::deflate::check_response("permessage-deflate", &conn.response)?
+            else {
+                return Err("deflate declined".into());
+            };
+            if agreed.client_no_context_takeover || agreed.client_max_window_bits < 15 {
+                return Err(format!(
+                    "unexpected parameters for a plain offer: {agreed:?}"
+                ));
+            }
+            conn.deflate = Some(crate::deflate::DeflateClient::new(agreed));
+            conn.expect_msg(TEXT, &p).await?;
+            conn.close_normally().await?;
+            Ok(Verdict::Pass)
+        },
+    ));
+    let chops: [(crate::client::Delivery, &str); 4] = [
+        (crate::client::Delivery::Dribble, "one byte per write"),
+        (crate::client::Delivery::Chunks(3), "3-byte writes"),
+        (crate::client::Delivery::Chunks(1000), "1000-byte writes"),
+        (
+            crate::client::Delivery::DribbleFirst(30),
+            "the first 30 bytes one per write",
+        ),
+    ];
+    for (i, (delivery, how)) in chops.into_iter().enumerate() {
+        out.push(Case::new(
+            format!("12.9.{}", i + 2),
+            format!("compressed texts of 100 B, 200 B (fragmented) and 70 KiB in {how}, echoed"),
+            "RFC 6455 §5.2; RFC 7692 §6",
+            move |env: Env| async move {
+                let mut conn = open(&env, "permessage-deflate").await?;
+                let a = text_of(100, 1);
+                let b = text_of(200, 2);
+                let c = noise(70 * KIB, 3);
+                let mut frames = compressed(&mut conn, TEXT, &a, 0);
+                frames.extend(compressed(&mut conn, TEXT, &b, 40));
+                frames.extend(compressed(&mut conn, BINARY, &c, 0));
+                if delivery == crate::client::Delivery::Dribble {
+                    frames.pop(); // 70 KiB one byte at a time would take minutes
+                }
+                let bytes = crate::client::concat(&frames);
+                conn.send(&bytes, delivery).await?;
+                conn.expect_msg(TEXT, &a).await?;
+                conn.expect_msg(TEXT, &b).await?;
+                if delivery != crate::client::Delivery::Dribble {
+                    conn.expect_msg(BINARY, &c).await?;
+                }
+                conn.close_normally().await?;
+                Ok(Verdict::Pass)
+            },
+        ));
+    }
+    out.push(
+        Case::new(
+            "12.9.6",
+            "65 MiB uncompressed binary in 65 fragments of 1 MiB on a deflate session: fail with 1009",
+            "RFC 6455 §7.4.1 (1009)",
+            |env: Env| async move {
+                let mut conn = open(&env, "permessage-deflate").await?;
+                let chunk = noise(1 << 20, 3);
+                for i in 0..65 {
+                    let op = if i == 0 { BINARY } else { CONT };
+                    let frame = Frame::new(op, chunk.clone()).fin(i == 64).mask([0; 4]);
+                    if conn.send(&frame.encode(), crate::client::Delivery::Whole).await.is_err() {
+                        break;
+                    }
+                }
+                conn.expect_close_within(&[1009], Duration::from_secs(30)).await?;
+                Ok(Verdict::Pass)
+            },
+        )
+        .heavy(),
+    );
     out
 }
 

@@ -183,5 +183,38 @@ pub fn cases() -> Vec<Case> {
         )
         .heavy(),
     );
+    out.push(
+        Case::new(
+            "9.9.6",
+            "exactly 64 MiB (the limit) in 64 fragments of 1 MiB: accepted and echoed",
+            "RFC 6455 §5.4; DESIGN §4 max_message_size",
+            |env: Env| async move {
+                let mut conn = Conn::connect(env.echo, "/echo").await?;
+                let chunk = noise(MIB, 4);
+                for i in 0..64 {
+                    let op = if i == 0 { BINARY } else { crate::client::CONT };
+                    let frame = Frame::new(op, chunk.clone()).fin(i == 63).mask([0; 4]);
+                    conn.send(&frame.encode(), Delivery::Whole).await?;
+                }
+                let echo = conn.next_reply(std::time::Duration::from_secs(40)).await?;
+                match &echo {
+                    crate::client::Msg::Binary(data) if data.len() == LIMIT => {
+                        if data.chunks(MIB).any(|c| c != chunk.as_slice()) {
+                            return Err("the 64 MiB echo differs".into());
+                        }
+                    }
+                    other => {
+                        return Err(format!(
+                            "expected the 64 MiB echo, got {}",
+                            other.describe()
+                        ));
+                    }
+                }
+                conn.close_normally().await?;
+                Ok(Verdict::Pass)
+            },
+        )
+        .heavy(),
+    );
     out
 }
