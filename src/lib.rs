@@ -1,3 +1,193 @@
 //! `ws`: Ktor-style WebSockets for Rust.
-pub use ws_macros::*;
+//!
+//! Handlers are `async fn`s marked [`#[web_socket("/path")]`](web_socket) that iterate
+//! the session's frames with `for frame in session.incoming`; the plugin is configured
+//! with [`install!`], handlers are added with [`routing!`], and [`embedded_server!`]
+//! builds the server (Ktor's `embeddedServer`).
+//!
+//! ```
+//! use ws::prelude::*;
+//!
+//! #[web_socket("/echo")]
+//! async fn echo(session: WebSocketSession) -> Result<()> {
+//!     session.send("Please enter your name").await?;
+//!     for frame in session.incoming {
+//!         let Frame::Text(text) = frame else { continue };
+//!         if text.eq_ignore_ascii_case("bye") {
+//!             session.close(CloseReason::new(Codes::NORMAL, "Client said BYE")).await?;
+//!         } else {
+//!             session.send(format!("Hi, {text}!")).await?;
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let server = embedded_server!(host = "127.0.0.1", port = 0, |app| {
+//!     install!(app, WebSockets {
+//!         ping_period = 15s,
+//!         timeout = 15s,
+//!         max_frame_size = 1MiB,
+//!         extensions { Deflate { compression_level = 6, compress_if_bigger_than = 1KiB } },
+//!     });
+//!     routing!(app, echo);
+//! })
+//! .bind() // `.start().await` binds, prints the address and runs until Ctrl-C
+//! .await?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The DSL
+//!
+//! | Ktor | here |
+//! |---|---|
+//! | `embeddedServer(Netty, port = 8080) { ... }.start(wait = true)` | `embedded_server!(port = 8080, \|app\| { ... }).start().await` |
+//! | `install(WebSockets) { pingPeriod = 15.seconds }` | `install!(app, WebSockets { ping_period = 15s })` |
+//! | `routing { webSocket("/echo") { ... } }` | `#[web_socket("/echo")] async fn echo(session: WebSocketSession)` + `routing!(app, echo)` |
+//! | `webSocket("/chat", protocol = "chat.v1")` | `#[web_socket("/chat", protocol = "chat.v1")]` |
+//! | `webSocketRaw("/raw") { ... }` | `#[web_socket_raw("/raw")]` |
+//! | `for (frame in incoming) { ... }` | `for frame in session.incoming { ... }` |
+//! | `frame as? Frame.Text ?: continue` | `let Frame::Text(text) = frame else { continue };` |
+//!
+//! Everything the macros generate is plain use of the public API of this crate: a
+//! [`Route`] built from the handler, [`WebSocketOptions`] setters, [`EmbeddedServer`]
+//! setters. Setting `WS_MACROS_DEBUG=1` while compiling prints each expansion to stderr
+//! (`WS_MACROS_DEBUG=echo,install` prints only those; touch the file first, since Cargo
+//! does not rebuild when only the environment changed).
+//!
+//! The crate re-exports the runtime ([`ws_runtime`](https://docs.rs/ws-runtime)): its
+//! modules ([`extension`], [`extract`], [`session`], ...) and its items.
+
+#[doc(inline)]
+pub use ws_macros::{embedded_server, install, routing, web_socket, web_socket_raw};
 pub use ws_runtime::*;
+
+/// `use ws::prelude::*;` brings the macros and the types handlers use.
+///
+/// It includes `ws`'s [`Result<T = (), E = Error>`](crate::Result), so `-> Result<()>`
+/// in a handler means `Result<(), ws::Error>`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use crate::{embedded_server, install, routing, web_socket, web_socket_raw};
+    #[doc(no_inline)]
+    pub use ws_runtime::{
+        Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections, Deflate,
+        EmbeddedServer, Error, Frame, Headers, HttpResponse, Incoming, JsonConverter, Member,
+        Outgoing, Path, Query, RemoteAddr, Result, State, Text, WebSocketOptions, WebSocketSession,
+    };
+}
+
+/// What macro expansions refer to, so generated code never depends on what the user's
+/// scope calls `Result`, `Box` or `Vec`. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    pub use std::boxed::Box;
+    pub use std::option::Option::{self, None, Some};
+    pub use std::result::Result::{self, Err, Ok};
+    pub use std::time::Duration;
+    pub use std::vec::Vec;
+
+    pub use ws_runtime::error::{HandlerError, IntoHandlerResult};
+    pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated, Rsv};
+    pub use ws_runtime::extract::{
+        HandlerParam, HandshakeRequest, Rejection, SessionParts, StartupCheck,
+    };
+    pub use ws_runtime::routing::{BoxHandlerFuture, SessionStart};
+
+    use ws_runtime::{Frame, Incoming, Route};
+
+    /// Implemented by the hidden struct `#[web_socket]` puts beside each handler;
+    /// `routing!(app, echo)` calls `<echo as RouteDef>::route()`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a `#[web_socket]` handler",
+        label = "`routing!` takes the names of `#[web_socket]` or `#[web_socket_raw]` functions",
+        note = "add `#[web_socket(\"/path\")]` to the handler function"
+    )]
+    pub trait RouteDef {
+        /// The handler's route.
+        fn route() -> Route;
+    }
+
+    /// What `for frame in <...incoming>` receives from.
+    #[diagnostic::on_unimplemented(
+        message = "`for ... in incoming` receives frames from an `Incoming`, not from `{Self}`",
+        label = "expected `session.incoming` or an `Incoming` parameter",
+        note = "in a `#[web_socket]` handler, a `for` loop over an expression ending in `incoming` is an async receive loop; rename the variable to iterate something else"
+    )]
+    pub trait FrameSource {
+        /// The `Incoming` to receive from.
+        fn frames(&self) -> &Incoming;
+    }
+
+    impl FrameSource for Incoming {
+        fn frames(&self) -> &Incoming {
+            self
+        }
+    }
+
+    impl<T: FrameSource + ?Sized> FrameSource for &T {
+        fn frames(&self) -> &Incoming {
+            (**self).frames()
+        }
+    }
+
+    /// The next frame of a `for ... in incoming` loop.
+    pub fn next_frame(incoming: &Incoming) -> impl Future<Output = Option<Frame>> + Send + '_ {
+        incoming.recv()
+    }
+
+    /// Stands in for [`next_frame`] where `.await` is impossible; only ever compiled
+    /// next to the error that says so.
+    pub fn no_frame(_incoming: &Incoming) -> Option<Frame> {
+        None
+    }
+
+    /// Converts what a handler returned (`()` or `Result<(), E: Display>`).
+    pub fn into_handler_result<R: IntoHandlerResult>(result: R) -> Result<(), HandlerError> {
+        result.into_handler_result()
+    }
+
+    /// The bound `install!` checks on a user extension, with a message that says what
+    /// is missing.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a WebSocket extension",
+        label = "`{Self}` does not implement `ws::extension::ExtensionFactory`",
+        note = "an extension in `install!(app, WebSockets {{ extensions {{ ... }} }})` is `Deflate` or a type implementing `ws::extension::ExtensionFactory` and `Default`"
+    )]
+    pub trait UserExtension {
+        /// Boxes the factory.
+        fn into_factory(self) -> DynExtension;
+    }
+
+    impl<T: ExtensionFactory> UserExtension for T {
+        fn into_factory(self) -> DynExtension {
+            DynExtension(Box::new(self))
+        }
+    }
+
+    /// A user extension, checked by [`UserExtension`].
+    pub struct DynExtension(Box<dyn ExtensionFactory>);
+
+    impl ExtensionFactory for DynExtension {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn rsv(&self) -> Rsv {
+            self.0.rsv()
+        }
+        fn negotiate(&self, offers: &[ExtensionParams]) -> Option<Negotiated> {
+            self.0.negotiate(offers)
+        }
+    }
+
+    /// `install!`'s check of a user extension.
+    pub fn user_extension<E: UserExtension>(extension: E) -> DynExtension {
+        extension.into_factory()
+    }
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the server over loopback against clients nobody here wrote.
 #![allow(unreachable_pub)]
 
+mod dsl;
 mod raw;
 mod runtime;
 mod support;

@@ -1,1 +1,372 @@
-//! Macros of `ws` (placeholder).
+//! The macros of [`ws`](https://docs.rs/ws), Ktor-style WebSockets for Rust. Use them
+//! through the `ws` crate: `use ws::prelude::*;`.
+//!
+//! | macro | Ktor | expands to |
+//! |---|---|---|
+//! | [`#[web_socket("/path")]`](macro@web_socket) | `webSocket("/path") { ... }` | the function, plus a hidden route item building a `ws::Route` |
+//! | [`#[web_socket_raw("/path")]`](macro@web_socket_raw) | `webSocketRaw("/path") { ... }` | the same, with `.raw(true)` |
+//! | [`install!(app, WebSockets { ... })`](install!) | `install(WebSockets) { ... }` | `app.install(WebSocketOptions::new().key(value)...)` |
+//! | [`routing!(app, echo, chat)`](routing!) | `routing { ... }` | `app.route(...)` for each handler |
+//! | [`embedded_server!(port = 8080, \|app\| { ... })`](embedded_server!) | `embeddedServer(Netty, port = 8080) { ... }` | `EmbeddedServer::new().port(8080).configure(...)` |
+//!
+//! ```
+//! use ws::prelude::*;
+//!
+//! #[web_socket("/echo")]
+//! async fn echo(session: WebSocketSession) -> Result<()> {
+//!     session.send("Please enter your name").await?;
+//!     for frame in session.incoming {
+//!         let Frame::Text(text) = frame else { continue };
+//!         if text.eq_ignore_ascii_case("bye") {
+//!             session.close(CloseReason::new(Codes::NORMAL, "Client said BYE")).await?;
+//!         } else {
+//!             session.send(Frame::text(format!("Hi, {text}!"))).await?;
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//!
+//! let server = embedded_server!(port = 8080, |app| {
+//!     install!(app, WebSockets {
+//!         ping_period = 15s,
+//!         timeout = 15s,
+//!         max_frame_size = u64::MAX,
+//!         masking = false,
+//!     });
+//!     routing!(app, echo);
+//! });
+//! // In `main`: `server.start().await` binds, prints the address and serves until Ctrl-C.
+//! # let _ = server;
+//! ```
+//!
+//! # Errors
+//!
+//! Every mistake the macros can see is a compile error on the offending token, saying
+//! what is wrong and what is accepted; all the errors of one invocation appear in one
+//! build; a Ktor spelling gets a hint (`pingPeriod` → `ping_period`). A macro never
+//! panics, and with an error it still emits the user's function (or the valid part of
+//! an `install!`), so no follow-on errors appear. Mistakes only the compiler can see
+//! (an unsupported parameter type, a return type that is not `()` or
+//! `Result<(), E: Display>`) are trait errors placed on the parameter or return type,
+//! with a message naming what is supported.
+//!
+//! # Seeing an expansion
+//!
+//! `WS_MACROS_DEBUG=1` while compiling prints every expansion to stderr;
+//! `WS_MACROS_DEBUG=echo,install` prints only the handler `echo` and `install!`
+//! expansions. Cargo does not rebuild because an environment variable changed: touch
+//! the source file first.
+
+mod debug;
+mod diag;
+mod embedded_server;
+mod install;
+mod lit;
+mod routing;
+mod spans;
+mod web_socket;
+
+use proc_macro::TokenStream;
+
+/// Declares a WebSocket handler (Ktor's `webSocket("/path") { ... }`).
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// /// Greets each text with the room's name.
+/// #[web_socket("/rooms/{room}")]
+/// async fn room(session: WebSocketSession, Path(room): Path<String>) -> Result<()> {
+///     for frame in session.incoming {
+///         let Frame::Text(text) = frame else { continue };
+///         session.send(format!("{room}: {text}")).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// let server = embedded_server!(port = 0, |app| routing!(app, room));
+/// assert_eq!(server.application().routes()[0].path(), "/rooms/{room}");
+/// ```
+///
+/// # Arguments
+///
+/// - The route path, a string literal checked at compile time: it starts with `/`;
+///   a `{name}` segment is a parameter (a whole segment, an identifier, each name
+///   once), read with `Path<T>`.
+/// - `protocol = "chat.v1"`: the subprotocol this route serves (Ktor's
+///   `webSocket(path, protocol)`). Routes may share a path with different protocols;
+///   a client that offers none of them is refused.
+///
+/// # Parameters
+///
+/// Each parameter is an extractor, in any order, with any pattern
+/// (`State(connections): State<Connections<String>>`):
+///
+/// | type | what it is |
+/// |---|---|
+/// | `WebSocketSession` | the session: `incoming`, `outgoing`, `send`, `close`, `close_reason`, ... |
+/// | `Incoming`, `Outgoing` | the session's receiving and sending halves (instead of the session) |
+/// | `Path<T>` | the `{name}` segments: one value, a tuple in route order, or a struct |
+/// | `Query<T>` | the query string, deserialized |
+/// | `Headers` | the handshake request's headers |
+/// | `State<T>` | shared state installed with `app.state(value)` |
+/// | `RemoteAddr` | the peer's address |
+///
+/// A value that does not parse refuses the handshake with 400. Another type is a
+/// compile error on that parameter naming the extractors. The frames can be received
+/// once: taking `WebSocketSession` and `Incoming`, or either twice, is an error.
+///
+/// # Return type
+///
+/// `()` or `Result<(), E>` for any `E: Display`, such as `ws::Result<()>` (the
+/// prelude's `Result<()>`). An `Err` is logged and closes the session with 1011
+/// INTERNAL_ERROR, as a panic does; returning closes the session normally.
+///
+/// # `for frame in session.incoming`
+///
+/// Inside the handler, a `for` loop over an expression ending in `incoming` (a
+/// variable `incoming`, a field `x.incoming`, a call `x.incoming()`) is rewritten into
+/// an async receive loop; every other `for` is left alone. It reads as it would over a
+/// channel:
+///
+/// - the source is borrowed, not moved: `session.send(..)` works inside the loop;
+/// - `break`, `continue`, labels (`'outer: for ...`), `?` and `.await` mean what they
+///   mean in any loop; `break` with a value is an error, as in any `for`;
+/// - a refutable pattern keeps the frames that match and skips the others:
+///   `for Frame::Text(text) in session.incoming` (Ktor's
+///   `frame as? Frame.Text ?: continue`);
+/// - receive loops nest; the loop ends when the peer closes or the connection drops;
+/// - nested `fn` items are not rewritten; inside a closure that is not `async` such a
+///   loop is an error (it needs `.await`); loops inside other macros' input (such as
+///   `tokio::select!`) are not seen.
+///
+/// # What it generates
+///
+/// The function, unchanged apart from that rewrite (still callable, still
+/// documented), and a hidden same-named struct (`#[doc(hidden)]`, type namespace
+/// only) implementing a route trait: [`routing!`] builds the `ws::Route` from it. There
+/// is no global registry. A handler's name therefore shares the type namespace: no
+/// type or module of the same name may sit beside it.
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// #[web_socket("/echo")]
+/// fn echo(session: WebSocketSession) {} // error: a `#[web_socket]` handler must be an `async fn`
+/// ```
+#[proc_macro_attribute]
+pub fn web_socket(args: TokenStream, item: TokenStream) -> TokenStream {
+    web_socket::expand(args.into(), item.into(), web_socket::Kind::Normal).into()
+}
+
+/// Declares a raw WebSocket handler (Ktor's `webSocketRaw("/path") { ... }`): every
+/// frame, control frames included, reaches the handler, and nothing is answered
+/// automatically (no Pong to a Ping, no reply to a Close).
+///
+/// Everything else is as for [`#[web_socket]`](macro@web_socket), except that it takes
+/// only the path.
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// #[web_socket_raw("/raw")]
+/// async fn raw(session: WebSocketSession) -> Result<()> {
+///     for frame in session.incoming {
+///         match frame {
+///             Frame::Ping(payload) => session.send(Frame::pong(payload)).await?,
+///             Frame::Close(_) => break,
+///             other => session.send(other).await?,
+///         }
+///     }
+///     Ok(())
+/// }
+///
+/// let server = embedded_server!(port = 0, |app| routing!(app, raw));
+/// assert!(server.application().routes()[0].is_raw());
+/// ```
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// // error: `#[web_socket_raw]` takes only a path
+/// #[web_socket_raw("/raw", protocol = "chat.v1")]
+/// async fn raw(session: WebSocketSession) {}
+/// ```
+#[proc_macro_attribute]
+pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
+    web_socket::expand(args.into(), item.into(), web_socket::Kind::Raw).into()
+}
+
+/// Installs the WebSockets plugin (Ktor's `install(WebSockets) { ... }`).
+///
+/// `install!(app, WebSockets { key = value, ... })` is exactly
+/// `app.install(WebSocketOptions::new().key(value)...)`: anything it says, the builder
+/// says too. `install!(app, WebSockets)` installs the defaults.
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// let mut app = ws::Application::new();
+/// install!(app, WebSockets {
+///     ping_period = 15s,
+///     timeout = 15s,
+///     max_frame_size = u64::MAX,
+///     masking = false,
+///     max_message_size = 64MiB,
+///     outgoing_capacity = 64,
+///     outgoing_overflow = Suspend,
+///     allowed_origins = ["https://chat.example"],
+///     content_converter = JsonConverter,
+///     extensions {
+///         Deflate { compression_level = 6, compress_if_bigger_than = 1KiB },
+///     },
+/// });
+/// assert_eq!(app.options().get_ping_period(), Some(std::time::Duration::from_secs(15)));
+/// assert_eq!(app.options().extension_names(), ["permessage-deflate"]);
+/// ```
+///
+/// # Keys
+///
+/// | key | value | Ktor |
+/// |---|---|---|
+/// | `ping_period` | duration; leave out for no pings | `pingPeriod` |
+/// | `timeout` | duration (15s) | `timeout` |
+/// | `max_frame_size` | size in bytes (`u64::MAX`) | `maxFrameSize` |
+/// | `masking` | `false`; `true` is an error (RFC 6455 §5.1) | `masking` |
+/// | `extensions { ... }` | `Deflate { ... }`, user extensions, negotiated in order | `extensions { install(...) }` |
+/// | `content_converter` | a converter, such as `JsonConverter` | `contentConverter` |
+/// | `max_message_size` | size (64MiB), also after inflation | |
+/// | `outgoing_capacity`, `incoming_capacity` | frames (64, 32) | |
+/// | `outgoing_overflow` | `Suspend` or `Close` | `ChannelOverflow` |
+/// | `handshake_timeout` | duration (10s) | |
+/// | `allowed_origins` | `["https://a.example", ...]` or an expression | |
+/// | `read_buffer_size`, `write_buffer_size` | sizes | |
+///
+/// `Deflate { ... }` takes `compression_level` (0..=9), `compress_if_bigger_than`
+/// (size), `compress_if` (a predicate on `&Frame`), `server_no_context_takeover`,
+/// `client_no_context_takeover` (bools), `server_max_window_bits` (9..=15: zlib cannot
+/// deflate with 8) and `client_max_window_bits` (8..=15). A user extension
+/// `MyExtension { key = value }` is `MyExtension::default().key(value)`; it must
+/// implement `ws::extension::ExtensionFactory` and `Default`.
+///
+/// # Values
+///
+/// - durations: `500ms`, `15s`, `1.5s`, `2m`, `1h`;
+/// - sizes: `1024`, `1KiB`, `64MiB`, `1GiB` (also `KB`, `MB`, `GB`: powers of 1000),
+///   `u64::MAX`;
+/// - any other expression where a value is expected (`Duration::from_secs(n)`, a
+///   constant): it is passed to the setter as written, and the compiler checks its
+///   type there.
+///
+/// Unknown and duplicate keys, wrong literal types, unknown units, zero where it means
+/// nothing (`timeout = 0s`), out-of-range levels and window bits and unknown extensions
+/// are compile errors on the offending token, all reported in one build.
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// let mut app = ws::Application::new();
+/// // error: unknown key `pingPeriod`: Ktor's `pingPeriod` is spelled `ping_period` here
+/// install!(app, WebSockets { pingPeriod = 15s });
+/// ```
+#[proc_macro]
+pub fn install(input: TokenStream) -> TokenStream {
+    install::expand(input.into()).into()
+}
+
+/// Adds the routes of `#[web_socket]` handlers to the application (Ktor's
+/// `routing { webSocket(...) { ... } }`).
+///
+/// `routing!(app, echo, chat, some::module::handler)` calls `app.route(...)` with each
+/// handler's route, in order. Naming a handler twice is a compile error; two handlers
+/// with the same path (and protocol) are a start-up error naming both handlers and
+/// where they are defined.
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// mod chat {
+///     use ws::prelude::*;
+///
+///     #[web_socket("/chat")]
+///     pub async fn room(session: WebSocketSession) {
+///         for frame in session.incoming {
+///             let _ = session.send(frame).await;
+///         }
+///     }
+/// }
+///
+/// #[web_socket("/echo")]
+/// async fn echo(session: WebSocketSession) -> Result<()> {
+///     for frame in session.incoming {
+///         session.send(frame).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// let mut app = ws::Application::new();
+/// routing!(app, echo, chat::room);
+/// assert_eq!(app.routes().len(), 2);
+/// ```
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// async fn echo(session: WebSocketSession) {} // no `#[web_socket("/echo")]`
+///
+/// let mut app = ws::Application::new();
+/// routing!(app, echo); // error: expected type, found function `echo`
+/// ```
+#[proc_macro]
+pub fn routing(input: TokenStream) -> TokenStream {
+    routing::expand(input.into()).into()
+}
+
+/// Builds the server (Ktor's `embeddedServer(Netty, port = 8080) { ... }`).
+///
+/// `embedded_server!(port = 8080, host = "0.0.0.0", grace_period = 5s, |app| { ... })`
+/// is `EmbeddedServer::new().port(8080).host("0.0.0.0").grace_period(..)
+/// .configure(|app: &mut Application| { ... })`. Every key is optional (defaults: port
+/// 8080, host `0.0.0.0`, grace period 5s) and takes any expression; the closure comes
+/// last. Then `.start().await` serves until Ctrl-C or SIGTERM (Ktor's
+/// `start(wait = true)`), or `.bind().await` starts it in the background.
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// #[web_socket("/echo")]
+/// async fn echo(session: WebSocketSession) -> Result<()> {
+///     for frame in session.incoming {
+///         session.send(frame).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+/// let server = embedded_server!(port = port, host = "127.0.0.1", grace_period = 2s, |app| {
+///     install!(app, WebSockets { ping_period = 15s });
+///     app.get("/health", |_| async { HttpResponse::text("ok") });
+///     routing!(app, echo);
+/// });
+/// assert_eq!(server.application().routes().len(), 1);
+/// ```
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// // error: missing the configuration closure
+/// let server = embedded_server!(port = 8080);
+/// ```
+#[proc_macro]
+pub fn embedded_server(input: TokenStream) -> TokenStream {
+    embedded_server::expand(input.into()).into()
+}

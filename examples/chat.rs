@@ -1,0 +1,68 @@
+//! The seed's multi-session chat: every text a user sends goes to everyone, prefixed
+//! with the sender's name (`user0`, `user1`, ...). A chat page is served at `/` and a
+//! health check at `/health`.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run --example chat                 # port 8080; or -- --port 9000, or PORT=9000
+//! ```
+//!
+//! then open <http://localhost:8080/> in two browser tabs and talk, or use
+//! `websocat ws://127.0.0.1:8080/chat` in two terminals. `curl localhost:8080/health`
+//! answers `ok`.
+//!
+//! The connection set is a `Connections<String>` installed as state: a member joins
+//! with its name and leaves when its handler returns; a broadcast never waits for a
+//! slow client (one whose queue is full is closed with 1008 instead).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ws::prelude::*;
+
+/// The chat page: plain HTML and a few lines of JavaScript.
+const PAGE: &str = include_str!("chat.html");
+
+/// Ktor's `Connection.lastId`: names are handed out in connection order.
+static LAST_ID: AtomicUsize = AtomicUsize::new(0);
+
+#[web_socket("/chat")]
+async fn chat(
+    session: WebSocketSession,
+    State(connections): State<Connections<String>>,
+) -> Result<()> {
+    let name = format!("user{}", LAST_ID.fetch_add(1, Ordering::Relaxed));
+    println!("Adding {name}!");
+    let me = connections.join(&session, name);
+    session
+        .send(format!(
+            "You are connected! There are {} users here.",
+            connections.len()
+        ))
+        .await?;
+    for frame in session.incoming {
+        let Frame::Text(text) = frame else { continue };
+        connections.broadcast(format!("[{}]: {text}", *me));
+    }
+    println!("Removing {}!", *me);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
+        install!(app, WebSockets {
+            ping_period = 15s,
+            timeout = 15s,
+            max_frame_size = 64KiB,
+        });
+        app.state(Connections::<String>::new());
+        app.get("/", |_| async { HttpResponse::html(PAGE) });
+        app.get("/health", |_| async { HttpResponse::text("ok") });
+        routing!(app, chat);
+    })
+    .start()
+    .await
+}

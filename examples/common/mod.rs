@@ -1,0 +1,23 @@
+//! What the examples share: the port to listen on.
+
+/// `--port N` (or `--port=N`), else the `PORT` environment variable, else 8080.
+/// `0` picks a free port; the server prints `Listening on http://ADDR` either way.
+pub(crate) fn port() -> u16 {
+    let mut args = std::env::args().skip(1);
+    let mut value = None;
+    while let Some(arg) = args.next() {
+        if arg == "--port" {
+            value = args.next();
+        } else if let Some(v) = arg.strip_prefix("--port=") {
+            value = Some(v.to_string());
+        }
+    }
+    let value = value.or_else(|| std::env::var("PORT").ok());
+    match value {
+        None => 8080,
+        Some(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("invalid port `{v}`: expected a number from 0 to 65535");
+            std::process::exit(2);
+        }),
+    }
+}

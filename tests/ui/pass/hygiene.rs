@@ -1,0 +1,50 @@
+//! Generated code does not depend on what the user's scope calls things.
+#![allow(dead_code, non_camel_case_types)]
+
+struct Result;
+struct Option;
+struct Box;
+struct Vec;
+struct String;
+struct Duration;
+struct Route;
+struct HandlerParam;
+struct Ok;
+struct Some;
+struct None;
+struct Err;
+mod core {}
+mod std {}
+
+macro_rules! concat {
+    () => {};
+}
+macro_rules! file {
+    () => {};
+}
+macro_rules! line {
+    () => {};
+}
+
+use ws::{Frame, WebSocketSession, embedded_server, install, routing, web_socket};
+
+#[web_socket("/echo/{id}")]
+async fn echo(session: WebSocketSession, id: ws::Path<u32>) -> ::std::result::Result<(), ws::Error> {
+    let __ws_incoming = 1;
+    let __ws_frame = 2;
+    for frame in session.incoming {
+        let _ = (__ws_incoming, __ws_frame, *id);
+        if let Frame::Text(_) = frame {
+            session.send(frame).await?;
+        }
+    }
+    ::std::result::Result::Ok(())
+}
+
+fn main() {
+    let server = embedded_server!(grace_period = 1s, |app| {
+        install!(app, WebSockets { ping_period = 15s, max_frame_size = 1KiB });
+        routing!(app, echo);
+    });
+    let _ = server;
+}

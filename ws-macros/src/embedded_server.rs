@@ -1,0 +1,220 @@
+//! `embedded_server!(port = 8080, host = "0.0.0.0", grace_period = 5s, |app| { ... })`:
+//! Ktor's `embeddedServer(Netty, port = 8080) { ... }`, as `EmbeddedServer` builder calls.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::parse::{ParseStream, Parser};
+use syn::{Expr, Ident, Lit, Token};
+
+use crate::diag::{Errors, unknown_key};
+use crate::lit::{self, describe, peel};
+
+const KEYS: &[&str] = &["port", "host", "grace_period"];
+const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
+const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
+
+enum Arg {
+    Key(Ident, Expr),
+    Positional(Expr),
+}
+
+/// Expands one `embedded_server!`.
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let mut errors = Errors::new();
+    let parsed = (|input: ParseStream<'_>| {
+        let mut args = Vec::new();
+        while !input.is_empty() {
+            if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+                let key: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                args.push(Arg::Key(key, input.parse()?));
+            } else {
+                args.push(Arg::Positional(input.parse()?));
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    })
+    .parse2(input);
+    let args = match parsed {
+        Ok(args) => args,
+        Err(e) => {
+            errors.push(syn::Error::new(e.span(), format!("{e}: {USAGE}")));
+            return errors.to_compile_errors();
+        }
+    };
+
+    let mut calls: Vec<TokenStream> = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut closure: Option<TokenStream> = None;
+    let count = args.len();
+    for (i, arg) in args.into_iter().enumerate() {
+        match arg {
+            Arg::Key(key, value) => {
+                let name = key.to_string();
+                if !KEYS.contains(&name.as_str()) {
+                    let message = if name == "module" {
+                        format!(
+                            "unknown key `module`: the configuration is the closure at the end: {USAGE}"
+                        )
+                    } else {
+                        unknown_key("key", &name, KEYS, &[("gracePeriodMillis", "grace_period")])
+                    };
+                    errors.at(key.span(), message);
+                    continue;
+                }
+                let written = value.to_token_stream().to_string();
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == name) {
+                    errors.at(
+                        key.span(),
+                        format!(
+                            "duplicate key `{name}`: it is already set to `{first}` above; keep one"
+                        ),
+                    );
+                    continue;
+                }
+                seen.push((name.clone(), written));
+                let value = match name.as_str() {
+                    "grace_period" => match lit::duration(&value, "grace_period") {
+                        Ok(d) => d.into_token_stream(),
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    },
+                    "port" => match check_port(&value) {
+                        Ok(()) => value.into_token_stream(),
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    },
+                    _ => {
+                        if let Expr::Lit(l) = peel(&value)
+                            && !matches!(l.lit, Lit::Str(_))
+                        {
+                            errors.spanned(&value, format!("`host` expects an address such as `\"0.0.0.0\"` or `\"127.0.0.1\"`, found {}", describe(&value)));
+                            continue;
+                        }
+                        value.into_token_stream()
+                    }
+                };
+                calls.push(quote_spanned!(key.span()=> .#key(#value)));
+            }
+            Arg::Positional(Expr::Closure(c)) => {
+                if i + 1 != count {
+                    errors.spanned(
+                        c.or1_token,
+                        format!("the configuration closure comes last: {USAGE}"),
+                    );
+                    continue;
+                }
+                match configure_closure(c) {
+                    Ok(tokens) => closure = Some(tokens),
+                    Err(e) => errors.push(e),
+                }
+            }
+            Arg::Positional(other) => {
+                let engine = match peel(&other) {
+                    Expr::Path(p) => p
+                        .path
+                        .get_ident()
+                        .filter(|i| ENGINES.iter().any(|e| *i == e))
+                        .cloned(),
+                    _ => None,
+                };
+                match engine {
+                    Some(engine) => errors.at(
+                        engine.span(),
+                        format!("no engine argument: ws runs on tokio, remove `{engine}`: {USAGE}"),
+                    ),
+                    None => errors.spanned(
+                        &other,
+                        format!("expected `key = value` (`port`, `host`, `grace_period`) or the configuration closure `|app| {{ ... }}`: {USAGE}"),
+                    ),
+                }
+            }
+        }
+    }
+    if closure.is_none() && errors.is_empty() {
+        errors.at(
+            Span::call_site(),
+            format!(
+                "missing the configuration closure, which installs plugins and adds routes: {USAGE}"
+            ),
+        );
+    }
+    let errors = errors.to_compile_errors();
+    let configure = closure.map(|c| quote!(.configure(#c)));
+    let expansion = quote! {
+        {
+            #errors
+            ::ws::EmbeddedServer::new() #(#calls)* #configure
+        }
+    };
+    crate::debug::print("embedded_server", "", &expansion);
+    expansion
+}
+
+fn check_port(value: &Expr) -> syn::Result<()> {
+    match peel(value) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
+            Ok(port) if port <= 65535 => Ok(()),
+            _ => Err(syn::Error::new(
+                int.span(),
+                format!(
+                    "`port` is 0 to 65535 (0 picks a free port), found {}",
+                    int.base10_digits()
+                ),
+            )),
+        },
+        Expr::Lit(_) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`port` expects a number such as `8080`, found {}",
+                describe(value)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `|app| { ... }` with the parameter typed `&mut ::ws::Application`.
+fn configure_closure(c: syn::ExprClosure) -> syn::Result<TokenStream> {
+    if let Some(asyncness) = &c.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span,
+            "the configuration closure is not `async`: it installs plugins and adds routes before the server starts",
+        ));
+    }
+    if c.inputs.len() != 1 {
+        return Err(syn::Error::new_spanned(
+            &c.inputs,
+            format!(
+                "the configuration closure takes the application, `|app| {{ ... }}`; found {} parameters",
+                c.inputs.len()
+            ),
+        ));
+    }
+    let input = &c.inputs[0];
+    if let syn::Pat::Type(_) = input {
+        return Ok(c.into_token_stream());
+    }
+    let syn::ExprClosure {
+        attrs,
+        lifetimes,
+        constness,
+        movability,
+        capture,
+        body,
+        ..
+    } = &c;
+    Ok(quote! {
+        #(#attrs)* #lifetimes #constness #movability #capture |#input: &mut ::ws::Application| #body
+    })
+}
