@@ -894,3 +894,44 @@ async fn raw_sessions_still_refuse_bad_control_frames() {
     client.send(&raw::masked(true, raw::PING, &[0; 126])).await;
     assert_eq!(client.expect_close().await.close_code(), Some(1002));
 }
+
+// ----- extensions at start-up -----
+
+/// An extension that claims RSV1, like permessage-deflate.
+struct ClaimsRsv1;
+
+impl ws::extension::ExtensionFactory for ClaimsRsv1 {
+    fn name(&self) -> &str {
+        "x-claims-rsv1"
+    }
+    fn rsv(&self) -> ws::extension::Rsv {
+        ws::extension::Rsv::RSV1
+    }
+    fn negotiate(&self, _: &[ws::extension::ExtensionParams]) -> Option<ws::extension::Negotiated> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn two_extensions_claiming_one_rsv_bit_are_refused_at_startup() {
+    let err = ws::EmbeddedServer::new()
+        .host("127.0.0.1")
+        .port(0)
+        .configure(|app| {
+            app.install(
+                WebSocketOptions::new()
+                    .extension(ws::Deflate::new())
+                    .extension(ClaimsRsv1),
+            );
+            app.route(echo_route("/echo"));
+        })
+        .bind()
+        .await
+        .expect_err("conflicting extensions refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        err.to_string()
+            .contains("extensions `permessage-deflate` and `x-claims-rsv1` both claim RSV1"),
+        "{err}"
+    );
+}
