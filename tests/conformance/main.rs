@@ -1,7 +1,9 @@
 //! Protocol conformance suite: RFC 6455 and RFC 7692 case by case, grouped like
 //! Autobahn|Testsuite's sections, run with a raw client of its own against the
 //! `conformance` example (echo, default limits) and the `deflate` example (the same
-//! with permessage-deflate), each started as a subprocess.
+//! with permessage-deflate; until that example exists, `conformance --deflate`), each
+//! started as a subprocess with `--port 0` from `target/<profile>/examples/`. Without
+//! the binaries it falls back to equivalent servers built in-process and says so.
 //!
 //! ```text
 //! cargo build --examples && cargo test --test conformance

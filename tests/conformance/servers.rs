@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -43,6 +43,30 @@ fn example_binary(name: &str) -> Option<PathBuf> {
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     path.is_file().then_some(path)
+}
+
+/// A warning if `binary` is older than the newest runtime library next to it: it was
+/// built before the last runtime change (`cargo test --test conformance` alone does
+/// not rebuild examples; `cargo build --examples` or a plain `cargo test` does).
+fn stale_warning(binary: &Path) -> Option<String> {
+    let built = std::fs::metadata(binary).ok()?.modified().ok()?;
+    let deps = binary.parent()?.parent()?.join("deps");
+    let runtime = std::fs::read_dir(deps)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("libws_runtime-") && name.ends_with(".rlib")
+        })
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()?;
+    (runtime > built).then(|| {
+        format!(
+            "WARNING: {} is older than the runtime library: run `cargo build --examples` first",
+            binary.display()
+        )
+    })
 }
 
 /// Starts an example with `--port 0` (and `extra` arguments) and reads the address
@@ -152,6 +176,7 @@ impl Servers {
                         "{name}: example {}{args} on {addr}",
                         path.display()
                     ));
+                    notes.extend(stale_warning(&path));
                     children.push(guard);
                     addrs.push(addr);
                 }
