@@ -1,0 +1,88 @@
+// Headless Chromium (Debian's package, driven by playwright-core) negotiating
+// permessage-deflate with the `deflate` example and round-tripping every kind of
+// message. The page comes from a static server started here on 127.0.0.1 (Chromium
+// blocks ws://127.0.0.1 from about:blank), and connects to WS_DEFLATE_ADDR.
+//
+// CHROMIUM overrides the browser binary (default /usr/bin/chromium).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { addr, within } from './common.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pages = path.join(here, '..', 'browser');
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+
+let server;
+let browser;
+let base;
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    const name = path.basename(new URL(req.url, 'http://x').pathname);
+    const file = path.join(pages, name);
+    const type = TYPES[path.extname(name)];
+    if (!type || !fs.existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${server.address().port}`;
+  browser = await within(
+    chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      timeout: 60_000,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+      ],
+    }),
+    90_000,
+    'launch Chromium',
+  );
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+});
+
+test('Chromium negotiates permessage-deflate and round-trips every kind', async () => {
+  const page = await browser.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(m.text()));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  try {
+    const wsUrl = `ws://${addr('WS_DEFLATE_ADDR')}${process.env.WS_DEFLATE_PATH ?? '/echo'}`;
+    await page.goto(`${base}/deflate.html?ws=${encodeURIComponent(wsUrl)}`, { timeout: 20_000 });
+    const report = await within(page.evaluate(() => runInterop()), 120_000, 'the page\'s run');
+    console.log(consoleLines.map((l) => `# page: ${l}`).join('\n'));
+    console.log(`# extensions: ${report.extensions}; ${report.checked} messages checked; close ${JSON.stringify(report.close)}`);
+    assert.match(report.extensions, /^permessage-deflate(;|$)/, `WebSocket.extensions is "${report.extensions}"`);
+    assert.deepEqual(report.failures, []);
+    assert.equal(report.checked, 60 + 300);
+    assert.deepEqual(report.close && [report.close.code, report.close.reason], [4000, 'done']);
+  } catch (e) {
+    console.log(consoleLines.map((l) => `# page: ${l}`).join('\n'));
+    throw e;
+  } finally {
+    await page.close();
+  }
+});
