@@ -154,6 +154,18 @@ impl Service {
                 "a WebSocket handshake needs exactly one `Host` header",
             ));
         }
+        // Frames follow the handshake directly (RFC 6455 §4.1): a request body would be
+        // left unread and its bytes taken as frames (a chunked one is), so refuse it.
+        if headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get_all(header::CONTENT_LENGTH)
+                .iter()
+                .any(|v| v.as_bytes().trim_ascii() != b"0")
+        {
+            return Err(Rejection::bad_request(
+                "a WebSocket handshake must not have a body",
+            ));
+        }
         if !header_has_token(headers, header::UPGRADE, "websocket")
             || !header_has_token(headers, header::CONNECTION, "upgrade")
         {
