@@ -336,6 +336,56 @@ pub fn cases() -> Vec<Case> {
         },
     ));
 
+    for (i, (desc, body_headers, body)) in [
+        (
+            "Content-Length: 6",
+            "Content-Length: 6",
+            b"\x81\x80abcd".to_vec(),
+        ),
+        (
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: chunked",
+            b"6\r\n\x81\x80abcd\r\n0\r\n\r\n".to_vec(),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out.push(Case::new(
+            format!("11.2.{}", 10 + i),
+            format!(
+                "upgrade request with a body ({desc}) that looks like a frame: 400, or the body is not read as frames"
+            ),
+            "RFC 6455 §4.1, §4.2.1; RFC 9112 §6",
+            move |env: Env| {
+                let body = body.clone();
+                async move {
+                    let key = new_key();
+                    let mut lines = standard_lines("GET", "/echo", &key);
+                    lines.push(body_headers.to_string());
+                    let mut bytes = raw_request(&lines);
+                    bytes.extend_from_slice(&body);
+                    let mut conn = Conn::open(env.echo, &bytes, Delivery::Whole).await?;
+                    match conn.response.status {
+                        400 => Ok(Verdict::Pass),
+                        101 => {
+                            conn.check_101(&key)?;
+                            // The body was a masked empty text frame; if the server
+                            // took it as one, its echo comes before this one.
+                            conn.send_frame(Frame::text(b"first frame".to_vec())).await?;
+                            conn.expect_msg(TEXT, b"first frame").await.map_err(|e| {
+                                format!("after a 101, the request body was read as WebSocket data: {e}")
+                            })?;
+                            conn.close_normally().await?;
+                            Ok(Verdict::Pass)
+                        }
+                        other => Err(format!("answered {other}")),
+                    }
+                }
+            },
+        ));
+    }
+
     // 11.3: versions.
     let versions: [(&str, Option<&str>, &'static [u16]); 6] = [
         ("version 8", Some("8"), &[426]),
