@@ -22,7 +22,7 @@ mkdir -p "$out"
 rm -f "$out"/callgrind.out*
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PORT=$port valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind.out" \
-  "$example" "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
+  "$example" --port "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
 vg=$!
 trap 'kill -9 $vg 2>/dev/null || true' EXIT
 for _ in $(seq 600); do

@@ -417,12 +417,20 @@ fn launch(
             command
         }
         ("ws", _) => {
-            let example = match needs {
-                Needs::Echo => "conformance",
-                Needs::Chat => "chat",
-                Needs::DeflateEcho => "deflate",
+            // `deflate` example when it exists, else `conformance --deflate`.
+            let (example, flag) = match needs {
+                Needs::Echo => ("conformance", None),
+                Needs::Chat => ("chat", None),
+                Needs::DeflateEcho if bins.example("deflate").exists() => ("deflate", None),
+                Needs::DeflateEcho => ("conformance", Some("--deflate")),
             };
-            vec![bins.example(example).display().to_string(), port.clone()]
+            let mut command = vec![
+                bins.example(example).display().to_string(),
+                "--port".to_owned(),
+                port.clone(),
+            ];
+            command.extend(flag.map(str::to_owned));
+            command
         }
         (name, _) => peer(name),
     };
@@ -615,7 +623,6 @@ fn main() {
         }
         _ => true,
     });
-    let ws_has_deflate = bins.example("deflate").exists();
     let log_dir = repo_root().join("target/bench-logs");
     let _ = fs::create_dir_all(&log_dir);
 
@@ -635,9 +642,6 @@ fn main() {
     for rep in 0..opts.reps {
         for scenario in &opts.scenarios {
             for server in &servers {
-                if server.name == "ws" && scenario.needs == Needs::DeflateEcho && !ws_has_deflate {
-                    continue;
-                }
                 let port = free_port();
                 let Some((command, path)) = launch(&bins, server.name, scenario.needs, port) else {
                     continue;
