@@ -56,13 +56,13 @@ pub fn cases() -> Vec<Case> {
             BINARY,
             65535,
             Delivery::DribbleFirst(8),
-            "header one byte per write".into(),
+            "its header one byte per write, then the rest".into(),
         ),
         (
             BINARY,
             65536,
             Delivery::DribbleFirst(14),
-            "header one byte per write".into(),
+            "its header one byte per write, then the rest".into(),
         ),
         (BINARY, 8192, Delivery::Chunks(2), "2-byte writes".into()),
         (TEXT, 65536, Delivery::Chunks(7), "7-byte writes".into()),
@@ -78,7 +78,7 @@ pub fn cases() -> Vec<Case> {
             BINARY,
             1 << 20,
             Delivery::DribbleFirst(14),
-            "header one byte per write".into(),
+            "its header one byte per write, then the rest".into(),
         ),
         (
             TEXT,
@@ -103,7 +103,7 @@ pub fn cases() -> Vec<Case> {
         let kind = if opcode == TEXT { "text" } else { "binary" };
         let case = scripted(
             format!("1.3.{}", i + 1),
-            format!("{kind} message of {len} bytes sent in {how}, echoed"),
+            format!("{kind} message of {len} bytes sent with {how}, echoed"),
             "RFC 6455 §5.2",
             echo(opcode, len, delivery),
         );
