@@ -88,11 +88,13 @@ impl CloseCode {
 
     /// Whether this code may appear in a close frame on the wire (RFC 6455 §7.4).
     ///
-    /// 1000–1003 and 1007–1014 are defined by the RFC and its registry, 3000–4999 are for
-    /// libraries and applications; everything else (including 1005, 1006 and 1015,
-    /// which only describe local conditions) is invalid on the wire.
+    /// 1000–1003 and 1007–1013 are defined by the RFC and its registry (1014 was added to
+    /// the registry later and is refused, as the protocol engine refuses it, so that raw
+    /// and normal sessions agree), 3000–4999 are for libraries and applications;
+    /// everything else (including 1005, 1006 and 1015, which only describe local
+    /// conditions) is invalid on the wire.
     pub const fn is_valid_on_wire(self) -> bool {
-        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
+        matches!(self.0, 1000..=1003 | 1007..=1013 | 3000..=4999)
     }
 }
 
@@ -466,7 +468,7 @@ mod tests {
             assert!(CloseCode::new(valid).is_valid_on_wire(), "{valid}");
         }
         for invalid in [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+            0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
         ] {
             assert!(!CloseCode::new(invalid).is_valid_on_wire(), "{invalid}");
         }
