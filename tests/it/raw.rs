@@ -132,9 +132,25 @@ impl RawClient {
     /// Sends raw request bytes and reads the response head (and a short body if the
     /// status is not 101).
     pub async fn handshake(addr: SocketAddr, request: &[u8]) -> RawClient {
+        Self::handshake_with(addr, request, false).await
+    }
+
+    /// As [`handshake`](Self::handshake), writing the request one byte per segment.
+    pub async fn handshake_dribbled(addr: SocketAddr, request: &[u8]) -> RawClient {
+        Self::handshake_with(addr, request, true).await
+    }
+
+    async fn handshake_with(addr: SocketAddr, request: &[u8], dribble: bool) -> RawClient {
         let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
         stream.set_nodelay(true).unwrap();
-        stream.write_all(request).await.expect("write request");
+        if dribble {
+            for byte in request {
+                stream.write_all(&[*byte]).await.expect("write request");
+                stream.flush().await.unwrap();
+            }
+        } else {
+            stream.write_all(request).await.expect("write request");
+        }
         let mut buf = Vec::new();
         let head_end = loop {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -188,14 +204,6 @@ impl RawClient {
 
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
-    }
-
-    /// Sends bytes one per write, flushing each (a dribbling peer).
-    pub async fn dribble(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.stream.write_all(&[*b]).await.expect("write");
-            self.stream.flush().await.unwrap();
-        }
     }
 
     pub async fn send_text(&mut self, text: &str) {
