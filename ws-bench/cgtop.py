@@ -56,7 +56,7 @@ def parse(path):
 
 GROUPS = [
     ("tungstenite (framing, UTF-8 check, buffers)", r"^(<)?tungstenite::|Utf8Bytes|core::str::converts::from_utf8|CheckConnectionReset"),
-    ("ws-runtime (engine, session queues, handler glue)", r"ws_runtime::|^<ws_runtime"),
+    ("ws (runtime engine, session queues, generated handler)", r"ws_runtime::|^<ws_runtime|RouteDef|^<?ws::|^<?conformance::"),
     ("tokio (scheduler, I/O readiness)", r"tokio::|^<tokio"),
     ("bytes", r"^(<)?bytes::"),
     ("hyper / http (handshakes)", r"hyper|http::|httparse"),

@@ -6,13 +6,13 @@
 # (ws-bench/cgtop.py: instructions per message by component and by function).
 #
 #   ws-bench/profile.sh [MESSAGES=50000] [SIZE=20] [KIND=text|binary]
-#   WS_EXAMPLE=path/to/server ws-bench/profile.sh     # profile another server binary
+#   WS_EXAMPLE="target/release/peers tt-batched" ws-bench/profile.sh   # another server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-50000}
 size=${2:-20}
 kind=${3:-text}
-example=${WS_EXAMPLE:-target/release/examples/conformance}
+read -ra example <<<"${WS_EXAMPLE:-target/release/examples/conformance}"
 
 cargo build --release -p ws-bench --bins
 [ -n "${WS_EXAMPLE:-}" ] || cargo build --release --examples
@@ -22,7 +22,7 @@ mkdir -p "$out"
 rm -f "$out"/callgrind.out*
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PORT=$port valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind.out" \
-  "$example" --port "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
+  "${example[@]}" --port "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
 vg=$!
 trap 'kill -9 $vg 2>/dev/null || true' EXIT
 for _ in $(seq 600); do

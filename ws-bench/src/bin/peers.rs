@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let (Some(name), Some(port)) = (args.next(), args.next()) else {
+    // `peers NAME PORT` or `peers NAME --port PORT` (as ws's examples take it).
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--port").collect();
+    let (Some(name), Some(port)) = (args.first(), args.get(1)) else {
         eprintln!(
             "usage: peers NAME PORT (NAME: tt-naive tt-batched axum fastwebsockets tokio-websockets)"
         );
