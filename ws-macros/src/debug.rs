@@ -32,12 +32,12 @@ pub(crate) fn print(macro_name: &str, subject: &str, tokens: &TokenStream) {
             continue;
         }
         if out.ends_with('}') && trimmed.starts_with([';', ',', ')', '.']) {
-            out.push_str(trimmed);
+            out.push_str(&tighten(trimmed));
         } else {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(line.trim_end());
+            out.push_str(&tighten(line.trim_end()));
         }
     }
     let title = if subject.is_empty() {
@@ -49,6 +49,66 @@ pub(crate) fn print(macro_name: &str, subject: &str, tokens: &TokenStream) {
         "---- ws-macros: {title} expands to:\n   {}\n---- end of {title}",
         out.trim_end()
     );
+}
+
+/// Keywords after which `::` starts an absolute path rather than continuing one.
+const KEYWORDS: &[&str] = &[
+    "as", "dyn", "else", "for", "if", "impl", "in", "let", "loop", "match", "move", "mut",
+    "return", "where", "while",
+];
+
+/// Closes up the spaces `TokenStream::to_string` puts around `::`, `.`, `(`, `?`, `!`
+/// (outside string literals).
+fn tighten(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        if c != ' ' || out.trim().is_empty() {
+            out.push(c);
+            continue;
+        }
+        let next = chars.get(i + 1).copied();
+        let after_next = chars.get(i + 2).copied();
+        let prev = out.chars().last();
+        let word: String = out
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let word: String = word.chars().rev().collect();
+        let after_word = !word.is_empty() && !KEYWORDS.contains(&word.as_str())
+            || matches!(prev, Some(')' | ']' | '>')) && !out.ends_with("->");
+        let drop = matches!(next, Some('.' | ',' | '?' | ')' | ']' | ';'))
+            || matches!(prev, Some('.' | '(' | '[' | '#'))
+            || (prev == Some('&') && !out.ends_with("&&"))
+            || out.ends_with("::")
+            || (prev == Some('!') && matches!(next, Some('(' | '[')))
+            || (after_word && matches!(next, Some('(' | '[')))
+            || (after_word && next == Some(':') && after_next == Some(':'))
+            || (after_word
+                && next == Some('!')
+                && chars
+                    .get(i + 3)
+                    .is_some_and(|c| matches!(c, '(' | '[' | '{')));
+        if !drop {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A readable rendering: a new line after `;` and around braced groups.
@@ -110,5 +170,27 @@ fn write_tokens(out: &mut String, tokens: TokenStream, indent: usize) {
                 out.push(' ');
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tighten;
+
+    #[test]
+    fn tightens_outside_strings() {
+        assert_eq!(
+            tighten("let x = match :: ws :: f (a , b) . await ? {"),
+            "let x = match ::ws::f(a, b).await? {"
+        );
+        assert_eq!(
+            tighten("fn route () -> :: ws :: Route {"),
+            "fn route() -> ::ws::Route {"
+        );
+        assert_eq!(
+            tighten("# [doc = \"a (b) :: c\"] format ! (\"{x}\")"),
+            "#[doc = \"a (b) :: c\"] format!(\"{x}\")"
+        );
+        assert_eq!(tighten("if ! done && & mut x"), "if ! done && &mut x");
     }
 }

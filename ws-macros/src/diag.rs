@@ -52,6 +52,36 @@ impl Errors {
     }
 }
 
+/// Tokens as a user wrote them, roughly: `Duration::from_secs(15)` rather than
+/// `Duration :: from_secs (15)`, for messages that quote a value.
+pub(crate) fn written(tokens: &impl quote::ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" ,", ","),
+        (" . ", "."),
+        (" [", "["),
+        ("[ ", "["),
+        (" ]", "]"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
+/// A type as a user wrote it, roughly: `Path<(String, u32)>`.
+pub(crate) fn written_type(ty: &impl quote::ToTokens) -> String {
+    let mut text = written(ty);
+    for (spaced, tight) in [(" <", "<"), ("< ", "<"), (" >", ">"), ("& ", "&")] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
 /// The edit distance between two short names, counting a swap of two neighbouring
 /// characters as one edit (`prot` → `port`).
 fn distance(a: &str, b: &str) -> usize {
@@ -169,6 +199,16 @@ mod tests {
             nearest("prot", &["port", "host", "grace_period"]),
             Some("port")
         );
+    }
+
+    #[test]
+    fn written_values() {
+        let expr: syn::Expr = syn::parse_str("Duration::from_secs(15)").unwrap();
+        assert_eq!(written(&expr), "Duration::from_secs(15)");
+        let expr: syn::Expr = syn::parse_str("[\"a\", b.c()]").unwrap();
+        assert_eq!(written(&expr), "[\"a\", b.c()]");
+        let ty: syn::Type = syn::parse_str("&Path<(String, Vec<u8>)>").unwrap();
+        assert_eq!(written_type(&ty), "&Path<(String, Vec<u8>)>");
     }
 
     #[test]

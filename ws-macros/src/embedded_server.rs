@@ -66,7 +66,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                     errors.at(key.span(), message);
                     continue;
                 }
-                let written = value.to_token_stream().to_string();
+                let written = crate::diag::written(&value);
                 if let Some((_, first)) = seen.iter().find(|(k, _)| *k == name) {
                     errors.at(
                         key.span(),
@@ -217,4 +217,46 @@ fn configure_closure(c: syn::ExprClosure) -> syn::Result<TokenStream> {
     Ok(quote! {
         #(#attrs)* #lifetimes #constness #movability #capture |#input: &mut ::ws::Application| #body
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_input_is_reported_never_panics() {
+        for input in [
+            "",
+            "port = 8080",
+            "port = 8080,",
+            "|app| {}, port = 1",
+            "|| {}",
+            "|a, b| {}",
+            "async |app| {}",
+            "port = , |app| {}",
+            "port = \"x\", |app| {}",
+            "host = 1, |app| {}",
+            "grace_period = 5, |app| {}",
+            "Netty, |app| {}",
+            "module = 1, |app| {}",
+            "port = 1 port = 2",
+        ] {
+            let out = expand(input.parse().expect("lexes")).to_string();
+            assert!(
+                out.contains("compile_error"),
+                "`{input}` gave no error: {out}"
+            );
+        }
+        let out = expand(
+            "port = p, host = h(), grace_period = 5s, move |app| { }"
+                .parse()
+                .expect("lexes"),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("| app : & mut :: ws :: Application |"),
+            "{out}"
+        );
+    }
 }

@@ -80,3 +80,30 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     crate::debug::print("routing", "", &expansion);
     expansion
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_input_is_reported_never_panics() {
+        for input in [
+            "",
+            "app",
+            "app,",
+            "app, echo()",
+            "app, 42",
+            "app echo",
+            "app, echo echo",
+            "app, a, a",
+        ] {
+            let out = expand(input.parse().expect("lexes")).to_string();
+            assert!(
+                out.contains("compile_error"),
+                "`{input}` gave no error: {out}"
+            );
+        }
+        let out = expand("app, echo, rooms::lobby,".parse().expect("lexes")).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+}

@@ -1,4 +1,5 @@
 //! DESIGN.md §3: the seed's multi-session chat, with `State<Connections<_>>`.
+#![deny(warnings)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ws::prelude::*;

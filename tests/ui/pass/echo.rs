@@ -1,4 +1,5 @@
 //! DESIGN.md §3: the seed's echo sample, with the full `install!` block.
+#![deny(warnings)]
 use ws::prelude::*;
 
 #[web_socket("/echo")]

@@ -1,4 +1,5 @@
 //! Every extractor, patterns in parameters, paths to handlers in other modules.
+#![deny(warnings)]
 use std::collections::HashMap;
 
 use ws::prelude::*;

@@ -1,4 +1,5 @@
 //! Every form of the `for ... in incoming` rewrite compiles, and other loops are left alone.
+#![deny(warnings)]
 use ws::prelude::*;
 
 struct Wrapper {

@@ -1,5 +1,7 @@
 //! Generated code does not depend on what the user's scope calls things.
-#![allow(dead_code, non_camel_case_types)]
+#![deny(warnings)]
+#![forbid(missing_docs)]
+#![allow(dead_code, non_camel_case_types, unused_macros)]
 
 struct Result;
 struct Option;
@@ -41,10 +43,20 @@ async fn echo(session: WebSocketSession, id: ws::Path<u32>) -> ::std::result::Re
     ::std::result::Result::Ok(())
 }
 
+pub mod handlers {
+    //! A public, documented handler in a crate that forbids missing docs.
+
+    /// Says hello.
+    #[ws::web_socket("/hello")]
+    pub async fn hello(outgoing: ws::Outgoing) -> ws::Result<()> {
+        outgoing.send("hello").await
+    }
+}
+
 fn main() {
     let server = embedded_server!(grace_period = 1s, |app| {
         install!(app, WebSockets { ping_period = 15s, max_frame_size = 1KiB });
-        routing!(app, echo);
+        routing!(app, echo, handlers::hello);
     });
     let _ = server;
 }

@@ -1,4 +1,5 @@
 //! Every `install!` key and literal form.
+#![deny(warnings)]
 use std::time::Duration;
 
 use ws::extension::{Extension, ExtensionFactory, ExtensionParams, Negotiated, Rsv};

@@ -1,4 +1,5 @@
 //! DESIGN.md §3: connect, message, close and error as a handler reads them.
+#![deny(warnings)]
 use ws::prelude::*;
 
 #[web_socket("/echo")]

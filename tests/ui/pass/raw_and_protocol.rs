@@ -1,4 +1,5 @@
 //! `#[web_socket_raw]` and `protocol = "..."`.
+#![deny(warnings)]
 use ws::prelude::*;
 
 #[web_socket_raw("/raw")]

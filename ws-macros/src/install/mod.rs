@@ -31,3 +31,67 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     crate::debug::print("install", "", &expansion);
     expansion
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_input_is_reported_never_panics() {
+        for input in [
+            "",
+            "app",
+            "app,",
+            "app, 42",
+            "app, WebSockets [1]",
+            "app, WebSockets { ping_period }",
+            "app, WebSockets { ping_period = }",
+            "app, WebSockets { = 15s }",
+            "app, WebSockets { ping_period 15s }",
+            "app, WebSockets { extensions }",
+            "app, WebSockets { extensions = 5 }",
+            "app, WebSockets { extensions { 42 } }",
+            "app, WebSockets { extensions { Deflate { compression_level = 99999999999999999999999 } } }",
+            "app, WebSockets { extensions { Deflate { level } } }",
+            "app, WebSockets { timeout = 99999999999999999999999999999999999999h }",
+            "app, WebSockets { timeout = 1e400s }",
+            "app, WebSockets { max_frame_size = 99999999999999999999999999999999999999999 }",
+            "app, WebSockets { max_frame_size = 18446744073709551616 }",
+            "app, WebSockets { allowed_origins = [1, \"x\"] }",
+            "app, WebSockets { outgoing_overflow = \"close\" }",
+            "app, WebSockets {} extra",
+            "WebSockets",
+            "1 + , WebSockets",
+        ] {
+            let out = expand(input.parse().expect("lexes")).to_string();
+            assert!(
+                out.contains("compile_error"),
+                "`{input}` gave no error: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn valid_input_expands_to_builder_calls_only() {
+        let out = expand(
+            "app, WebSockets { ping_period = 15s, max_frame_size = 1KiB, extensions { Deflate, My { k = 2m } } }"
+                .parse()
+                .expect("lexes"),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains(". ping_period (:: ws :: __private :: Duration :: from_secs (15))"),
+            "{out}"
+        );
+        assert!(out.contains(". max_frame_size (1024)"), "{out}");
+        assert!(
+            out.contains(":: ws :: extension :: Deflate :: new ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". k (:: ws :: __private :: Duration :: from_secs (120))"),
+            "{out}"
+        );
+    }
+}

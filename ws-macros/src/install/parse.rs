@@ -339,7 +339,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
 fn expr_value(entry: Entry, errors: &mut Errors) -> Option<(Ident, Expr, String)> {
     match entry.value {
         EntryValue::Expr(expr) => {
-            let written = expr.to_token_stream().to_string();
+            let written = crate::diag::written(&expr);
             Some((entry.key, expr, written))
         }
         EntryValue::Block(block) => {
@@ -383,112 +383,121 @@ fn option(options: &mut Options, entry: Entry, errors: &mut Errors) {
     let Some((key, expr, written)) = expr_value(entry, errors) else {
         return;
     };
-    let result: Result<(), syn::Error> = (|| {
-        match name.as_str() {
-            "ping_period" | "timeout" | "handshake_timeout" => {
-                let value = lit::duration(&expr, &name)?;
-                if value.is_zero() {
-                    return Err(syn::Error::new_spanned(&expr, zero_duration(&name)));
-                }
-                let slot = match name.as_str() {
-                    "ping_period" => &mut options.ping_period,
-                    "timeout" => &mut options.timeout,
-                    _ => &mut options.handshake_timeout,
-                };
-                set(slot, key, written, value, errors);
-            }
-            "max_frame_size" | "max_message_size" | "read_buffer_size" | "write_buffer_size" => {
-                let (max, ty) = if name.starts_with("max") {
-                    (u64::MAX, "u64")
-                } else {
-                    (u64::MAX, "usize")
-                };
-                let value = lit::size(&expr, &name, u128::from(max), ty)?;
-                if value.value() == Some(0) && name != "write_buffer_size" {
-                    let why = if name == "read_buffer_size" {
-                        "nothing could be read"
-                    } else {
-                        "no message would fit; for no limit write `u64::MAX`"
-                    };
-                    return Err(syn::Error::new_spanned(
-                        &expr,
-                        format!("`{name}` must be greater than zero: {why}"),
-                    ));
-                }
-                let slot = match name.as_str() {
-                    "max_frame_size" => &mut options.max_frame_size,
-                    "max_message_size" => &mut options.max_message_size,
-                    "read_buffer_size" => &mut options.read_buffer_size,
-                    _ => &mut options.write_buffer_size,
-                };
-                set(slot, key, written, value, errors);
-            }
-            "outgoing_capacity" | "incoming_capacity" => {
-                let value = lit::integer(
-                    &expr,
-                    &name,
-                    "a number of frames",
-                    u128::from(u64::MAX),
-                    "usize",
-                )?;
-                if value.value() == Some(0) {
-                    return Err(syn::Error::new_spanned(
-                        &expr,
-                        format!("`{name}` must be at least 1 frame"),
-                    ));
-                }
-                let slot = if name == "outgoing_capacity" {
-                    &mut options.outgoing_capacity
-                } else {
-                    &mut options.incoming_capacity
-                };
-                set(slot, key, written, value, errors);
-            }
-            "masking" => {
-                let value = lit::boolean(&expr, &name)?;
-                if let BoolValue::Const(b) = &value
-                    && b.value
-                {
-                    return Err(syn::Error::new(
-                        b.span(),
-                        "`masking = true`: a server must not mask the frames it sends (RFC 6455 §5.1); remove the key or write `masking = false`",
-                    ));
-                }
-                set(&mut options.masking, key, written, value, errors);
-            }
-            "outgoing_overflow" => {
-                let value = overflow(&expr)?;
-                set(&mut options.outgoing_overflow, key, written, value, errors);
-            }
-            "allowed_origins" => {
-                let value = origins(&expr, errors);
-                set(&mut options.allowed_origins, key, written, value, errors);
-            }
-            _ => {
-                // content_converter
-                if matches!(peel(&expr), Expr::Lit(_)) {
-                    return Err(syn::Error::new_spanned(
-                        &expr,
-                        format!(
-                            "`content_converter` expects a converter such as `JsonConverter`, found {}",
-                            describe(&expr)
-                        ),
-                    ));
-                }
-                set(
-                    &mut options.content_converter,
-                    key,
-                    written,
-                    expr.clone(),
-                    errors,
-                );
-            }
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = checked_option(options, &name, key, &expr, written, errors) {
         errors.push(e);
     }
+}
+
+/// Checks the value of one plugin key and records it in the model.
+fn checked_option(
+    options: &mut Options,
+    name: &str,
+    key: Ident,
+    expr: &Expr,
+    written: String,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    match name {
+        "ping_period" | "timeout" | "handshake_timeout" => {
+            let value = lit::duration(expr, name)?;
+            if value.is_zero() {
+                return Err(syn::Error::new_spanned(expr, zero_duration(name)));
+            }
+            let slot = match name {
+                "ping_period" => &mut options.ping_period,
+                "timeout" => &mut options.timeout,
+                _ => &mut options.handshake_timeout,
+            };
+            set(slot, key, written, value, errors);
+        }
+        "max_frame_size" | "max_message_size" | "read_buffer_size" | "write_buffer_size" => {
+            let (max, ty) = if name.starts_with("max") {
+                (u64::MAX, "u64")
+            } else {
+                (u64::MAX, "usize")
+            };
+            let value = lit::size(expr, name, u128::from(max), ty)?;
+            if value.value() == Some(0) && name != "write_buffer_size" {
+                let why = if name == "read_buffer_size" {
+                    "nothing could be read"
+                } else {
+                    "no message would fit; for no limit write `u64::MAX`"
+                };
+                return Err(syn::Error::new_spanned(
+                    expr,
+                    format!("`{name}` must be greater than zero: {why}"),
+                ));
+            }
+            let slot = match name {
+                "max_frame_size" => &mut options.max_frame_size,
+                "max_message_size" => &mut options.max_message_size,
+                "read_buffer_size" => &mut options.read_buffer_size,
+                _ => &mut options.write_buffer_size,
+            };
+            set(slot, key, written, value, errors);
+        }
+        "outgoing_capacity" | "incoming_capacity" => {
+            let value = lit::integer(
+                expr,
+                name,
+                "a number of frames",
+                u128::from(u64::MAX),
+                "usize",
+            )?;
+            if value.value() == Some(0) {
+                return Err(syn::Error::new_spanned(
+                    expr,
+                    format!("`{name}` must be at least 1 frame"),
+                ));
+            }
+            let slot = if name == "outgoing_capacity" {
+                &mut options.outgoing_capacity
+            } else {
+                &mut options.incoming_capacity
+            };
+            set(slot, key, written, value, errors);
+        }
+        "masking" => {
+            let value = lit::boolean(expr, name)?;
+            if let BoolValue::Const(b) = &value
+                && b.value
+            {
+                return Err(syn::Error::new(
+                    b.span(),
+                    "`masking = true`: a server must not mask the frames it sends (RFC 6455 §5.1); remove the key or write `masking = false`",
+                ));
+            }
+            set(&mut options.masking, key, written, value, errors);
+        }
+        "outgoing_overflow" => {
+            let value = overflow(expr)?;
+            set(&mut options.outgoing_overflow, key, written, value, errors);
+        }
+        "allowed_origins" => {
+            let value = origins(expr, errors);
+            set(&mut options.allowed_origins, key, written, value, errors);
+        }
+        _ => {
+            // content_converter
+            if matches!(peel(expr), Expr::Lit(_)) {
+                return Err(syn::Error::new_spanned(
+                    expr,
+                    format!(
+                        "`content_converter` expects a converter such as `JsonConverter`, found {}",
+                        describe(expr)
+                    ),
+                ));
+            }
+            set(
+                &mut options.content_converter,
+                key,
+                written,
+                expr.clone(),
+                errors,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn zero_duration(key: &str) -> String {
@@ -738,98 +747,107 @@ fn deflate_option(options: &mut DeflateOptions, entry: Entry, errors: &mut Error
     let Some((key, expr, written)) = expr_value(entry, errors) else {
         return;
     };
-    let result: syn::Result<()> = (|| {
-        match name.as_str() {
-            "compression_level" => {
-                let value = lit::integer(
-                    &expr,
-                    &name,
-                    "a zlib level from 0 to 9",
-                    u128::from(u32::MAX),
-                    "u32",
-                )?;
-                if let Some(level) = value.value()
-                    && level > 9
-                {
-                    return Err(syn::Error::new_spanned(
-                        &expr,
-                        format!(
-                            "`compression_level` is a zlib level from 0 (store) to 9 (smallest), found {level}"
-                        ),
-                    ));
-                }
-                set(&mut options.compression_level, key, written, value, errors);
-            }
-            "compress_if_bigger_than" => {
-                let value = lit::size(&expr, &name, u128::from(u64::MAX), "usize")?;
-                set(
-                    &mut options.compress_if_bigger_than,
-                    key,
-                    written,
-                    value,
-                    errors,
-                );
-            }
-            "compress_if" => {
-                if matches!(peel(&expr), Expr::Lit(_)) {
-                    return Err(syn::Error::new_spanned(
-                        &expr,
-                        format!(
-                            "`compress_if` expects a predicate such as `|frame| frame.len() > 100`, found {}",
-                            describe(&expr)
-                        ),
-                    ));
-                }
-                set(&mut options.compress_if, key, written, expr.clone(), errors);
-            }
-            "server_no_context_takeover" | "client_no_context_takeover" => {
-                let value = lit::boolean(&expr, &name)?;
-                let slot = if name.starts_with("server") {
-                    &mut options.server_no_context_takeover
-                } else {
-                    &mut options.client_no_context_takeover
-                };
-                set(slot, key, written, value, errors);
-            }
-            _ => {
-                let server = name.starts_with("server");
-                let value = lit::integer(
-                    &expr,
-                    &name,
-                    "a number of window bits",
-                    u128::from(u8::MAX),
-                    "u8",
-                )?;
-                if let Some(bits) = value.value() {
-                    if server && bits == 8 {
-                        return Err(syn::Error::new_spanned(
-                            &expr,
-                            "`server_max_window_bits` is 9 to 15: RFC 7692 allows 8, but zlib cannot deflate with an 8-bit window",
-                        ));
-                    }
-                    let low = if server { 9 } else { 8 };
-                    if !(low..=15).contains(&bits) {
-                        return Err(syn::Error::new_spanned(
-                            &expr,
-                            format!(
-                                "`{name}` is {low} to 15 (the LZ77 window is 2^bits bytes, RFC 7692 §7.1.2), found {bits}"
-                            ),
-                        ));
-                    }
-                }
-                let slot = if server {
-                    &mut options.server_max_window_bits
-                } else {
-                    &mut options.client_max_window_bits
-                };
-                set(slot, key, written, value, errors);
-            }
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
+    if let Err(e) = checked_deflate_option(options, &name, key, &expr, written, errors) {
         errors.push(e);
     }
+}
+
+/// Checks the value of one `Deflate` key and records it in the model.
+fn checked_deflate_option(
+    options: &mut DeflateOptions,
+    name: &str,
+    key: Ident,
+    expr: &Expr,
+    written: String,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    match name {
+        "compression_level" => {
+            let value = lit::integer(
+                expr,
+                name,
+                "a zlib level from 0 to 9",
+                u128::from(u32::MAX),
+                "u32",
+            )?;
+            if let Some(level) = value.value()
+                && level > 9
+            {
+                return Err(syn::Error::new_spanned(
+                    expr,
+                    format!(
+                        "`compression_level` is a zlib level from 0 (store) to 9 (smallest), found {level}"
+                    ),
+                ));
+            }
+            set(&mut options.compression_level, key, written, value, errors);
+        }
+        "compress_if_bigger_than" => {
+            let value = lit::size(expr, name, u128::from(u64::MAX), "usize")?;
+            set(
+                &mut options.compress_if_bigger_than,
+                key,
+                written,
+                value,
+                errors,
+            );
+        }
+        "compress_if" => {
+            if matches!(peel(expr), Expr::Lit(_)) {
+                return Err(syn::Error::new_spanned(
+                    expr,
+                    format!(
+                        "`compress_if` expects a predicate such as `|frame| frame.len() > 100`, found {}",
+                        describe(expr)
+                    ),
+                ));
+            }
+            set(&mut options.compress_if, key, written, expr.clone(), errors);
+        }
+        "server_no_context_takeover" | "client_no_context_takeover" => {
+            let value = lit::boolean(expr, name)?;
+            let slot = if name.starts_with("server") {
+                &mut options.server_no_context_takeover
+            } else {
+                &mut options.client_no_context_takeover
+            };
+            set(slot, key, written, value, errors);
+        }
+        _ => {
+            let server = name.starts_with("server");
+            let value = lit::integer(
+                expr,
+                name,
+                "a number of window bits",
+                u128::from(u8::MAX),
+                "u8",
+            )?;
+            if let Some(bits) = value.value() {
+                if server && bits == 8 {
+                    return Err(syn::Error::new_spanned(
+                        expr,
+                        "`server_max_window_bits` is 9 to 15: RFC 7692 allows 8, but zlib cannot deflate with an 8-bit window",
+                    ));
+                }
+                let low = if server { 9 } else { 8 };
+                if !(low..=15).contains(&bits) {
+                    return Err(syn::Error::new_spanned(
+                        expr,
+                        format!(
+                            "`{name}` is {low} to 15 (the LZ77 window is 2^bits bytes, RFC 7692 §7.1.2), found {bits}"
+                        ),
+                    ));
+                }
+            }
+            let slot = if server {
+                &mut options.server_max_window_bits
+            } else {
+                &mut options.client_max_window_bits
+            };
+            set(slot, key, written, value, errors);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         #(#cfgs)*
         #[doc = #doc]
         #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, unreachable_pub, missing_docs)]
+        #[allow(non_camel_case_types, dead_code, unreachable_pub)]
         #vis struct #name {}
 
         #(#cfgs)*
@@ -62,7 +62,7 @@ fn route_body(
     kind: Kind,
 ) -> TokenStream {
     let name = &handler.func.sig.ident;
-    let name_str = name.to_string();
+    let name_str = syn::ext::IdentExt::unraw(name).to_string();
     let hidden = Span::mixed_site();
     let req = format_ident!("__ws_req", span = hidden);
     let parts = format_ident!("__ws_parts", span = hidden);

@@ -36,3 +36,108 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenS
     crate::debug::print(kind.name(), &handler.func.sig.ident.to_string(), &output);
     output
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str, item: &str, kind: Kind) -> String {
+        let args: TokenStream = args.parse().expect("args lex");
+        let item: TokenStream = item.parse().expect("item lexes");
+        expand(args, item, kind).to_string()
+    }
+
+    #[test]
+    fn malformed_input_is_reported_never_panics() {
+        let handler = "async fn h(session: WebSocketSession) {}";
+        for args in [
+            "",
+            "42",
+            "/chat",
+            "\"/chat\", protocol",
+            "\"/chat\",, protocol = \"x\"",
+            "\"/chat\" \"/other\"",
+            "protocol = \"x\"",
+            "\"/{\"",
+            "\"/}\"",
+            "\"/{}\"",
+            "\"\"",
+            "\"/a\", protocol = \"\"",
+            "\"/a\", protocol = 1 + 2",
+            "\"/a\", path = \"/b\"",
+            "\"/a\", \"/b\"",
+        ] {
+            let out = expand_str(args, handler, Kind::Normal);
+            assert!(
+                out.contains("compile_error"),
+                "`{args}` gave no error: {out}"
+            );
+            assert!(
+                out.contains("async fn h"),
+                "`{args}` dropped the function: {out}"
+            );
+        }
+        for item in [
+            "struct S;",
+            "fn",
+            "impl X {}",
+            "async fn h(self) {}",
+            "const fn f() {}",
+            "async fn f<'a>(x: &'a str) {}",
+        ] {
+            let out = expand_str("\"/a\"", item, Kind::Raw);
+            assert!(
+                out.contains("compile_error"),
+                "`{item}` gave no error: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_valid_handler_has_no_error_and_keeps_its_attributes() {
+        let out = expand_str(
+            "\"/rooms/{room}\", protocol = \"chat.v1\"",
+            "/// Docs.\n#[cfg(all())] pub async fn r#loop(session: WebSocketSession, Path(room): Path<String>) {}",
+            Kind::Normal,
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("\"loop\""),
+            "the route is named without `r#`: {out}"
+        );
+        assert!(out.contains(". protocol (\"chat.v1\")"), "{out}");
+        assert!(
+            out.matches("cfg (all ())").count() == 3,
+            "cfg copied to struct and impl: {out}"
+        );
+        assert!(
+            out.contains("pub struct r#loop { }") || out.contains("pub struct r#loop {}"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn only_loops_over_incoming_are_rewritten() {
+        let out = expand_str(
+            "\"/a\"",
+            "async fn h(session: WebSocketSession) {
+                for x in [1, 2] { let _ = x; }
+                for f in session.incoming { let _ = f; }
+                for f in incoming { }
+                for f in &self_.incoming() { }
+                for f in session.incoming.iter() { }
+                fn inner(incoming: Vec<u8>) { for b in incoming { let _ = b; } }
+            }",
+            Kind::Normal,
+        );
+        assert_eq!(out.matches("next_frame").count(), 3, "{out}");
+        for untouched in [
+            "for x in [1 , 2]",
+            "for f in session . incoming . iter ()",
+            "for b in incoming",
+        ] {
+            assert!(out.contains(untouched), "`{untouched}` stays: {out}");
+        }
+        assert!(!out.contains("for f in session . incoming {"), "{out}");
+    }
+}

@@ -2,7 +2,6 @@
 //! signature, read into a checked model that keeps every span.
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
@@ -435,7 +434,7 @@ pub(crate) fn handler(
                     reference,
                     format!(
                         "a handler parameter cannot be a reference: take the extractor by value, e.g. `{}`",
-                        reference.elem.to_token_stream()
+                        crate::diag::written_type(&reference.elem)
                     ),
                 );
                 continue;
@@ -552,7 +551,7 @@ fn check_return_type(ty: &Type, attr: &str, errors: &mut Errors) {
             ok,
             format!(
                 "a `{attr}` handler returns `()` or `Result<(), E>`: the success type must be `()`, found `{}`",
-                ok.to_token_stream()
+                crate::diag::written_type(ok)
             ),
         );
     }
