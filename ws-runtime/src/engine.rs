@@ -136,6 +136,33 @@ struct Pinger {
 /// How many times one poll may loop before yielding to other tasks.
 const POLL_BUDGET: usize = 32;
 
+/// Data frames of at least this many bytes are written around tungstenite: header and
+/// shared payload in one vectored write, no copy into its write buffer.
+const RAW_WRITE_MIN: usize = 8 * 1024;
+
+/// The first header byte and payload of a data message, for a raw write; other
+/// messages come back unchanged.
+fn raw_data_frame(message: Message) -> Result<(u8, Bytes), Message> {
+    match message {
+        Message::Text(text) => Ok((0x81, text.into())),
+        Message::Binary(data) => Ok((0x82, data)),
+        Message::Frame(frame) => {
+            let header = frame.header();
+            let opcode: u8 = header.opcode.into();
+            if opcode >= 8 || !header.is_final || header.mask.is_some() {
+                return Err(Message::Frame(frame));
+            }
+            let first = 0x80
+                | (u8::from(header.rsv1) << 6)
+                | (u8::from(header.rsv2) << 5)
+                | (u8::from(header.rsv3) << 4)
+                | opcode;
+            Ok((first, frame.into_payload()))
+        }
+        other => Err(other),
+    }
+}
+
 /// One connection: tungstenite over a transport, plus the session's queues.
 pub(crate) struct Engine<T: Transport> {
     ws: Option<WebSocket<T>>,
@@ -472,6 +499,26 @@ impl<T: Transport> Engine<T> {
                 }
                 return false;
             }
+            let large = frame.len() >= RAW_WRITE_MIN && !frame.is_control();
+            if large {
+                if !ws.can_write() {
+                    // Frames queued after a close frame are dropped, as Ktor drops them.
+                    continue;
+                }
+                // What tungstenite buffered must reach the socket before a raw frame.
+                match ws.flush() {
+                    Ok(()) => {}
+                    Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.batch.push_front(frame);
+                        self.write_blocked = true;
+                        return false;
+                    }
+                    Err(err) => {
+                        self.fail_with(err);
+                        return false;
+                    }
+                }
+            }
             let message = match ws.get_mut().encode(frame) {
                 Ok(message) => message,
                 Err(err) => {
@@ -481,6 +528,17 @@ impl<T: Transport> Engine<T> {
                 }
             };
             self.unflushed += 1;
+            let message = if large {
+                match raw_data_frame(message) {
+                    Ok((first_byte, payload)) => {
+                        ws.get_mut().socket_mut().queue_raw(first_byte, payload);
+                        continue;
+                    }
+                    Err(message) => message,
+                }
+            } else {
+                message
+            };
             match ws.write(message) {
                 Ok(()) => {}
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -501,7 +559,10 @@ impl<T: Transport> Engine<T> {
     fn flush(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(ws) = &mut self.ws else { return false };
         loop {
-            match ws.flush() {
+            match ws
+                .flush()
+                .and_then(|()| Ok(ws.get_mut().socket_mut().flush_raw()?))
+            {
                 Ok(()) => {
                     self.write_blocked = false;
                     self.shared

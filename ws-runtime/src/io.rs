@@ -12,14 +12,40 @@
 //! waiting: the next reads go through a transient 64 KiB buffer, one system call per
 //! 64 KiB instead of one per KiB, and that buffer is freed when the connection goes idle.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 const BULK: usize = 64 * 1024;
+
+/// A frame written around tungstenite: its header, and its payload shared, not copied.
+struct RawOut {
+    header: [u8; 10],
+    header_len: usize,
+    payload: Bytes,
+    /// Bytes of header and payload already written.
+    written: usize,
+}
+
+impl RawOut {
+    fn len(&self) -> usize {
+        self.header_len + self.payload.len()
+    }
+
+    /// The unwritten parts.
+    fn slices(&self) -> (&[u8], &[u8]) {
+        if self.written < self.header_len {
+            (&self.header[self.written..self.header_len], &self.payload)
+        } else {
+            (&[], &self.payload[self.written - self.header_len..])
+        }
+    }
+}
 
 /// A TCP stream with non-blocking `Read` and `Write`.
 pub(crate) struct Socket {
@@ -29,6 +55,8 @@ pub(crate) struct Socket {
     pos: usize,
     /// The last read filled the caller's buffer: read ahead next time.
     streaming: bool,
+    /// Large frames queued by the engine, written before anything tungstenite writes.
+    raw: VecDeque<RawOut>,
 }
 
 impl Socket {
@@ -38,7 +66,73 @@ impl Socket {
             bulk: Vec::new(),
             pos: 0,
             streaming: false,
+            raw: VecDeque::new(),
         }
+    }
+
+    /// Queues a data frame to write without copying its payload: large messages skip
+    /// tungstenite's write buffer (which would copy them and then keep their size as
+    /// capacity forever). The caller guarantees tungstenite has nothing buffered.
+    pub(crate) fn queue_raw(&mut self, first_byte: u8, payload: Bytes) {
+        let mut header = [0u8; 10];
+        header[0] = first_byte;
+        let len = payload.len();
+        let header_len = if len < 126 {
+            header[1] = len as u8;
+            2
+        } else if len <= 0xffff {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        } else {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        };
+        self.raw.push_back(RawOut {
+            header,
+            header_len,
+            payload,
+            written: 0,
+        });
+    }
+
+    /// Writes queued raw frames with vectored writes; `WouldBlock` if the socket is full.
+    pub(crate) fn flush_raw(&mut self) -> io::Result<()> {
+        while !self.raw.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let mut count = 0;
+            for out in self.raw.iter().take(slices.len() / 2) {
+                let (header, payload) = out.slices();
+                if !header.is_empty() {
+                    slices[count] = IoSlice::new(header);
+                    count += 1;
+                }
+                if !payload.is_empty() {
+                    slices[count] = IoSlice::new(payload);
+                    count += 1;
+                }
+            }
+            let mut n = self.tcp.try_write_vectored(&slices[..count])?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                let front = self
+                    .raw
+                    .front_mut()
+                    .expect("bytes written belong to a queued frame");
+                let left = front.len() - front.written;
+                if n >= left {
+                    n -= left;
+                    self.raw.pop_front();
+                } else {
+                    front.written += n;
+                    n = 0;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether read-ahead bytes are buffered (the socket may not signal readiness for
@@ -75,6 +169,7 @@ impl Socket {
 
     /// Reads and discards whatever the peer still sends (lingering close).
     pub(crate) fn discard_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.raw.clear();
         self.bulk = Vec::new();
         self.pos = 0;
         let mut scratch = [0u8; 1024];
@@ -130,6 +225,10 @@ impl Read for Socket {
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Frames queued raw were queued first: they go out first.
+        if !self.raw.is_empty() {
+            self.flush_raw()?;
+        }
         self.tcp.try_write(buf)
     }
 
