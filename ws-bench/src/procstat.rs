@@ -41,30 +41,61 @@ pub fn rss_kib(pid: &str) -> Option<u64> {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// CPU seconds of a process and of this one, sampled together, to report both over
-/// one measurement window.
+/// CPU seconds the whole machine has been busy (all cores, `/proc/stat`).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_ascii_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    let idle = fields.get(3)? + fields.get(4)?;
+    Some((fields.iter().take(8).sum::<f64>() - idle) / clock_ticks())
+}
+
+/// CPU seconds of a process, of this one and of the whole machine, sampled together,
+/// to report them over one measurement window.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuSample {
     server: f64,
     own: f64,
+    machine: f64,
+}
+
+/// CPU use over a window, in cores (1.0 = one core busy all the time).
+#[derive(Clone, Copy, Debug)]
+pub struct CpuUsage {
+    /// The server process.
+    pub server: f64,
+    /// This process (the load generator).
+    pub own: f64,
+    /// Everything else on the machine.
+    pub others: f64,
 }
 
 impl CpuSample {
-    /// Samples the server `pid` and this process now.
+    /// Samples the server `pid`, this process and the machine now.
     pub fn take(server_pid: &str) -> Self {
         Self {
             server: cpu_seconds(server_pid).unwrap_or(0.0),
             own: cpu_seconds("self").unwrap_or(0.0),
+            machine: machine_busy_seconds().unwrap_or(0.0),
         }
     }
 
-    /// CPU used since `earlier` as fractions of one core over `seconds` of wall time:
-    /// `(server, load generator)`.
-    pub fn usage_since(&self, earlier: &CpuSample, seconds: f64) -> (f64, f64) {
-        (
-            (self.server - earlier.server) / seconds,
-            (self.own - earlier.own) / seconds,
-        )
+    /// CPU used since `earlier` over `seconds` of wall time.
+    pub fn usage_since(&self, earlier: &CpuSample, seconds: f64) -> CpuUsage {
+        let server = (self.server - earlier.server) / seconds;
+        let own = (self.own - earlier.own) / seconds;
+        let machine = (self.machine - earlier.machine) / seconds;
+        CpuUsage {
+            server,
+            own,
+            others: (machine - server - own).max(0.0),
+        }
     }
 }
 
@@ -76,5 +107,6 @@ mod tests {
     fn reads_own_process() {
         assert!(cpu_seconds("self").is_some());
         assert!(rss_kib("self").unwrap() > 0);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
     }
 }

@@ -22,6 +22,9 @@ pub struct Record {
     pub server_cpu: f64,
     /// Load generator CPU over the window, in cores.
     pub loadgen_cpu: f64,
+    /// CPU used by every other process on the machine over the window, in cores.
+    #[serde(default)]
+    pub other_cpu: f64,
     /// Bytes the client wrote plus read, per echoed message (deflate scenarios).
     pub wire_bytes_per_msg: Option<f64>,
     /// Server RSS increase per open idle connection, KiB.

@@ -184,12 +184,13 @@ impl Window {
         let cpu1 = CpuSample::take(&self.pid);
         shared.stop.set(true);
         let count = shared.count.get() - count0;
-        let (server_cpu, loadgen_cpu) = cpu1.usage_since(&cpu0, seconds);
+        let usage = cpu1.usage_since(&cpu0, seconds);
         record.seconds = seconds;
         record.count = count;
         record.rate = count as f64 / seconds;
-        record.server_cpu = server_cpu;
-        record.loadgen_cpu = loadgen_cpu;
+        record.server_cpu = usage.server;
+        record.loadgen_cpu = usage.own;
+        record.other_cpu = usage.others;
         record.server_rss_kib = procstat::rss_kib(&self.pid);
         record.errors = shared.errors.get();
         if count > 0 {
@@ -313,6 +314,7 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
     let messages: usize = args.get("messages", 0);
     let mut conns = connect_many(addr, &path, offer, conns, 16).await?;
     let negotiated = deflate::accepted(conns[0].extensions.as_deref());
+    let conns_answer = conns[0].extensions.clone();
     if offer_deflate && negotiated.is_none() {
         return Err(io::Error::other("server did not accept permessage-deflate"));
     }
@@ -357,7 +359,11 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
     let mut record = Record {
         scenario: format!("echo {kind} {size} B"),
         note: match &negotiated {
-            Some(_) => format!("negotiated: {}", conns_note(&job)),
+            Some(_) => format!(
+                "{}; server answered `{}`",
+                conns_note(&job),
+                conns_answer.as_deref().unwrap_or_default()
+            ),
             None => String::new(),
         },
         ..Record::default()
@@ -379,12 +385,13 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
             let _ = task.await;
         }
         let seconds = start.elapsed().as_secs_f64();
-        let (server_cpu, loadgen_cpu) = CpuSample::take(&window.pid).usage_since(&cpu0, seconds);
+        let usage = CpuSample::take(&window.pid).usage_since(&cpu0, seconds);
         record.seconds = seconds;
         record.count = shared.count.get();
         record.rate = record.count as f64 / seconds;
-        record.server_cpu = server_cpu;
-        record.loadgen_cpu = loadgen_cpu;
+        record.server_cpu = usage.server;
+        record.loadgen_cpu = usage.own;
+        record.other_cpu = usage.others;
         record.errors = shared.errors.get();
     } else {
         window.measure(&shared, &mut record).await;
@@ -663,7 +670,7 @@ async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
     let start = Instant::now();
     let conns = connect_many(addr, &path, None, n, parallel).await?;
     let seconds = start.elapsed().as_secs_f64();
-    let (server_cpu, loadgen_cpu) = CpuSample::take(pid).usage_since(&cpu0, seconds);
+    let usage = CpuSample::take(pid).usage_since(&cpu0, seconds);
     tokio::time::sleep(settle).await;
     let rss1 = rss();
 
@@ -709,8 +716,9 @@ async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
         seconds,
         count: n as u64,
         rate: n as f64 / seconds,
-        server_cpu,
-        loadgen_cpu,
+        server_cpu: usage.server,
+        loadgen_cpu: usage.own,
+        other_cpu: usage.others,
         idle_kib_per_conn: Some((rss1 - rss0) / n as f64),
         after_256k_kib_per_conn: Some((rss2 - rss0) / n as f64),
         server_rss_kib: Some(rss2 as u64),
