@@ -184,6 +184,9 @@ pub mod __private {
         fn negotiate(&self, offers: &[ExtensionParams]) -> Option<Negotiated> {
             self.0.negotiate(offers)
         }
+        fn validate(&self) -> Result<(), String> {
+            self.0.validate()
+        }
     }
 
     /// `install!`'s check of a user extension.

@@ -142,6 +142,14 @@ pub enum OptionsError {
     /// Two extensions share one name.
     #[error("extension `{0}` is installed twice")]
     DuplicateExtension(String),
+    /// An extension's own settings are invalid.
+    #[error("extension `{name}`: {message}")]
+    Extension {
+        /// The extension.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl WebSocketOptions {

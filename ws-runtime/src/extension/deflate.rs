@@ -107,9 +107,9 @@ impl Deflate {
         Self::default()
     }
 
-    /// zlib compression level, 0 (store) to 9 (best); values above 9 are taken as 9.
+    /// zlib compression level, 0 (store) to 9 (best); others stop the server at start-up.
     pub fn compression_level(mut self, level: u32) -> Self {
-        self.level = level.min(9);
+        self.level = level;
         self
     }
 
@@ -140,15 +140,17 @@ impl Deflate {
         self
     }
 
-    /// Our compression window, 9 to 15 bits (clamped).
+    /// Our compression window, 9 to 15 bits (zlib cannot compress with 8); others stop
+    /// the server at start-up.
     pub fn server_max_window_bits(mut self, bits: u8) -> Self {
-        self.server_max_window_bits = bits.clamp(9, 15);
+        self.server_max_window_bits = bits;
         self
     }
 
-    /// The largest window to ask of the client, 8 to 15 bits (clamped).
+    /// The largest window to ask of the client, 8 to 15 bits; others stop the server at
+    /// start-up.
     pub fn client_max_window_bits(mut self, bits: u8) -> Self {
-        self.client_max_window_bits = bits.clamp(8, 15);
+        self.client_max_window_bits = bits;
         self
     }
 
@@ -254,6 +256,28 @@ impl ExtensionFactory for Deflate {
             .iter()
             .find_map(|offer| self.accept(offer))
             .map(|(response, session)| Negotiated::new(response, session))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.level > 9 {
+            return Err(format!(
+                "`compression_level` is {}: it must be 0 to 9",
+                self.level
+            ));
+        }
+        if !(9..=15).contains(&self.server_max_window_bits) {
+            return Err(format!(
+                "`server_max_window_bits` is {}: it must be 9 to 15 (zlib cannot compress with an 8-bit window)",
+                self.server_max_window_bits
+            ));
+        }
+        if !(8..=15).contains(&self.client_max_window_bits) {
+            return Err(format!(
+                "`client_max_window_bits` is {}: it must be 8 to 15",
+                self.client_max_window_bits
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -590,6 +614,25 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, ExtensionError::InvalidData(_)), "{err:?}");
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        assert!(Deflate::new().validate().is_ok());
+        assert!(
+            Deflate::new()
+                .compression_level(10)
+                .validate()
+                .unwrap_err()
+                .contains("0 to 9")
+        );
+        assert!(Deflate::new().server_max_window_bits(8).validate().is_err());
+        assert!(
+            Deflate::new()
+                .client_max_window_bits(16)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

@@ -357,6 +357,11 @@ impl Negotiated {
 
 /// Installed once in the options; negotiates an extension on each handshake
 /// (Ktor's `WebSocketExtensionFactory`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a WebSocket extension",
+    label = "does not implement `ExtensionFactory`",
+    note = "an extension is `Deflate` or a type implementing `ws::extension::ExtensionFactory`"
+)]
 pub trait ExtensionFactory: Send + Sync + 'static {
     /// The extension token in `Sec-WebSocket-Extensions`.
     fn name(&self) -> &str;
@@ -367,6 +372,11 @@ pub trait ExtensionFactory: Send + Sync + 'static {
     /// Given the client's offers of this extension (every element with this name, in
     /// the client's order), accept one or decline all (`None`).
     fn negotiate(&self, offers: &[ExtensionParams]) -> Option<Negotiated>;
+
+    /// Checks the extension's settings when the server starts; an error stops it.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A negotiated extension of one session (Ktor's `WebSocketExtension`).
@@ -389,6 +399,14 @@ pub trait Extension: Send + 'static {
 pub(crate) fn check_extensions(
     extensions: &[Arc<dyn ExtensionFactory>],
 ) -> Result<(), OptionsError> {
+    for extension in extensions {
+        extension
+            .validate()
+            .map_err(|message| OptionsError::Extension {
+                name: extension.name().to_string(),
+                message,
+            })?;
+    }
     for (i, second) in extensions.iter().enumerate() {
         for first in &extensions[..i] {
             if first.name().eq_ignore_ascii_case(second.name()) {
