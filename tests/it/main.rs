@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod dsl;
+mod examples;
 mod raw;
 mod runtime;
 mod support;
