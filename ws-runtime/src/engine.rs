@@ -136,6 +136,18 @@ struct Pinger {
 /// How many times one poll may loop before yielding to other tasks.
 const POLL_BUDGET: usize = 32;
 
+/// The longest a close frame waits for the handler's answers to earlier messages.
+const DEFER_CLOSE_MAX: Duration = Duration::from_secs(1);
+
+/// A close frame's payload: code and reason.
+fn close_payload(reason: &CloseReason) -> Bytes {
+    let message = truncate_reason(reason.message());
+    let mut payload = Vec::with_capacity(2 + message.len());
+    payload.extend_from_slice(&reason.code().code().to_be_bytes());
+    payload.extend_from_slice(message.as_bytes());
+    payload.into()
+}
+
 /// Data frames of at least this many bytes are written around tungstenite: header and
 /// shared payload in one vectored write, no copy into its write buffer.
 const RAW_WRITE_MIN: usize = 8 * 1024;
@@ -191,6 +203,24 @@ pub(crate) struct Engine<T: Transport> {
     read_paused: bool,
     /// Raw sessions: close the socket once the next flush completes.
     finish_after_flush: bool,
+    /// A close frame waiting until the handler has answered the messages that came
+    /// before it; meanwhile its answers are written around tungstenite (which refuses
+    /// data after a close).
+    deferred: Option<Deferred>,
+}
+
+/// A close frame held back so that the handler's answers to earlier messages go first.
+struct Deferred {
+    /// Send it at this instant at the latest.
+    until: Instant,
+    close: DeferredClose,
+}
+
+enum DeferredClose {
+    /// The reply to the peer's close, held by tungstenite.
+    Reply,
+    /// Our close frame failing the connection, written raw.
+    Fail(CloseReason),
 }
 
 impl<T: Transport> Engine<T> {
@@ -231,6 +261,7 @@ impl<T: Transport> Engine<T> {
             peer_closed: false,
             read_paused: false,
             finish_after_flush: false,
+            deferred: None,
         }
     }
 
@@ -273,6 +304,56 @@ impl<T: Transport> Engine<T> {
         self.deadline = Some(Instant::now() + self.timeout.min(Duration::from_secs(2)));
     }
 
+    /// Fails the connection because of what the peer sent, but lets the handler answer
+    /// the valid messages read before the offending frame first (bounded in time), as a
+    /// peer would expect; falls back to failing at once when that is not possible.
+    fn fail_after_answers(&mut self, code: CloseCode, message: &str) {
+        if self.phase != Phase::Open || !self.can_defer_close() {
+            self.fail(code, message);
+            return;
+        }
+        tracing::debug!(code = code.code(), message, "failing WebSocket connection");
+        let reason = CloseReason::new(code, message.to_owned());
+        // `incoming` ends once the frames read before the error are in it (see
+        // `poll_read`).
+        self.shared.set_close_reason(Some(reason.clone()));
+        let now = Instant::now();
+        self.phase = Phase::Failing { flushed: false };
+        self.deadline = Some(now + self.timeout.min(Duration::from_secs(2)));
+        self.deferred = Some(Deferred {
+            until: now + self.timeout.min(DEFER_CLOSE_MAX),
+            close: DeferredClose::Fail(reason),
+        });
+    }
+
+    /// A close frame can wait for the handler's answers only if tungstenite holds none
+    /// of our bytes (they must go first) and a handler is there to answer.
+    fn can_defer_close(&self) -> bool {
+        self.unflushed == 0 && !self.write_blocked && !self.handler_done
+    }
+
+    /// The handler has answered (or had its time): the deferred close goes now.
+    fn deferred_close_due(&self) -> bool {
+        let due = self
+            .deferred
+            .as_ref()
+            .is_none_or(|d| Instant::now() >= d.until);
+        due || self.handler_done || self.shared.incoming_drained()
+    }
+
+    /// Takes the handler's queued frames and writes the data frames raw.
+    fn take_outgoing_before_close(&mut self) {
+        loop {
+            if self.batch.is_empty() {
+                self.shared.take_outgoing(&mut self.batch);
+                if self.batch.is_empty() {
+                    return;
+                }
+            }
+            self.encode_before_close_reply();
+        }
+    }
+
     fn fail_with(&mut self, err: WsError) {
         match err {
             WsError::ConnectionClosed | WsError::AlreadyClosed => self.finish(None),
@@ -280,16 +361,18 @@ impl<T: Transport> Engine<T> {
                 if let Some(ext) = e.get_ref().and_then(|e| e.downcast_ref::<ExtensionError>()) {
                     let code = ext.close_code();
                     let message = ext.to_string();
-                    self.fail(code, &message);
+                    self.fail_after_answers(code, &message);
                 } else {
                     tracing::debug!(error = %e, "WebSocket connection I/O error");
                     self.finish(None);
                 }
             }
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => self.finish(None),
-            WsError::Protocol(p) => self.fail(CloseCode::PROTOCOL_ERROR, &p.to_string()),
-            WsError::Utf8(_) => self.fail(CloseCode::NOT_CONSISTENT, "Invalid UTF-8"),
-            WsError::Capacity(_) => self.fail(CloseCode::TOO_BIG, "Message too big"),
+            WsError::Protocol(p) => {
+                self.fail_after_answers(CloseCode::PROTOCOL_ERROR, &p.to_string())
+            }
+            WsError::Utf8(_) => self.fail_after_answers(CloseCode::NOT_CONSISTENT, "Invalid UTF-8"),
+            WsError::Capacity(_) => self.fail_after_answers(CloseCode::TOO_BIG, "Message too big"),
             WsError::AttackAttempt => self.fail(CloseCode::VIOLATED_POLICY, "Attack attempt"),
             other => self.fail(CloseCode::INTERNAL_ERROR, &other.to_string()),
         }
@@ -316,6 +399,10 @@ impl<T: Transport> Engine<T> {
                 return;
             }
             Phase::Failing { flushed: false } | Phase::Done => return,
+        }
+        if self.deferred.is_some() {
+            // Reading would make tungstenite send the close reply now.
+            return;
         }
         let mut room = if self.handler_done {
             usize::MAX
@@ -348,6 +435,9 @@ impl<T: Transport> Engine<T> {
                         room -= 1;
                         self.read_paused = room == 0;
                     }
+                    if self.deferred.is_some() {
+                        break;
+                    }
                 }
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     match ws.get_ref().poll_read_ready(cx) {
@@ -366,7 +456,7 @@ impl<T: Transport> Engine<T> {
             }
         }
         self.flush_inbox_to_session(cx.waker());
-        if self.peer_closed && !self.raw {
+        if (self.peer_closed && !self.raw) || matches!(self.phase, Phase::Failing { .. }) {
             self.shared.end_incoming();
         }
     }
@@ -393,18 +483,28 @@ impl<T: Transport> Engine<T> {
             }
             Message::Close(frame) => {
                 let reason = from_close_frame(frame);
-                self.shared.set_close_reason(Some(reason.clone()));
-                // tungstenite answers the close itself; nothing else may follow.
-                self.shared.stop_sending();
-                if self.raw {
-                    self.inbox.push_back(Frame::Close(Some(reason)));
-                }
+                self.shared.set_close_reason(Some(reason));
                 self.peer_closed = true;
-                self.needs_flush = true;
                 if self.phase == Phase::Open {
-                    // tungstenite queued the reply; the next read or flush sends it.
+                    // tungstenite queued the reply. It goes out after the handler has
+                    // answered the messages that came before the close (RFC 6455
+                    // §5.5.1: "as soon as practical"), unless frames of ours are still
+                    // buffered in tungstenite, which must precede the handler's.
                     self.phase = Phase::Closing;
-                    self.deadline = Some(Instant::now() + self.timeout);
+                    let now = Instant::now();
+                    self.deadline = Some(now + self.timeout);
+                    if self.can_defer_close() {
+                        self.deferred = Some(Deferred {
+                            until: now + self.timeout.min(DEFER_CLOSE_MAX),
+                            close: DeferredClose::Reply,
+                        });
+                    } else {
+                        self.send_close_reply();
+                    }
+                } else {
+                    // The peer answered our close: the next flush ends the connection.
+                    self.shared.stop_sending();
+                    self.needs_flush = true;
                 }
                 return false;
             }
@@ -415,6 +515,14 @@ impl<T: Transport> Engine<T> {
         }
         self.inbox.push_back(frame);
         true
+    }
+
+    /// Stops deferring the close reply: nothing more may be sent, and the next flush
+    /// writes the reply after whatever the handler sent before.
+    fn send_close_reply(&mut self) {
+        self.deferred = None;
+        self.shared.stop_sending();
+        self.needs_flush = true;
     }
 
     fn on_pong(&mut self, data: &Bytes) {
@@ -432,6 +540,24 @@ impl<T: Transport> Engine<T> {
         match self.phase {
             Phase::Open | Phase::Closing => {}
             Phase::Failing { flushed: false } => {
+                if self.deferred.is_some() {
+                    self.take_outgoing_before_close();
+                    if !self.deferred_close_due() {
+                        return self.flush_raw_only(cx);
+                    }
+                    if let Some(Deferred {
+                        close: DeferredClose::Fail(reason),
+                        ..
+                    }) = self.deferred.take()
+                    {
+                        self.shared.stop_sending();
+                        if let Some(ws) = &mut self.ws {
+                            ws.get_mut()
+                                .socket_mut()
+                                .queue_raw(0x88, close_payload(&reason));
+                        }
+                    }
+                }
                 return self.poll_fail_flush(cx);
             }
             Phase::Failing { flushed: true } | Phase::Done => return false,
@@ -448,7 +574,12 @@ impl<T: Transport> Engine<T> {
                         break;
                     }
                 }
-                if !self.encode_batch() {
+                let progressed = if self.deferred.is_some() {
+                    self.encode_before_close_reply()
+                } else {
+                    self.encode_batch()
+                };
+                if !progressed {
                     break;
                 }
             }
@@ -456,11 +587,73 @@ impl<T: Transport> Engine<T> {
         if self.is_done() {
             return false;
         }
+        if self.deferred.is_some() {
+            if self.deferred_close_due() {
+                self.send_close_reply();
+            } else {
+                return self.flush_raw_only(cx);
+            }
+        }
         if self.unflushed > 0 || self.write_blocked || self.needs_flush {
             self.needs_flush = false;
             return self.flush(cx);
         }
         false
+    }
+
+    /// While the close reply waits: the handler's data frames are written raw, the
+    /// rest (pings, pongs, its own close) dropped, as the reply closes the session.
+    fn encode_before_close_reply(&mut self) -> bool {
+        while let Some(frame) = self.batch.pop_front() {
+            let Some(ws) = &mut self.ws else { return false };
+            if frame.is_control() {
+                continue;
+            }
+            let message = match ws.get_mut().encode(frame) {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::error!(error = %err, "extension failed on an outgoing frame");
+                    continue;
+                }
+            };
+            if let Ok((first_byte, payload)) = raw_data_frame(message) {
+                ws.get_mut().socket_mut().queue_raw(first_byte, payload);
+                self.unflushed += 1;
+            }
+        }
+        true
+    }
+
+    /// Writes only the raw frames (tungstenite's buffer holds the close reply).
+    fn flush_raw_only(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(ws) = &mut self.ws else { return false };
+        loop {
+            match ws.get_mut().socket_mut().flush_raw() {
+                Ok(()) => {
+                    self.write_blocked = false;
+                    self.shared
+                        .mark_written(std::mem::take(&mut self.unflushed));
+                    return false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match ws.get_ref().socket().poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => {
+                            self.fail_with(WsError::Io(e));
+                            return false;
+                        }
+                        Poll::Pending => {
+                            self.write_blocked = true;
+                            return false;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.fail_with(WsError::Io(e));
+                    return false;
+                }
+            }
+        }
     }
 
     /// Feeds the batch to tungstenite; false if the socket is full or the engine stopped.
@@ -606,7 +799,10 @@ impl<T: Transport> Engine<T> {
     fn poll_fail_flush(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(ws) = &mut self.ws else { return false };
         loop {
-            match ws.flush() {
+            match ws
+                .flush()
+                .and_then(|()| Ok(ws.get_mut().socket_mut().flush_raw()?))
+            {
                 Ok(()) | Err(WsError::ConnectionClosed) => break,
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     match ws.get_ref().socket().poll_write_ready(cx) {
@@ -678,7 +874,10 @@ impl<T: Transport> Engine<T> {
             }
         }
         // Arm the timer at the nearest deadline.
-        let mut next = self.deadline;
+        let mut next = match (self.deadline, self.deferred.as_ref().map(|d| d.until)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if self.phase == Phase::Open
             && let Some(pinger) = &self.pinger
         {

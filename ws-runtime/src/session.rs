@@ -330,6 +330,11 @@ impl Shared {
         taken
     }
 
+    /// Whether the handler has taken every frame read so far.
+    pub(crate) fn incoming_drained(&self) -> bool {
+        self.lock().incoming.is_empty()
+    }
+
     /// Whether frames wait in the outgoing queue.
     pub(crate) fn has_outgoing(&self) -> bool {
         !self.lock().outgoing.is_empty()
