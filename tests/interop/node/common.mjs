@@ -34,9 +34,18 @@ export function within(promise, ms, what) {
  * can await them in order: `await c.next()`, `await c.closed()`.
  */
 export class Client {
+  /** Every client opened, so that `Client.terminateAll()` can end them after a suite. */
+  static all = new Set();
+
+  static terminateAll() {
+    for (const c of Client.all) c.terminate();
+    Client.all.clear();
+  }
+
   static async open(target, options = {}) {
     const ws = new WebSocket(target, { handshakeTimeout: 10_000, ...options });
     const client = new Client(ws);
+    Client.all.add(client);
     await within(
       new Promise((resolve, reject) => {
         ws.once('open', resolve);
@@ -59,8 +68,10 @@ export class Client {
     this.pongs = [];
     this.errors = [];
     this.close = null;
+    this.closedAt = null;
     this.closePromise = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
+        this.closedAt = Date.now();
         this.close = { code, reason: reason.toString() };
         resolve(this.close);
         this._wake();

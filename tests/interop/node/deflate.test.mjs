@@ -5,9 +5,11 @@
 // Server: WS_DEFLATE_ADDR, path WS_DEFLATE_PATH (default /echo).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { Client, allKinds, compressibleBytes, randomBytes, randomText, same, sendMessage, url } from './common.mjs';
+
+after(() => Client.terminateAll());
 
 const target = () => url('WS_DEFLATE_ADDR', process.env.WS_DEFLATE_PATH ?? '/echo');
 const MAX = 4 << 20;
