@@ -338,7 +338,7 @@ fn parse_options() -> Options {
     Options {
         smoke,
         reps: reps.unwrap_or(if smoke { 1 } else { 2 }),
-        duration: duration.unwrap_or(if smoke { 0.3 } else { 3.0 }),
+        duration: duration.unwrap_or(if smoke { 0.3 } else { 2.5 }),
         warmup: warmup.unwrap_or(if smoke { 0.1 } else { 0.5 }),
         servers: SERVERS
             .iter()
