@@ -601,7 +601,11 @@ fn run_loadgen(
 type Results = BTreeMap<(String, String), Vec<Record>>;
 
 fn main() {
-    let opts = parse_options();
+    let mut opts = parse_options();
+    if opts.pin && Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("bench: taskset not found: running unpinned (apt-get install util-linux)");
+        opts.pin = false;
+    }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let exe = std::env::current_exe().expect("own path");
     let dir = exe.parent().expect("binary directory").to_path_buf();
@@ -1118,9 +1122,15 @@ impl Report<'_> {
         );
         let _ = writeln!(
             out,
-            "The server is pinned to core 0 and the load generator to core 1; a server figure \
-             near 1.00 means the server was the bottleneck, a load-generator figure near 1.00 \
-             would mean the load generator was.\n"
+            "{} A server figure near 1.00 means the server was the bottleneck, a \
+             load-generator figure near 1.00 would mean the load generator was; both well \
+             under 1.00 while other processes were busy means they shared the cores. For \
+             `idle` the window is the handshake phase.\n",
+            if self.opts.pin {
+                "The server is pinned to core 0 and the load generator to core 1."
+            } else {
+                "**Not pinned** (no `taskset`, or `--no-pin`)."
+            }
         );
         let _ = write!(out, "| scenario |");
         for server in self.servers {
@@ -1334,7 +1344,7 @@ impl Report<'_> {
             for server in &servers {
                 if let Some(r) = self.ratio(row, server.name) {
                     lo = lo.min(r / 1.3);
-                    hi = hi.max(r * 1.3);
+                    hi = hi.max(r * 3.0); // headroom for the legend
                 }
             }
         }
