@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
 const BULK: usize = 64 * 1024;
@@ -206,7 +206,8 @@ impl Read for Socket {
             if self.bulk.capacity() == 0 {
                 self.bulk.reserve_exact(BULK);
             }
-            let n = self.tcp.try_read_buf(&mut self.bulk)?;
+            let (tcp, bulk) = (&self.tcp, &mut self.bulk);
+            let n = read_draining(tcp, |tcp| tcp.try_read_buf(bulk), BULK)?;
             if n == 0 {
                 self.streaming = false;
                 return Ok(0);
@@ -217,9 +218,36 @@ impl Read for Socket {
             }
             return self.read(buf);
         }
-        let n = self.tcp.try_read(buf)?;
-        self.streaming = n == buf.len() && n != 0;
+        let wanted = buf.len();
+        let n = read_draining(&self.tcp, |tcp| tcp.try_read(buf), wanted)?;
+        self.streaming = n == wanted && n != 0;
         Ok(n)
+    }
+}
+
+/// Reads with `read`; a short read means the socket is drained, so its readiness is
+/// cleared as tokio's own `poll_read` does. Without this, every wake-up would end in
+/// one more `recvfrom` that returns `EAGAIN`. The readiness is cleared only if no new
+/// readiness arrived since the read began (tokio's `try_io` guarantees it), so no
+/// wake-up is lost.
+fn read_draining(
+    tcp: &TcpStream,
+    read: impl FnOnce(&TcpStream) -> io::Result<usize>,
+    wanted: usize,
+) -> io::Result<usize> {
+    let mut got = 0;
+    let result = tcp.try_io(Interest::READABLE, || {
+        let n = read(tcp)?;
+        got = n;
+        if n > 0 && n < wanted {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        other => other,
     }
 }
 
