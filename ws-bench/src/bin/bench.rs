@@ -24,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ws_bench::procstat;
 use ws_bench::record::Record;
 
 const BASELINE: &str = "tt-naive";
@@ -879,33 +880,13 @@ impl Machine {
 
 /// Busy cores over one second before the run, from `/proc/stat` (what else is running).
 fn background_load() -> f64 {
-    fn busy_idle() -> Option<(f64, f64)> {
-        let stat = fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<f64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        let idle = fields.get(3)? + fields.get(4)?;
-        Some((fields.iter().sum::<f64>() - idle, idle))
-    }
-    let Some((busy0, idle0)) = busy_idle() else {
+    let (Some(busy0), start) = (procstat::machine_busy_seconds(), Instant::now()) else {
         return f64::NAN;
     };
     std::thread::sleep(Duration::from_secs(1));
-    let Some((busy1, idle1)) = busy_idle() else {
-        return f64::NAN;
-    };
-    let total = (busy1 - busy0) + (idle1 - idle0);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as f64;
-    if total > 0.0 {
-        (busy1 - busy0) / total * cores
-    } else {
-        f64::NAN
+    match procstat::machine_busy_seconds() {
+        Some(busy1) => (busy1 - busy0) / start.elapsed().as_secs_f64(),
+        None => f64::NAN,
     }
 }
 

@@ -228,6 +228,35 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
+/// Runs `job(index)` for every index below `n`, `parallel` at a time.
+async fn for_each_parallel<F, Fut>(n: usize, parallel: usize, job: F) -> io::Result<()>
+where
+    F: Fn(usize) -> Fut + 'static,
+    Fut: Future<Output = io::Result<()>> + 'static,
+{
+    let next = Rc::new(Cell::new(0usize));
+    let job = Rc::new(job);
+    let workers: Vec<JoinHandle<io::Result<()>>> = (0..parallel.min(n))
+        .map(|_| {
+            let (next, job) = (next.clone(), job.clone());
+            tokio::task::spawn_local(async move {
+                loop {
+                    let index = next.get();
+                    if index >= n {
+                        return Ok(());
+                    }
+                    next.set(index + 1);
+                    job(index).await?;
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker task")?;
+    }
+    Ok(())
+}
+
 /// Opens `n` connections, `parallel` handshakes at a time.
 async fn connect_many(
     addr: SocketAddr,
@@ -236,29 +265,18 @@ async fn connect_many(
     n: usize,
     parallel: usize,
 ) -> io::Result<Vec<Conn>> {
-    let next = Rc::new(Cell::new(0usize));
     let conns = Rc::new(RefCell::new(
         (0..n).map(|_| None).collect::<Vec<Option<Conn>>>(),
     ));
-    let workers: Vec<JoinHandle<io::Result<()>>> = (0..parallel.min(n))
-        .map(|_| {
-            let (next, conns, path) = (next.clone(), conns.clone(), path.to_owned());
-            tokio::task::spawn_local(async move {
-                loop {
-                    let index = next.get();
-                    if index >= n {
-                        return Ok(());
-                    }
-                    next.set(index + 1);
-                    let conn = wire::connect(addr, &path, offer).await?;
-                    conns.borrow_mut()[index] = Some(conn);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("connect worker")?;
-    }
+    let (slots, path) = (conns.clone(), path.to_owned());
+    for_each_parallel(n, parallel, move |index| {
+        let (slots, path) = (slots.clone(), path.clone());
+        async move {
+            slots.borrow_mut()[index] = Some(wire::connect(addr, &path, offer).await?);
+            Ok(())
+        }
+    })
+    .await?;
     let conns = conns.take();
     Ok(conns.into_iter().map(|c| c.expect("connected")).collect())
 }
@@ -679,36 +697,26 @@ async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
     let conns = Rc::new(RefCell::new(
         conns.into_iter().map(Some).collect::<Vec<_>>(),
     ));
-    let next = Rc::new(Cell::new(0usize));
-    let workers: Vec<JoinHandle<io::Result<()>>> = (0..parallel.min(n))
-        .map(|_| {
-            let (conns, next, frame) = (conns.clone(), next.clone(), frame.clone());
-            tokio::task::spawn_local(async move {
-                loop {
-                    let index = next.get();
-                    if index >= n {
-                        return Ok(());
-                    }
-                    next.set(index + 1);
-                    let mut conn = conns.borrow_mut()[index].take().expect("connection");
-                    conn.stream.write_all(&frame).await?;
-                    let mut echoed = false;
-                    while !echoed {
-                        conn.reader.drain(|msg| {
-                            echoed |= msg.opcode == OP_BINARY && msg.len == big;
-                        })?;
-                        if !echoed {
-                            conn.reader.read_from(&mut conn.stream, 64 * 1024).await?;
-                        }
-                    }
-                    conns.borrow_mut()[index] = Some(conn);
+    let slots = conns.clone();
+    for_each_parallel(n, parallel, move |index| {
+        let (slots, frame) = (slots.clone(), frame.clone());
+        async move {
+            let mut conn = slots.borrow_mut()[index].take().expect("connection");
+            conn.stream.write_all(&frame).await?;
+            let mut echoed = false;
+            while !echoed {
+                conn.reader.drain(|msg| {
+                    echoed |= msg.opcode == OP_BINARY && msg.len == big;
+                })?;
+                if !echoed {
+                    conn.reader.read_from(&mut conn.stream, 64 * 1024).await?;
                 }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("echo worker")?;
-    }
+            }
+            slots.borrow_mut()[index] = Some(conn);
+            Ok(())
+        }
+    })
+    .await?;
     tokio::time::sleep(settle).await;
     let rss2 = rss();
     Ok(Record {

@@ -80,8 +80,7 @@ mod tt {
                     return;
                 };
                 match (path.as_str(), batched) {
-                    ("/chat", false) => chat_naive(ws, id, peers).await,
-                    ("/chat", true) => chat_batched(ws, id, peers).await,
+                    ("/chat", _) => chat(ws, id, peers, batched).await,
                     (_, false) => echo_naive(ws).await,
                     (_, true) => echo_batched(ws).await,
                 }
@@ -123,32 +122,20 @@ mod tt {
         }
     }
 
-    async fn chat_naive(ws: Ws, id: u64, peers: Peers) {
+    /// One unbounded channel and one writer task per client; the writer `send`s each
+    /// message (naive) or `feed`s all that are queued and flushes once (batched).
+    async fn chat(ws: Ws, id: u64, peers: Peers, batched: bool) {
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = mpsc::unbounded_channel();
         peers.lock().unwrap().insert(id, tx);
         let writer = tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
-                if sink.send(msg).await.is_err() {
-                    break;
+                if !batched {
+                    if sink.send(msg).await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
-            }
-        });
-        while let Some(Ok(msg)) = stream.next().await {
-            if msg.is_text() {
-                broadcast(&peers, msg);
-            }
-        }
-        peers.lock().unwrap().remove(&id);
-        writer.abort();
-    }
-
-    async fn chat_batched(ws: Ws, id: u64, peers: Peers) {
-        let (mut sink, mut stream) = ws.split();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        peers.lock().unwrap().insert(id, tx);
-        let writer = tokio::spawn(async move {
-            while let Some(msg) = rx.recv().await {
                 if sink.feed(msg).await.is_err() {
                     return;
                 }
