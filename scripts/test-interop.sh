@@ -15,7 +15,8 @@
 #   py-deflate        Python websockets, permessage-deflate vs the deflate example
 #   py-deflate-conf   the same vs `conformance --deflate` (default Deflate options)
 #   node-deflate      Node ws, permessage-deflate vs the deflate example
-#   chromium-deflate  Chromium, permessage-deflate vs the deflate example
+#   chromium          Chromium: permessage-deflate vs the deflate example; the chat
+#                     example's own page in two tabs
 #   py-scenarios      Python websockets: echo, chat, close reasons, pings
 #   node-scenarios    Node ws: echo, chat, close reasons, pings, ping timeout
 #   py-crc32          Python websockets with a client-side x-crc32 vs custom_extension
@@ -118,7 +119,7 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 
 # ----- suites -----
 
-all_suites=(py-deflate py-deflate-conf node-deflate chromium-deflate py-scenarios node-scenarios py-crc32)
+all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -127,7 +128,7 @@ wants() { [[ " ${suites[*]} " == *" $1 "* ]]; }
 
 skipped=()
 deflate_note=""
-if wants py-deflate || wants node-deflate || wants chromium-deflate; then
+if wants py-deflate || wants node-deflate || wants chromium; then
   if has_example deflate; then
     start WS_DEFLATE_ADDR deflate deflate
   else
@@ -149,6 +150,7 @@ if wants py-scenarios || wants node-scenarios; then
 fi
 if wants py-scenarios; then start WS_CHAT_ADDR_PY chat-py chat; fi
 if wants node-scenarios; then start WS_CHAT_ADDR_NODE chat-node chat; fi
+if wants chromium; then start WS_CHAT_ADDR_BROWSER chat-browser chat; fi
 if wants py-crc32; then
   if has_example custom_extension; then
     start WS_CRC_ADDR custom_extension custom_extension
@@ -189,7 +191,8 @@ for s in "${suites[@]}"; do
     py-deflate-conf) run_suite "$s" env WS_DEFLATE_ADDR="$WS_DEFLATE_CONF_ADDR" \
       "${pytest[@]}" "$interop/python/test_deflate.py" ;;
     node-deflate) run_suite "$s" "${nodetest[@]}" "$interop/node/deflate.test.mjs" ;;
-    chromium-deflate) run_suite "$s" "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
+    chromium) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_BROWSER" \
+      "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
     py-scenarios) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_PY" \
       "${pytest[@]}" "$interop/python/test_scenarios.py" ;;
     node-scenarios) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_NODE" \
@@ -226,7 +229,7 @@ for s in "${suites[@]}"; do
   total_pass=$((total_pass + pass))
   total_fail=$((total_fail + fail))
   note=""
-  [[ $s == py-deflate || $s == node-deflate || $s == chromium-deflate ]] && note=$deflate_note
+  [[ $s == py-deflate || $s == node-deflate || $s == chromium ]] && note=$deflate_note
   if [ "$status" = 0 ] && [ "$fail" = 0 ] && [ "$pass" -gt 0 ]; then
     summary+=("$(printf 'PASS  %-17s %3s tests  %5s s%s' "$s" "$pass" "$secs" "$note")")
   else

@@ -1,7 +1,8 @@
-// Headless Chromium (Debian's package, driven by playwright-core) negotiating
-// permessage-deflate with the `deflate` example and round-tripping every kind of
-// message. The page comes from a static server started here on 127.0.0.1 (Chromium
-// blocks ws://127.0.0.1 from about:blank), and connects to WS_DEFLATE_ADDR.
+// Headless Chromium (Debian's package, driven by playwright-core):
+// - negotiating permessage-deflate with the `deflate` example (WS_DEFLATE_ADDR) and
+//   round-tripping every kind of message. The page comes from a static server started
+//   here on 127.0.0.1 (Chromium blocks ws://127.0.0.1 from about:blank);
+// - the chat example's own page (WS_CHAT_ADDR, served at `/`) in two tabs.
 //
 // CHROMIUM overrides the browser binary (default /usr/bin/chromium).
 
@@ -84,5 +85,47 @@ test('Chromium negotiates permessage-deflate and round-trips every kind', async 
     throw e;
   } finally {
     await page.close();
+  }
+});
+
+test('the chat example\'s own page, in two tabs: both see every line', async () => {
+  // Served by the chat example at `/`; its script connects to ws://HOST/chat.
+  const chat = `http://${addr('WS_CHAT_ADDR')}/`;
+  const context = await browser.newContext();
+  try {
+    const ann = await context.newPage();
+    const bob = await context.newPage();
+    const logOf = (page) => page.locator('#log');
+    const waitLine = (page, re) =>
+      page.waitForFunction(
+        ([source, flags]) => [...document.querySelectorAll('#log div')].some((d) => new RegExp(source, flags).test(d.textContent)),
+        [re.source, re.flags],
+        { timeout: 20_000 },
+      );
+    await ann.goto(chat, { timeout: 20_000 });
+    await waitLine(ann, /^You are connected! There are \d+ users here\.$/);
+    await bob.goto(chat, { timeout: 20_000 });
+    await waitLine(bob, /^You are connected! There are \d+ users here\.$/);
+    const count = async (page) =>
+      Number(/There are (\d+) users/.exec(await logOf(page).locator('div').first().textContent())[1]);
+    assert.equal(await count(bob), (await count(ann)) + 1);
+
+    // Type and press Enter, as a person would.
+    await ann.locator('#text').fill('hello from the first tab');
+    await ann.locator('#text').press('Enter');
+    for (const p of [ann, bob]) await waitLine(p, /^\[user\d+\]: hello from the first tab$/);
+    await bob.locator('#text').fill('ünïcødé from the second tab 😀');
+    await bob.locator('button').click();
+    for (const p of [ann, bob]) await waitLine(p, /^\[user\d+\]: ünïcødé from the second tab 😀$/);
+
+    // Closing one tab leaves the other chatting.
+    await bob.close();
+    await ann.locator('#text').fill('still here');
+    await ann.locator('#text').press('Enter');
+    await waitLine(ann, /^\[user\d+\]: still here$/);
+    const lines = await logOf(ann).locator('div').allTextContents();
+    assert.ok(!lines.some((l) => /^disconnected|connection error/.test(l)), lines.join('\n'));
+  } finally {
+    await context.close();
   }
 });

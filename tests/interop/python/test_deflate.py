@@ -13,7 +13,9 @@ import os
 import random
 from typing import Any, AsyncIterator
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
@@ -23,6 +25,7 @@ from websockets.frames import Frame, Opcode
 from common import (
     SIZES,
     all_kinds,
+    close_received,
     compressible_bytes,
     compressible_text,
     describe,
@@ -378,3 +381,66 @@ def test_small_windows_both_ways() -> None:
             assert wire > 15000, f"{wire} wire bytes for 16 KiB: window larger than 1 KiB?"
 
     run(body(), timeout=180)
+
+
+# ----- bad input -----
+
+
+def test_a_decompression_bomb_is_closed_with_1009() -> None:
+    """100 MiB of zeros, about 100 kB compressed, sent as 1 MiB fragments: over any
+    message limit the server has (the deflate example's is 16 MiB, the default 64 MiB);
+    it must stop inflating and close with 1009 (RFC 6455 §7.4.1)."""
+
+    async def body() -> None:
+        async with open_deflate() as conn:
+            deflate_of(conn)
+            zeros = bytes(1 << 20)
+
+            async def parts() -> AsyncIterator[bytes]:
+                for _ in range(100):
+                    yield zeros
+
+            sending = asyncio.create_task(conn.send(parts()))
+            with pytest.raises(ConnectionClosed):
+                await recv(conn, timeout=60)
+            got = close_received(conn)
+            assert got is not None and got[0] == 1009, f"expected 1009, got {got}"
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+
+    run(body())
+
+
+def _raw_frame(first_byte: int, payload: bytes) -> bytes:
+    """A masked client frame (payload under 126 bytes) written by hand, for what
+    websockets refuses to send. Mask key 0 leaves the payload as it is."""
+    assert len(payload) < 126
+    return bytes([first_byte, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+@pytest.mark.parametrize(
+    "frames,code",
+    [
+        # FIN + RSV1 + binary, payload not a deflate stream: invalid data.
+        ([_raw_frame(0x80 | 0x40 | 0x2, b"\xff\xff\xff\xff\xff")], 1007),
+        # RSV1 on a continuation frame (RFC 7692 §6.1): protocol error.
+        ([_raw_frame(0x40 | 0x2, b"\x4a\x04\x00"), _raw_frame(0x80 | 0x40 | 0x0, b"\x00")], 1002),
+        # RSV1 on a control frame (RFC 7692 §6.1): protocol error.
+        ([_raw_frame(0x80 | 0x40 | 0x9, b"p")], 1002),
+    ],
+    ids=["corrupt-stream", "rsv1-on-continuation", "rsv1-on-ping"],
+)
+def test_bad_compressed_frames_are_closed(frames: list[bytes], code: int) -> None:
+    async def body() -> None:
+        async with open_deflate() as conn:
+            deflate_of(conn)
+            await conn.send("before")
+            assert await recv(conn) == "before"
+            for frame in frames:
+                conn.transport.write(frame)
+            with pytest.raises(ConnectionClosed):
+                await recv(conn)
+            got = close_received(conn)
+            assert got is not None and got[0] == code, f"expected {code}, got {got}"
+
+    run(body())
