@@ -23,7 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-work=$root/target/interop
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+work=$target_dir/interop
 logs=$work/logs
 interop=$root/tests/interop
 mkdir -p "$logs"
@@ -67,7 +68,7 @@ fi
 # ----- build -----
 
 cargo build --examples --quiet
-examples=$root/target/debug/examples
+examples=$target_dir/debug/examples
 
 # ----- servers -----
 
