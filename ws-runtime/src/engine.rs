@@ -42,6 +42,10 @@ use crate::session::Shared;
 /// over it. The plain socket's methods are the trivial ones, so a connection without
 /// extensions pays nothing for the possibility.
 pub(crate) trait Transport: Read + Write + Send + Unpin + 'static {
+    /// tungstenite reads the socket's bytes as they are, so the socket's frame
+    /// tracking describes what tungstenite holds (not so under the extension layer).
+    const SWAPPABLE: bool = false;
+
     fn socket(&self) -> &Socket;
     fn socket_mut(&mut self) -> &mut Socket;
 
@@ -68,6 +72,8 @@ pub(crate) trait Transport: Read + Write + Send + Unpin + 'static {
 }
 
 impl Transport for Socket {
+    const SWAPPABLE: bool = true;
+
     fn socket(&self) -> &Socket {
         self
     }
@@ -148,6 +154,18 @@ fn close_payload(reason: &CloseReason) -> Bytes {
     payload.into()
 }
 
+/// Read size of the large context, used while large frames or bursts flow.
+const LARGE_READ: usize = 32 * 1024;
+
+/// Frames from this size on switch to the large context.
+const LARGE_FRAME: u64 = 8 * 1024;
+
+/// After messages larger than this, an idle session goes back to the small context.
+const SMALL_KEEP: u64 = 4 * 1024;
+
+/// How long a session must be idle before it goes back to the small context.
+const SHRINK_AFTER: Duration = Duration::from_millis(500);
+
 /// Data frames of at least this many bytes are written around tungstenite: header and
 /// shared payload in one vectored write, no copy into its write buffer.
 const RAW_WRITE_MIN: usize = 8 * 1024;
@@ -183,7 +201,7 @@ pub(crate) struct Engine<T: Transport> {
     phase: Phase,
     timeout: Duration,
     deadline: Option<Instant>,
-    pinger: Option<Pinger>,
+    pinger: Option<Box<Pinger>>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// Frames read this poll, handed to `incoming` under one lock.
     inbox: VecDeque<Frame>,
@@ -207,6 +225,30 @@ pub(crate) struct Engine<T: Transport> {
     /// before it; meanwhile its answers are written around tungstenite (which refuses
     /// data after a close).
     deferred: Option<Deferred>,
+    buffers: Buffers,
+}
+
+/// tungstenite's buffers only grow, and it reads at most `read_buffer_size` bytes per
+/// call. Plain sessions therefore swap its context (a fresh `WebSocket` over the same
+/// socket) at moments when it holds nothing: a large one (32 KiB reads) while large
+/// frames or bursts flow, a small one (1 KiB) once the connection has been idle for
+/// half a second. "Holds nothing" is known exactly: the socket follows frame headers
+/// through the bytes it hands out, can stop at a message boundary, and tungstenite's
+/// output must have been flushed.
+struct Buffers {
+    swappable: bool,
+    small_read: usize,
+    /// The context in use reads in large steps.
+    large: bool,
+    /// The last `read` ended in `WouldBlock`: tungstenite parsed all it was given.
+    read_drained: bool,
+    /// Messages flowed since the engine last parked.
+    active: bool,
+    last_active: Instant,
+    /// When to check again whether to go back to the small context.
+    shrink_at: Option<Instant>,
+    /// The largest message either way since the last swap.
+    peak: u64,
 }
 
 /// A close frame held back so that the handler's answers to earlier messages go first.
@@ -225,24 +267,26 @@ enum DeferredClose {
 
 impl<T: Transport> Engine<T> {
     pub(crate) fn new(
-        transport: T,
-        leftover: Vec<u8>,
+        mut transport: T,
         shared: Arc<Shared>,
         options: &WebSocketOptions,
         raw: bool,
     ) -> Self {
         let config = engine_config(options);
-        let ws = WebSocket::from_partially_read(transport, leftover, Role::Server, Some(config));
+        let swappable = T::SWAPPABLE && !raw;
+        if swappable {
+            transport.socket_mut().track_frames();
+        }
+        let ws = WebSocket::from_raw_socket(transport, Role::Server, Some(config));
         // Raw sessions answer nothing by themselves, pings included (as Ktor's).
-        let pinger = options
-            .get_ping_period()
-            .filter(|_| !raw)
-            .map(|period| Pinger {
+        let pinger = options.get_ping_period().filter(|_| !raw).map(|period| {
+            Box::new(Pinger {
                 period,
                 next_ping: Instant::now() + period,
                 awaiting: None,
                 counter: 0,
-            });
+            })
+        });
         Self {
             ws: Some(ws),
             shared,
@@ -262,6 +306,16 @@ impl<T: Transport> Engine<T> {
             read_paused: false,
             finish_after_flush: false,
             deferred: None,
+            buffers: Buffers {
+                swappable,
+                small_read: options.get_read_buffer_size(),
+                large: false,
+                read_drained: false,
+                active: false,
+                last_active: Instant::now(),
+                shrink_at: None,
+                peak: 0,
+            },
         }
     }
 
@@ -431,6 +485,17 @@ impl<T: Transport> Engine<T> {
             }
             match ws.read() {
                 Ok(message) => {
+                    if self.buffers.swappable {
+                        self.buffers.read_drained = false;
+                        self.buffers.active = true;
+                        if !self.buffers.large {
+                            let socket = ws.get_mut().socket_mut();
+                            let big = socket.tracker().is_some_and(|t| t.largest() >= LARGE_FRAME);
+                            if big || socket.is_streaming() {
+                                socket.hold_at_boundary(true);
+                            }
+                        }
+                    }
                     if self.on_message(message) {
                         room -= 1;
                         self.read_paused = room == 0;
@@ -440,6 +505,16 @@ impl<T: Transport> Engine<T> {
                     }
                 }
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.buffers.read_drained = true;
+                    if ws.get_ref().socket().paused_at_boundary() {
+                        if self.can_swap() {
+                            self.swap(true);
+                        } else if let Some(ws) = &mut self.ws {
+                            ws.get_mut().socket_mut().hold_at_boundary(false);
+                        }
+                        continue;
+                    }
+                    let Some(ws) = &mut self.ws else { break };
                     match ws.get_ref().poll_read_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
                         Poll::Ready(Err(e)) => {
@@ -515,6 +590,92 @@ impl<T: Transport> Engine<T> {
         }
         self.inbox.push_back(frame);
         true
+    }
+
+    /// Whether tungstenite holds nothing (no partial message, no unparsed or unflushed
+    /// byte, no queued reply), so that its context can be replaced.
+    fn can_swap(&mut self) -> bool {
+        let b = &self.buffers;
+        if !b.swappable
+            || self.phase != Phase::Open
+            || self.deferred.is_some()
+            || !b.read_drained
+            || self.unflushed != 0
+            || self.write_blocked
+            || self.needs_flush
+        {
+            return false;
+        }
+        let Some(ws) = &mut self.ws else { return false };
+        let socket = ws.get_mut().socket_mut();
+        !socket.has_raw() && socket.tracker().is_some_and(|t| t.at_boundary())
+    }
+
+    /// Replaces tungstenite's context with a fresh one reading in large or small steps.
+    fn swap(&mut self, large: bool) {
+        let Some(ws) = self.ws.take() else { return };
+        let config = *ws.get_config();
+        let mut transport = ws.into_inner();
+        let socket = transport.socket_mut();
+        socket.hold_at_boundary(false);
+        if let Some(tracker) = socket.tracker() {
+            tracker.take_largest();
+        }
+        if !large {
+            socket.release_idle();
+        }
+        let size = if large {
+            LARGE_READ
+        } else {
+            self.buffers.small_read
+        };
+        let config = config.read_buffer_size(size);
+        self.ws = Some(WebSocket::from_raw_socket(
+            transport,
+            Role::Server,
+            Some(config),
+        ));
+        self.buffers.large = large;
+        self.buffers.peak = 0;
+        self.buffers.shrink_at = None;
+    }
+
+    /// Before parking: note activity, and go back to the small context once idle.
+    /// Returns true if the engine must run again instead of parking.
+    fn on_park(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.buffers.swappable {
+            return false;
+        }
+        let now = Instant::now();
+        if std::mem::take(&mut self.buffers.active) {
+            self.buffers.last_active = now;
+            if let Some(ws) = &mut self.ws {
+                let largest = ws
+                    .get_mut()
+                    .socket_mut()
+                    .tracker()
+                    .map_or(0, |t| t.take_largest());
+                self.buffers.peak = self.buffers.peak.max(largest);
+            }
+        }
+        if !self.buffers.large && self.buffers.peak <= SMALL_KEEP {
+            return false;
+        }
+        let due = self.buffers.last_active + SHRINK_AFTER;
+        if now < due {
+            if self.buffers.shrink_at != Some(due) {
+                self.buffers.shrink_at = Some(due);
+                return self.arm_timer(cx);
+            }
+        } else if self.can_swap()
+            && self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| !ws.get_ref().has_buffered())
+        {
+            self.swap(false);
+        }
+        false
     }
 
     /// Stops deferring the close reply: nothing more may be sent, and the next flush
@@ -692,6 +853,7 @@ impl<T: Transport> Engine<T> {
                 }
                 return false;
             }
+            self.buffers.peak = self.buffers.peak.max(frame.len() as u64);
             let large = frame.len() >= RAW_WRITE_MIN && !frame.is_control();
             if large {
                 if !ws.can_write() {
@@ -873,11 +1035,23 @@ impl<T: Transport> Engine<T> {
                 }
             }
         }
-        // Arm the timer at the nearest deadline.
-        let mut next = match (self.deadline, self.deferred.as_ref().map(|d| d.until)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        if self.buffers.shrink_at.is_some_and(|at| now >= at) {
+            // Checked again when the engine parks.
+            self.buffers.shrink_at = None;
+        }
+        self.arm_timer(cx) || wrote
+    }
+
+    /// Arms the timer at the nearest deadline; true if that deadline has passed.
+    fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut next = [
+            self.deadline,
+            self.deferred.as_ref().map(|d| d.until),
+            self.buffers.shrink_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if self.phase == Phase::Open
             && let Some(pinger) = &self.pinger
         {
@@ -902,7 +1076,7 @@ impl<T: Transport> Engine<T> {
             }
             None => self.sleep = None,
         }
-        wrote
+        false
     }
 }
 
@@ -952,7 +1126,7 @@ impl<T: Transport> Driver<T> {
                 }
                 continue;
             }
-            if again {
+            if again || engine.on_park(cx) {
                 continue;
             }
             let Some(ws) = &mut engine.ws else { continue };

@@ -23,6 +23,9 @@ use tokio::net::TcpStream;
 
 const BULK: usize = 64 * 1024;
 
+/// Reads of at least this size go straight into the caller's buffer.
+const DIRECT_READ_MIN: usize = 4 * 1024;
+
 /// A frame written around tungstenite: its header, and its payload shared, not copied.
 struct RawOut {
     header: [u8; 10],
@@ -57,17 +60,131 @@ pub(crate) struct Socket {
     streaming: bool,
     /// Large frames queued by the engine, written before anything tungstenite writes.
     raw: VecDeque<RawOut>,
+    /// Where the bytes handed to tungstenite stand in the frame sequence (plain
+    /// sessions only), so that the engine can tell when tungstenite holds no partial
+    /// message and its buffers can be replaced.
+    tracker: Option<FrameTracker>,
+    /// Hand out bytes only up to the next message boundary, then report `WouldBlock`.
+    hold: bool,
+}
+
+/// Follows frame headers through a byte stream without copying or parsing payloads.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FrameTracker {
+    head: [u8; 14],
+    have: usize,
+    /// Payload bytes of the current frame still to come.
+    remaining: u64,
+    /// A fragmented data message is in progress.
+    fragmented: bool,
+    /// The largest payload announced since the last [`take_largest`](Self::take_largest).
+    largest: u64,
+}
+
+impl FrameTracker {
+    fn header_len(b1: u8) -> usize {
+        let extended = match b1 & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        2 + extended + if b1 & 0x80 != 0 { 4 } else { 0 }
+    }
+
+    /// Follows `data`; with `stop`, stops right after the first message boundary and
+    /// returns how many bytes it followed.
+    fn advance(&mut self, data: &[u8], stop: bool) -> usize {
+        let mut i = 0;
+        while i < data.len() {
+            if self.remaining > 0 {
+                let n = (data.len() - i).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                self.remaining -= n as u64;
+                i += n;
+            } else {
+                self.head[self.have] = data[i];
+                self.have += 1;
+                i += 1;
+                if self.have < 2 || self.have < Self::header_len(self.head[1]) {
+                    continue;
+                }
+                let len = match self.head[1] & 0x7f {
+                    126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
+                    127 => u64::from_be_bytes(self.head[2..10].try_into().expect("8 bytes")),
+                    n => u64::from(n),
+                };
+                let (fin, opcode) = (self.head[0] & 0x80 != 0, self.head[0] & 0x0f);
+                if opcode < 8 {
+                    self.fragmented = if opcode == 0 {
+                        self.fragmented && !fin
+                    } else {
+                        !fin
+                    };
+                }
+                self.largest = self.largest.max(len);
+                self.remaining = len;
+                self.have = 0;
+            }
+            if stop && self.at_boundary() {
+                break;
+            }
+        }
+        i
+    }
+
+    /// No partial frame and no unfinished fragmented message has been handed out.
+    pub(crate) fn at_boundary(&self) -> bool {
+        self.have == 0 && self.remaining == 0 && !self.fragmented
+    }
+
+    /// The largest payload seen since the last [`take_largest`](Self::take_largest).
+    pub(crate) fn largest(&self) -> u64 {
+        self.largest
+    }
+
+    /// The largest payload seen since the last call.
+    pub(crate) fn take_largest(&mut self) -> u64 {
+        std::mem::take(&mut self.largest)
+    }
 }
 
 impl Socket {
-    pub(crate) fn new(tcp: TcpStream) -> Self {
+    /// A socket whose first bytes are `leftover` (read by the HTTP server after the
+    /// upgrade request), then whatever the TCP stream brings.
+    pub(crate) fn new(tcp: TcpStream, leftover: Vec<u8>) -> Self {
         Self {
             tcp,
-            bulk: Vec::new(),
+            bulk: leftover,
             pos: 0,
             streaming: false,
             raw: VecDeque::new(),
+            tracker: None,
+            hold: false,
         }
+    }
+
+    /// Starts following frame boundaries (from the first byte tungstenite reads).
+    pub(crate) fn track_frames(&mut self) {
+        self.tracker = Some(FrameTracker::default());
+    }
+
+    /// The frame tracker, if tracking.
+    pub(crate) fn tracker(&mut self) -> Option<&mut FrameTracker> {
+        self.tracker.as_mut()
+    }
+
+    /// Stop handing out bytes at the next message boundary (`on`), or stop stopping.
+    pub(crate) fn hold_at_boundary(&mut self, on: bool) {
+        self.hold = on;
+    }
+
+    /// Holding, and the boundary is reached: everything handed out is complete.
+    pub(crate) fn paused_at_boundary(&self) -> bool {
+        self.hold && self.tracker.as_ref().is_some_and(FrameTracker::at_boundary)
+    }
+
+    /// Whether reads are streaming (bytes arrive faster than the small reads take them).
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.streaming
     }
 
     /// Queues a data frame to write without copying its payload: large messages skip
@@ -95,6 +212,11 @@ impl Socket {
             payload,
             written: 0,
         });
+    }
+
+    /// Whether queued raw frames wait to be written.
+    pub(crate) fn has_raw(&self) -> bool {
+        !self.raw.is_empty()
     }
 
     /// Writes queued raw frames with vectored writes; `WouldBlock` if the socket is full.
@@ -190,8 +312,8 @@ impl Socket {
     }
 }
 
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Socket {
+    fn read_bytes(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.has_buffered() {
             let n = buf.len().min(self.bulk.len() - self.pos);
             buf[..n].copy_from_slice(&self.bulk[self.pos..self.pos + n]);
@@ -202,25 +324,63 @@ impl Read for Socket {
             }
             return Ok(n);
         }
-        if self.streaming && buf.len() < BULK {
-            if self.bulk.capacity() == 0 {
-                self.bulk.reserve_exact(BULK);
-            }
-            let (tcp, bulk) = (&self.tcp, &mut self.bulk);
-            let n = read_draining(tcp, |tcp| tcp.try_read_buf(bulk), BULK)?;
-            if n == 0 {
-                self.streaming = false;
+        if self.streaming && buf.len() < DIRECT_READ_MIN {
+            if self.fill_bulk()? == 0 {
                 return Ok(0);
             }
-            if n < BULK / 2 {
-                // The peer's burst is over: back to direct reads after this one.
-                self.streaming = false;
-            }
-            return self.read(buf);
+            return self.read_bytes(buf);
         }
         let wanted = buf.len();
         let n = read_draining(&self.tcp, |tcp| tcp.try_read(buf), wanted)?;
         self.streaming = n == wanted && n != 0;
+        Ok(n)
+    }
+
+    /// Reads up to 64 KiB into the (empty) read-ahead buffer.
+    fn fill_bulk(&mut self) -> io::Result<usize> {
+        if self.bulk.capacity() == 0 {
+            self.bulk.reserve_exact(BULK);
+        }
+        let (tcp, bulk) = (&self.tcp, &mut self.bulk);
+        let n = read_draining(tcp, |tcp| tcp.try_read_buf(bulk), BULK)?;
+        if n < BULK / 2 {
+            // The peer's burst is over: back to direct reads after this one.
+            self.streaming = false;
+        }
+        Ok(n)
+    }
+
+    /// Holding: hands out bytes up to the next message boundary only.
+    fn read_to_boundary(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let tracker = self.tracker.as_mut().expect("holding only with a tracker");
+        if tracker.at_boundary() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if !self.has_buffered() && self.fill_bulk()? == 0 {
+            return Ok(0);
+        }
+        let tracker = self.tracker.as_mut().expect("holding only with a tracker");
+        let window = buf.len().min(self.bulk.len() - self.pos);
+        let n = tracker.advance(&self.bulk[self.pos..self.pos + window], true);
+        buf[..n].copy_from_slice(&self.bulk[self.pos..self.pos + n]);
+        self.pos += n;
+        if self.pos == self.bulk.len() {
+            self.bulk.clear();
+            self.pos = 0;
+        }
+        Ok(n)
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.hold {
+            return self.read_to_boundary(buf);
+        }
+        let n = self.read_bytes(buf)?;
+        if let Some(tracker) = &mut self.tracker {
+            tracker.advance(&buf[..n], false);
+        }
         Ok(n)
     }
 }

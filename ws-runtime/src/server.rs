@@ -603,8 +603,8 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
         tracing::error!("upgraded connection is not a TCP stream");
         return;
     };
-    let socket = Socket::new(parts.io.into_inner());
-    let (id, session) = start_session(socket, parts.read_buf.to_vec(), setup, server);
+    let socket = Socket::new(parts.io.into_inner(), parts.read_buf.to_vec());
+    let (id, session) = start_session(socket, setup, server);
     session.await;
     server.lock_sessions().remove(&id);
 }
@@ -633,7 +633,6 @@ impl Future for SessionFuture {
 /// Registers the session and builds its engine and handler.
 fn start_session(
     socket: Socket,
-    leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
 ) -> (u64, SessionFuture) {
@@ -659,12 +658,12 @@ fn start_session(
     });
     let name: Arc<str> = Arc::from(format!("{} ({})", route.pattern.as_str(), route.name));
     let future = if negotiated.extensions.is_empty() && !route.raw {
-        let engine = Engine::new(socket, leftover, shared, &app.options, false);
+        let engine = Engine::new(socket, shared, &app.options, false);
         SessionFuture::Plain(Driver::new(engine, handler, name))
     } else {
         let limit = app.options.message_limit();
-        let layer = ExtensionLayer::new(socket, leftover, negotiated.extensions, route.raw, limit);
-        let engine = Engine::new(layer, Vec::new(), shared, &app.options, route.raw);
+        let layer = ExtensionLayer::new(socket, negotiated.extensions, route.raw, limit);
+        let engine = Engine::new(layer, shared, &app.options, route.raw);
         SessionFuture::Layered(Box::pin(Driver::new(engine, handler, name)))
     };
     (id, future)

@@ -52,7 +52,6 @@ pub(crate) struct ExtensionLayer {
 impl ExtensionLayer {
     pub(crate) fn new(
         socket: Socket,
-        leftover: Vec<u8>,
         extensions: Vec<(Rsv, Box<dyn Extension>)>,
         raw: bool,
         limit: usize,
@@ -66,7 +65,7 @@ impl ExtensionLayer {
             claimed,
             raw,
             limit,
-            input: leftover,
+            input: Vec::new(),
             input_pos: 0,
             output: Vec::new(),
             output_pos: 0,
