@@ -998,5 +998,5 @@ async fn pipelined_messages_of_every_size_are_echoed_exactly() {
             .expect("no protocol error");
         assert_eq!(&got, want, "message {i}");
     }
-    writer.await.unwrap();
+    drop(writer.await.unwrap());
 }
