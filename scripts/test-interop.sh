@@ -69,6 +69,7 @@ fi
 
 cargo build --examples --quiet
 examples=$target_dir/debug/examples
+export WS_EXAMPLES_DIR=$examples
 
 # ----- servers -----
 
