@@ -11,8 +11,14 @@
 //!
 //! The Autobahn|Testsuite fuzzing client can point at `ws://HOST:8080/echo`; its
 //! permessage-deflate cases (12.x, 13.x) need `--deflate`.
+//!
+//! `--ping-period-ms N` turns on pings every N ms and `--timeout-ms N` sets how long a
+//! pong (and a close handshake) may take (default 15 s): the interop suites use short
+//! values to test ping timeouts quickly.
 
 mod common;
+
+use std::time::Duration;
 
 use ws::prelude::*;
 
@@ -26,14 +32,33 @@ async fn echo(session: WebSocketSession) -> Result<()> {
     Ok(())
 }
 
+/// The value of `--NAME N` in milliseconds, if given.
+fn millis(name: &str) -> Option<Duration> {
+    let mut args = std::env::args().skip_while(|arg| arg != name).skip(1);
+    let value = args.next()?;
+    match value.parse() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => {
+            eprintln!("invalid {name} `{value}`: expected a number of milliseconds");
+            std::process::exit(2);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let deflate = std::env::args().any(|arg| arg == "--deflate");
+    let ping_period = millis("--ping-period-ms");
+    let timeout = millis("--timeout-ms").unwrap_or(Duration::from_secs(15));
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
         if deflate {
-            install!(app, WebSockets { extensions { Deflate } });
+            install!(app, WebSockets {
+                ping_period = ping_period,
+                timeout = timeout,
+                extensions { Deflate },
+            });
         } else {
-            install!(app, WebSockets);
+            install!(app, WebSockets { ping_period = ping_period, timeout = timeout });
         }
         routing!(app, echo);
     })

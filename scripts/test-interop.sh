@@ -147,8 +147,9 @@ if wants py-scenarios || wants node-scenarios; then
   start WS_ECHO_ADDR echo echo
   start WS_LIFECYCLE_ADDR lifecycle lifecycle
   start WS_CONFORMANCE_ADDR conformance conformance
-  # Pings: the echo example pings every 15 s and times out after 15 s.
-  export WS_PING_ADDR=$WS_ECHO_ADDR WS_PING_PATH=/echo WS_PING_PERIOD_MS=15000 WS_PING_TIMEOUT_MS=15000 WS_PING_GREETS=1
+  # Pings: a conformance echo that pings every 200 ms and times out after 600 ms.
+  start WS_PING_ADDR ping conformance --ping-period-ms 200 --timeout-ms 600
+  export WS_PING_PATH=/echo WS_PING_PERIOD_MS=200 WS_PING_TIMEOUT_MS=600 WS_PING_GREETS=0
 fi
 if wants py-scenarios; then start WS_CHAT_ADDR_PY chat-py chat; fi
 if wants node-scenarios; then start WS_CHAT_ADDR_NODE chat-node chat; fi
