@@ -11,7 +11,9 @@
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
 //! `--out FILE.md`, `--plot FILE.png`, `--no-pin`, `--ws-examples DIR`, `--max-others C`
 //! (a measurement during which other processes used more than C cores, 0.25 by default,
-//! is taken again once). Binaries are taken from the directory this one is in (ws's
+//! is taken again once), `--wait-quiet S` (wait up to S seconds before each measurement
+//! until other processes use at most that much: for a shared machine; the time budget
+//! then no longer holds). Binaries are taken from the directory this one is in (ws's
 //! from its `examples/` unless `--ws-examples`), so a dev build benchmarks dev binaries.
 
 use std::collections::BTreeMap;
@@ -257,6 +259,8 @@ struct Options {
     pin: bool,
     /// A measurement during which other processes used more cores is taken again once.
     max_others: f64,
+    /// Seconds to wait before each measurement for other processes to go quiet.
+    wait_quiet: f64,
     /// Where ws's examples are, if not next to this binary.
     ws_examples: Option<PathBuf>,
 }
@@ -277,6 +281,7 @@ fn parse_options() -> Options {
     let mut pin = true;
     let mut ws_examples = None;
     let mut max_others = None;
+    let mut wait_quiet = 0.0;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -295,6 +300,11 @@ fn parse_options() -> Options {
             "--out" => out = Some(PathBuf::from(value())),
             "--plot" => plot = Some(PathBuf::from(value())),
             "--ws-examples" => ws_examples = Some(PathBuf::from(value())),
+            "--wait-quiet" => {
+                wait_quiet = value()
+                    .parse()
+                    .unwrap_or_else(|_| fail("--wait-quiet SECONDS"))
+            }
             "--max-others" => {
                 max_others = Some(
                     value()
@@ -306,7 +316,7 @@ fn parse_options() -> Options {
                 println!(
                     "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
                      [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin] \
-                     [--ws-examples DIR] [--max-others CORES]\n\
+                     [--ws-examples DIR] [--max-others CORES] [--wait-quiet SECONDS]\n\
                      servers: {}\nscenarios: {}",
                     SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
                     SCENARIOS
@@ -365,6 +375,7 @@ fn parse_options() -> Options {
         }),
         pin,
         max_others: max_others.unwrap_or(if smoke { f64::INFINITY } else { 0.25 }),
+        wait_quiet,
         ws_examples,
     }
 }
@@ -687,6 +698,7 @@ fn main() {
                     scenario.args
                 };
                 let measure = || {
+                    wait_for_quiet(&opts);
                     start_server(&command, free_port(), &log, opts.pin)
                         .and_then(|running| run_loadgen(&bins, &running, path, args, &opts))
                 };
@@ -698,7 +710,7 @@ fn main() {
                 let projected = per_measurement * (planned + retried + 1) as f64;
                 if let Ok(first) = &outcome
                     && first.other_cpu > opts.max_others
-                    && projected < TIME_BUDGET_S
+                    && (opts.wait_quiet > 0.0 || projected < TIME_BUDGET_S)
                 {
                     eprintln!(
                         "  [{}] {:<14} {:<16} other processes used {:.2} cores: again",
@@ -878,6 +890,24 @@ impl Machine {
     }
 }
 
+/// With `--wait-quiet S`: waits up to S seconds until other processes use at most
+/// `--max-others` cores (sampled over half a second; nothing of this run is running).
+fn wait_for_quiet(opts: &Options) {
+    let deadline = Instant::now() + Duration::from_secs_f64(opts.wait_quiet);
+    while Instant::now() < deadline {
+        let (Some(busy0), start) = (procstat::machine_busy_seconds(), Instant::now()) else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let Some(busy1) = procstat::machine_busy_seconds() else {
+            return;
+        };
+        if (busy1 - busy0) / start.elapsed().as_secs_f64() <= opts.max_others {
+            return;
+        }
+    }
+}
+
 /// Busy cores over one second before the run, from `/proc/stat` (what else is running).
 fn background_load() -> f64 {
     let (Some(busy0), start) = (procstat::machine_busy_seconds(), Instant::now()) else {
@@ -1027,11 +1057,19 @@ impl Report<'_> {
         }
         let _ = writeln!(
             out,
-            "| run | {} repetitions x {} s windows (+{} s warm-up), {:.0} s in all |\n",
+            "| run | {} repetitions x {} s windows (+{} s warm-up), {:.0} s in all{} |\n",
             self.opts.reps,
             self.opts.duration,
             self.opts.warmup,
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            if self.opts.wait_quiet > 0.0 {
+                format!(
+                    "; each measurement waited up to {} s for other processes to go quiet",
+                    self.opts.wait_quiet
+                )
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(out, "## Servers\n");
         let _ = writeln!(out, "| name | what |\n|---|---|");
