@@ -599,14 +599,22 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
             return;
         }
     };
-    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+    let Some(socket) = into_socket(upgraded) else {
         tracing::error!("upgraded connection is not a TCP stream");
         return;
     };
-    let socket = Socket::new(parts.io.into_inner(), parts.read_buf.to_vec());
     let (id, session) = start_session(socket, setup, server);
     session.await;
     server.lock_sessions().remove(&id);
+}
+
+/// The TCP stream back from hyper, with the bytes hyper read past the request. Those
+/// bytes are a slice of hyper's 8 KiB read buffer: they are copied and the slice
+/// dropped here, or the whole buffer would stay allocated as long as the session.
+fn into_socket(upgraded: hyper::upgrade::Upgraded) -> Option<Socket> {
+    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+    let leftover = parts.read_buf.to_vec();
+    Some(Socket::new(parts.io.into_inner(), leftover))
 }
 
 /// The future of a session: the plain engine, or the engine over the extension layer.
