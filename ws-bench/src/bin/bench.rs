@@ -237,7 +237,7 @@ const ROWS: &[Row] = &[
     row("broadcast 100 msg/s: deliveries", "", "broadcast-100", rate, true, "deliveries/s"),
     row("broadcast 100 msg/s: delivery p50", "", "broadcast-100", p50_ms, false, "ms"),
     row("broadcast 100 msg/s: delivery p99", "bcast100 p99", "broadcast-100", p99_ms, false, "ms"),
-    row("handshakes (32 at a time)", "handshakes", "idle", rate, true, "/s"),
+    row("handshakes (128 at a time)", "handshakes", "idle", rate, true, "/s"),
     row("memory per idle connection", "idle KiB", "idle", idle_kib, false, "KiB"),
     row("memory per connection after a 256 KiB echo", "KiB after 256K", "idle", big_kib, false, "KiB"),
     row("echo JSON, no extension", "JSON", "json", rate, true, "msg/s"),
@@ -1047,7 +1047,8 @@ impl Report<'_> {
             .flatten()
             .map(|r| r.other_cpu)
             .collect();
-        if let Some(others) = stat(&others) {
+        let others = stat(&others);
+        if let Some(others) = others {
             let _ = writeln!(
                 out,
                 "| other processes during the measurement windows | median {:.2}, max {:.2} busy \
@@ -1071,6 +1072,18 @@ impl Report<'_> {
                 String::new()
             }
         );
+        if let Some(others) = others {
+            let _ = writeln!(
+                out,
+                "{}\n",
+                if others.max < 0.1 {
+                    "The machine was otherwise idle during every measurement window."
+                } else {
+                    "**Other processes were running during some measurement windows** (see \
+                     above): treat the figures with care."
+                }
+            );
+        }
         let _ = writeln!(out, "## Servers\n");
         let _ = writeln!(out, "| name | what |\n|---|---|");
         for server in self.servers {
@@ -1282,7 +1295,7 @@ impl Report<'_> {
             "broadcast at max rate ≥ 1.2× batched tokio-tungstenite (deliveries/s)",
         ));
         out.push(against(
-            "handshakes (32 at a time)",
+            "handshakes (128 at a time)",
             "tokio-websockets",
             1.0,
             true,
@@ -1467,13 +1480,21 @@ const METHOD: &str = r#"
   `tt-naive` calls `send` (write + flush) per message; `tt-batched` `feed`s every
   message already received and flushes once. Their `/chat` keeps one unbounded channel
   and one writer task per client (tokio-tungstenite's `server.rs` example); axum's
-  `/chat` is its chat example's `broadcast` channel. `ws` is measured through its own
+  `/chat` is its chat example's `broadcast` channel. tokio-tungstenite zero-fills its
+  128 KiB read buffer before every read attempt, and the batched loop makes one extra
+  attempt per flush (to see whether more is ready), which is the likely reason the
+  batched peer is CPU-bound at half the naive peer's rate on 64 KiB messages. `ws` is measured through its own
   examples exactly as users run them: `conformance` (`/echo`), `chat` (`/chat`,
   which prefixes `[userN]: `) and `deflate`.
 - **Load generator** (`ws-bench/src/bin/loadgen.rs`): one thread, tokio current-thread
   runtime, one task per connection, its own minimal client (requests encoded and
   masked once, replies parsed in place, payloads skipped unless needed). Its CPU is
-  reported next to the server's (both from `/proc/PID/stat` over the same window).
+  reported next to the server's (both from `/proc/PID/stat` over the same window), and
+  so is what every other process used (`/proc/stat` minus both): a window in which
+  other processes used more than 0.25 cores is measured again once. A figure is the
+  server's when the server's CPU is near 1.00; where the load generator is near 1.00
+  too (64 KiB echo, some handshake phases) both sides are saturated and batches are
+  larger than a lighter client would cause.
 - **Echo**: each connection keeps *k* messages in flight, sending one more per reply;
   replies are counted over the window after a warm-up, each checked for its length.
   Ping-pong is the same with one connection and one message in flight, each round trip
@@ -1481,12 +1502,19 @@ const METHOD: &str = r#"
 - **Broadcast**: 512 listeners and one sender on `/chat`; each message carries its
   sequence number and send time, each listener records the delivery latency.
   *Max rate*: the sender keeps 32 messages not yet delivered to every listener in
-  flight. *100 msg/s*: a fixed 10 ms interval. Deliveries/s counts every listener's
-  copy.
+  flight (below `ws`'s default outgoing queue bound of 64, so its slow-client policy,
+  close with 1008, never fires; tokio-tungstenite's queues are unbounded, axum's
+  broadcast channel holds 1,024). *100 msg/s*: a fixed 10 ms interval. Deliveries/s
+  counts every listener's copy. At 100 msg/s every message is 512 separate socket
+  writes on the server and 512 reads on the client, so a few milliseconds of delivery
+  latency is the fan-out itself.
 - **Idle connections**: the server's RSS (`/proc/PID/status` `VmRSS`) before, after
-  opening 5,000 connections (32 handshakes at a time: that phase gives handshakes/s),
-  and after each connection echoed one 256 KiB binary message (64 at a time), each
-  divided by 5,000. RSS is what the process holds, allocator caches included.
+  opening 5,000 connections (128 handshakes at a time: that phase gives handshakes/s),
+  and after each connection echoed one 256 KiB binary message (128 at a time), each
+  increase divided by 5,000. Each RSS is read after 1.5 s without traffic, so a server
+  that releases buffers when a connection goes idle (ws does, after 0.5 s) is measured
+  idle. RSS is what the process holds, allocator caches included; kernel socket
+  buffers are not in it.
 - **Deflate**: the load generator offers `permessage-deflate; client_no_context_takeover`,
   sends each of 16 distinct ~2 KiB JSON documents compressed (level 6, compressed once
   since without context takeover the bytes are the same each time), inflates every

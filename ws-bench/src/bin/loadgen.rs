@@ -678,8 +678,8 @@ async fn listen(mut conn: Conn, shared: Rc<Shared>, deliveries: Rc<Deliveries>) 
 async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
     let n: usize = args.get("conns", 5000);
     let big: usize = args.get("big", 256 * 1024);
-    let parallel: usize = args.get("parallel", 32);
-    let settle = Duration::from_secs_f64(args.get("settle", 0.5));
+    let parallel: usize = args.get("parallel", 128);
+    let settle = Duration::from_secs_f64(args.get("settle", 1.5));
     let path = args.string("path", "/echo");
     let rss = || procstat::rss_kib(pid).unwrap_or(0) as f64;
 
