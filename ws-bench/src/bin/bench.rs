@@ -26,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use ws_bench::procstat;
 use ws_bench::record::Record;
 
@@ -247,6 +248,7 @@ const ROWS: &[Row] = &[
 ];
 
 /// Command-line options.
+#[derive(Clone)]
 struct Options {
     smoke: bool,
     reps: usize,
@@ -263,6 +265,10 @@ struct Options {
     wait_quiet: f64,
     /// Where ws's examples are, if not next to this binary.
     ws_examples: Option<PathBuf>,
+    /// Where the raw results go (JSON), read back by `--report-from`.
+    raw: PathBuf,
+    /// Write the report from saved raw results instead of running.
+    report_from: Option<PathBuf>,
 }
 
 fn repo_root() -> PathBuf {
@@ -282,6 +288,7 @@ fn parse_options() -> Options {
     let mut ws_examples = None;
     let mut max_others = None;
     let mut wait_quiet = 0.0;
+    let (mut raw, mut report_from) = (None, None);
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -300,6 +307,8 @@ fn parse_options() -> Options {
             "--out" => out = Some(PathBuf::from(value())),
             "--plot" => plot = Some(PathBuf::from(value())),
             "--ws-examples" => ws_examples = Some(PathBuf::from(value())),
+            "--raw" => raw = Some(PathBuf::from(value())),
+            "--report-from" => report_from = Some(PathBuf::from(value())),
             "--wait-quiet" => {
                 wait_quiet = value()
                     .parse()
@@ -316,7 +325,8 @@ fn parse_options() -> Options {
                 println!(
                     "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
                      [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin] \
-                     [--ws-examples DIR] [--max-others CORES] [--wait-quiet SECONDS]\n\
+                     [--ws-examples DIR] [--max-others CORES] [--wait-quiet SECONDS] \
+                     [--raw FILE.json] [--report-from FILE.json]\n\
                      servers: {}\nscenarios: {}",
                     SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
                     SCENARIOS
@@ -374,9 +384,17 @@ fn parse_options() -> Options {
             }
         }),
         pin,
-        max_others: max_others.unwrap_or(if smoke { f64::INFINITY } else { 0.25 }),
+        max_others: max_others.unwrap_or(if smoke { f64::MAX } else { 0.25 }),
         wait_quiet,
         ws_examples,
+        raw: raw.unwrap_or_else(|| {
+            if smoke {
+                smoke_dir.join("results.json")
+            } else {
+                repo_root().join("target/bench-results.json")
+            }
+        }),
+        report_from,
     }
 }
 
@@ -614,6 +632,14 @@ type Results = BTreeMap<(String, String), Vec<Record>>;
 
 fn main() {
     let mut opts = parse_options();
+    if let Some(path) = &opts.report_from {
+        let raw: Raw = fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
+        write_report(&opts, &raw);
+        return;
+    }
     if opts.pin && Command::new("taskset").arg("--version").output().is_err() {
         eprintln!("bench: taskset not found: running unpinned (apt-get install util-linux)");
         opts.pin = false;
@@ -774,16 +800,107 @@ fn main() {
         loadavg_end: loadavg(),
         ..machine
     };
-    let report = Report {
+    let raw = Raw {
+        machine,
+        background: if background.is_finite() {
+            background
+        } else {
+            0.0
+        },
+        elapsed_s: elapsed.as_secs_f64(),
         retried,
-        opts: &opts,
+        failures: failures.clone(),
         ws_deflate_example: bins.example("deflate").exists(),
+        servers: servers.iter().map(|s| s.name.to_owned()).collect(),
+        scenarios: opts.scenarios.iter().map(|s| s.key.to_owned()).collect(),
+        reps: opts.reps,
+        duration: opts.duration,
+        warmup: opts.warmup,
+        wait_quiet: opts.wait_quiet,
+        max_others: opts.max_others,
+        pin: opts.pin,
+        smoke: opts.smoke,
+        results: results
+            .into_iter()
+            .map(|((scenario, server), records)| (scenario, server, records))
+            .collect(),
+    };
+    if let Some(dir) = opts.raw.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    match serde_json::to_string_pretty(&raw) {
+        Ok(json) => {
+            if let Err(e) = fs::write(&opts.raw, json) {
+                eprintln!("bench: cannot write {}: {e}", opts.raw.display());
+            }
+        }
+        Err(e) => eprintln!("bench: cannot encode the raw results: {e}"),
+    }
+    write_report(&opts, &raw);
+    eprintln!("bench: {:.0} s in all", elapsed.as_secs_f64());
+    if !failures.is_empty() {
+        eprintln!("bench: {} measurement(s) failed", failures.len());
+        std::process::exit(1);
+    }
+}
+
+/// Everything a report is made from, saved as JSON after a run (`--raw`) so that the
+/// report can be written again without running (`--report-from`).
+#[derive(Serialize, Deserialize)]
+struct Raw {
+    machine: Machine,
+    background: f64,
+    elapsed_s: f64,
+    retried: usize,
+    failures: Vec<String>,
+    ws_deflate_example: bool,
+    servers: Vec<String>,
+    scenarios: Vec<String>,
+    reps: usize,
+    duration: f64,
+    warmup: f64,
+    wait_quiet: f64,
+    max_others: f64,
+    pin: bool,
+    smoke: bool,
+    results: Vec<(String, String, Vec<Record>)>,
+}
+
+/// Writes the Markdown report and the plot from a run's raw results.
+fn write_report(opts: &Options, raw: &Raw) {
+    let opts = Options {
+        smoke: raw.smoke,
+        reps: raw.reps,
+        duration: raw.duration,
+        warmup: raw.warmup,
+        wait_quiet: raw.wait_quiet,
+        max_others: raw.max_others,
+        pin: raw.pin,
+        scenarios: SCENARIOS
+            .iter()
+            .filter(|s| raw.scenarios.iter().any(|k| k == s.key))
+            .collect(),
+        ..opts.clone()
+    };
+    let servers: Vec<&'static Server> = SERVERS
+        .iter()
+        .filter(|s| raw.servers.iter().any(|n| n == s.name))
+        .collect();
+    let results: Results = raw
+        .results
+        .iter()
+        .map(|(scenario, server, records)| ((scenario.clone(), server.clone()), records.clone()))
+        .collect();
+    let report = Report {
+        retried: raw.retried,
+        opts: &opts,
+        ws_deflate_example: raw.ws_deflate_example,
         servers: &servers,
         results: &results,
-        failures: &failures,
-        machine: &machine,
-        background,
-        elapsed,
+        failures: &raw.failures,
+        machine: &raw.machine,
+        background: raw.background,
+        elapsed: Duration::from_secs_f64(raw.elapsed_s),
     };
     if let Some(dir) = opts.out.parent() {
         let _ = fs::create_dir_all(dir);
@@ -791,8 +908,7 @@ fn main() {
     if let Some(dir) = opts.plot.parent() {
         let _ = fs::create_dir_all(dir);
     }
-    let markdown = report.markdown();
-    fs::write(&opts.out, &markdown)
+    fs::write(&opts.out, report.markdown())
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", opts.out.display())));
     match report.plot() {
         Ok(()) => eprintln!(
@@ -801,11 +917,6 @@ fn main() {
             opts.plot.display()
         ),
         Err(error) => eprintln!("bench: wrote {}; plot failed: {error}", opts.out.display()),
-    }
-    eprintln!("bench: {:.0} s in all", elapsed.as_secs_f64());
-    if !failures.is_empty() {
-        eprintln!("bench: {} measurement(s) failed", failures.len());
-        std::process::exit(1);
     }
 }
 
@@ -839,6 +950,7 @@ fn ensure_node_deps() -> bool {
 }
 
 /// The machine, as the report describes it.
+#[derive(Serialize, Deserialize)]
 struct Machine {
     cores: usize,
     cpu: String,
@@ -1049,11 +1161,19 @@ impl Report<'_> {
             .collect();
         let others = stat(&others);
         if let Some(others) = others {
+            let retakes = if self.opts.max_others < 100.0 {
+                format!(
+                    " ({} measurements taken again for using over {:.2})",
+                    self.retried, self.opts.max_others
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
                 "| other processes during the measurement windows | median {:.2}, max {:.2} busy \
-                 cores ({} measurements taken again for using over {:.2}) |",
-                others.median, others.max, self.retried, self.opts.max_others
+                 cores{retakes} |",
+                others.median, others.max
             );
         }
         let _ = writeln!(
@@ -1245,6 +1365,21 @@ impl Report<'_> {
             .map(|s| s.name)
             .filter(|n| *n != "ws")
             .collect();
+        // The load generator's CPU where it neared saturation for either server.
+        let client_note = |row: &str, other: &str| {
+            let scenario = ROWS.iter().find(|r| r.label == row)?.scenario;
+            let load = |server: &str| {
+                let records = self.records(scenario, server);
+                stat(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>()).map(|s| s.median)
+            };
+            let (ws, peer) = (load("ws")?, load(other)?);
+            (ws.max(peer) > 0.85).then(|| {
+                format!(
+                    "; the load generator used {ws:.2} / {peer:.2} cores there, near \
+                     saturation, so this comparison is partly limited by the client"
+                )
+            })
+        };
         let against = |row: &str, other: &str, factor: f64, higher: bool, what: &str| {
             let ws = self.median(row, "ws");
             let peer = self.median(row, other);
@@ -1256,13 +1391,14 @@ impl Report<'_> {
             (
                 met,
                 format!(
-                    "{what}: ws {} vs {other} {}{}",
+                    "{what}: ws {} vs {other} {}{}{}",
                     ws.map(human).unwrap_or_else(|| "?".into()),
                     peer.map(human).unwrap_or_else(|| "?".into()),
                     match (ws, peer) {
                         (Some(ws), Some(peer)) if peer > 0.0 => format!(" (×{:.2})", ws / peer),
                         _ => String::new(),
-                    }
+                    },
+                    client_note(row, other).unwrap_or_default()
                 ),
             )
         };
