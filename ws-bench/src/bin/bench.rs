@@ -1605,6 +1605,12 @@ impl Report<'_> {
 const METHOD: &str = r#"
 ## Method
 
+**Run-to-run variation is larger than the spread within one run.** On the 2-core
+virtual machine these figures were first taken on, two idle runs 10 minutes apart with
+the same binaries gave `ws` echo 1 KiB 410k–466k msg/s and then 673k–697k msg/s, and
+isolated runs right after gave 342k–445k; other figures moved by up to ±20 %. Compare
+ratios from one run, and run again before concluding from a difference under ~25 %.
+
 - **One run, every server.** The `bench` driver starts each server afresh for every
   measurement (`taskset -c 0`), waits for its `Listening on http://ADDR` line, runs the
   load generator (`taskset -c 1`), then kills the server. Repetitions are interleaved
