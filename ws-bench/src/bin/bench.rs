@@ -1665,3 +1665,54 @@ ratios from one run, and run again before concluding from a difference under ~25
   `tt-naive` echoing the same JSON uncompressed. Only `ws` and Node `ws` offer the
   extension.
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_spread() {
+        let s = stat(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(stat(&[1.0, 4.0]).unwrap().median, 2.5);
+        assert!(stat(&[]).is_none());
+    }
+
+    #[test]
+    fn figures_read_compactly() {
+        assert_eq!(human(1_234_567.0), "1.23M");
+        assert_eq!(human(12_345.0), "12.3k");
+        assert_eq!(human(512.4), "512");
+        assert_eq!(human(12.34), "12.3");
+        assert_eq!(human(4.567), "4.57");
+    }
+
+    #[test]
+    fn plot_link_is_relative_to_the_report() {
+        let plot = Path::new("/repo/docs/bench-ratios.png");
+        assert_eq!(
+            relative_to(plot, Some(Path::new("/repo"))),
+            "docs/bench-ratios.png"
+        );
+        assert_eq!(
+            relative_to(plot, Some(Path::new("/elsewhere"))),
+            "/repo/docs/bench-ratios.png"
+        );
+    }
+
+    #[test]
+    fn every_row_names_a_scenario() {
+        for row in ROWS {
+            assert!(
+                SCENARIOS.iter().any(|s| s.key == row.scenario),
+                "{}",
+                row.label
+            );
+            assert!(
+                SCENARIOS.iter().any(|s| s.key == row.base_scenario),
+                "{}",
+                row.label
+            );
+        }
+    }
+}
