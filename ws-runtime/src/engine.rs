@@ -166,10 +166,6 @@ const SMALL_KEEP: u64 = 4 * 1024;
 /// How long a session must be idle before it goes back to the small context.
 const SHRINK_AFTER: Duration = Duration::from_millis(500);
 
-/// Data frames of at least this many bytes are written around tungstenite: header and
-/// shared payload in one vectored write, no copy into its write buffer.
-const RAW_WRITE_MIN: usize = 8 * 1024;
-
 /// The first header byte and payload of a data message, for a raw write; other
 /// messages come back unchanged.
 fn raw_data_frame(message: Message) -> Result<(u8, Bytes), Message> {
@@ -226,6 +222,8 @@ pub(crate) struct Engine<T: Transport> {
     /// data after a close).
     deferred: Option<Deferred>,
     buffers: Buffers,
+    /// Queued bytes that make the writer write before the end of the batch.
+    write_buffer_size: usize,
 }
 
 /// tungstenite's buffers only grow, and it reads at most `read_buffer_size` bytes per
@@ -306,6 +304,7 @@ impl<T: Transport> Engine<T> {
             read_paused: false,
             finish_after_flush: false,
             deferred: None,
+            write_buffer_size: options.get_write_buffer_size().max(1),
             buffers: Buffers {
                 swappable,
                 small_read: options.get_read_buffer_size(),
@@ -715,7 +714,7 @@ impl<T: Transport> Engine<T> {
                         if let Some(ws) = &mut self.ws {
                             ws.get_mut()
                                 .socket_mut()
-                                .queue_raw(0x88, close_payload(&reason));
+                                .queue_frame(0x88, close_payload(&reason));
                         }
                     }
                 }
@@ -778,7 +777,7 @@ impl<T: Transport> Engine<T> {
                 }
             };
             if let Ok((first_byte, payload)) = raw_data_frame(message) {
-                ws.get_mut().socket_mut().queue_raw(first_byte, payload);
+                ws.get_mut().socket_mut().queue_frame(first_byte, payload);
                 self.unflushed += 1;
             }
         }
@@ -854,25 +853,9 @@ impl<T: Transport> Engine<T> {
                 return false;
             }
             self.buffers.peak = self.buffers.peak.max(frame.len() as u64);
-            let large = frame.len() >= RAW_WRITE_MIN && !frame.is_control();
-            if large {
-                if !ws.can_write() {
-                    // Frames queued after a close frame are dropped, as Ktor drops them.
-                    continue;
-                }
-                // What tungstenite buffered must reach the socket before a raw frame.
-                match ws.flush() {
-                    Ok(()) => {}
-                    Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.batch.push_front(frame);
-                        self.write_blocked = true;
-                        return false;
-                    }
-                    Err(err) => {
-                        self.fail_with(err);
-                        return false;
-                    }
-                }
+            if !frame.is_control() && !ws.can_write() {
+                // Data queued after a close frame is dropped, as Ktor drops it.
+                continue;
             }
             let message = match ws.get_mut().encode(frame) {
                 Ok(message) => message,
@@ -883,16 +866,28 @@ impl<T: Transport> Engine<T> {
                 }
             };
             self.unflushed += 1;
-            let message = if large {
-                match raw_data_frame(message) {
-                    Ok((first_byte, payload)) => {
-                        ws.get_mut().socket_mut().queue_raw(first_byte, payload);
-                        continue;
+            // Data frames go around tungstenite (see `Socket::queue_frame`); control
+            // frames through it.
+            let message = match raw_data_frame(message) {
+                Ok((first_byte, payload)) => {
+                    let socket = ws.get_mut().socket_mut();
+                    socket.queue_frame(first_byte, payload);
+                    if socket.queued_bytes() >= self.write_buffer_size {
+                        match socket.flush_raw() {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                self.write_blocked = true;
+                                return false;
+                            }
+                            Err(e) => {
+                                self.fail_with(WsError::Io(e));
+                                return false;
+                            }
+                        }
                     }
-                    Err(message) => message,
+                    continue;
                 }
-            } else {
-                message
+                Err(message) => message,
             };
             match ws.write(message) {
                 Ok(()) => {}

@@ -26,26 +26,153 @@ const BULK: usize = 64 * 1024;
 /// Reads of at least this size go straight into the caller's buffer.
 const DIRECT_READ_MIN: usize = 4 * 1024;
 
-/// A frame written around tungstenite: its header, and its payload shared, not copied.
-struct RawOut {
-    header: [u8; 10],
-    header_len: usize,
-    payload: Bytes,
-    /// Bytes of header and payload already written.
+/// Data frames waiting to be written, in order. Small frames are copied into one
+/// buffer; a large payload stays shared (no copy) and is written with its header by a
+/// vectored write.
+#[derive(Default)]
+struct OutQueue {
+    segments: VecDeque<Segment>,
+    /// Small frames queued after the last segment.
+    tail: Vec<u8>,
+    /// Bytes of the first segment (or of the tail, without segments) already written.
     written: usize,
+    /// Bytes queued and not yet written.
+    bytes: usize,
 }
 
-impl RawOut {
+enum Segment {
+    Inline(Vec<u8>),
+    Frame {
+        header: [u8; 10],
+        header_len: usize,
+        payload: Bytes,
+    },
+}
+
+impl Segment {
     fn len(&self) -> usize {
-        self.header_len + self.payload.len()
+        match self {
+            Segment::Inline(bytes) => bytes.len(),
+            Segment::Frame {
+                header_len,
+                payload,
+                ..
+            } => header_len + payload.len(),
+        }
+    }
+}
+
+/// Payloads up to this size are copied into the queue's buffer, larger ones shared.
+const INLINE_MAX: usize = 2 * 1024;
+
+/// The queue's buffer is freed when empty if it grew past this.
+const TAIL_KEEP: usize = 64 * 1024;
+
+impl OutQueue {
+    fn is_empty(&self) -> bool {
+        self.segments.is_empty() && self.tail.len() == self.written
     }
 
-    /// The unwritten parts.
-    fn slices(&self) -> (&[u8], &[u8]) {
-        if self.written < self.header_len {
-            (&self.header[self.written..self.header_len], &self.payload)
+    fn push(&mut self, first_byte: u8, payload: Bytes) {
+        let mut header = [0u8; 10];
+        header[0] = first_byte;
+        let len = payload.len();
+        let header_len = if len < 126 {
+            header[1] = len as u8;
+            2
+        } else if len <= 0xffff {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
         } else {
-            (&[], &self.payload[self.written - self.header_len..])
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        };
+        self.bytes += header_len + len;
+        if len <= INLINE_MAX {
+            self.tail.extend_from_slice(&header[..header_len]);
+            self.tail.extend_from_slice(&payload);
+            return;
+        }
+        if !self.tail.is_empty() {
+            // The tail becomes a segment; if it is the first, `written` stays its offset.
+            self.segments
+                .push_back(Segment::Inline(std::mem::take(&mut self.tail)));
+        }
+        self.segments.push_back(Segment::Frame {
+            header,
+            header_len,
+            payload,
+        });
+    }
+
+    /// The unwritten bytes as slices, as many as fit in `slices`; returns how many.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        fn push<'a>(slices: &mut [IoSlice<'a>], count: &mut usize, bytes: &'a [u8]) -> bool {
+            if bytes.is_empty() {
+                return true;
+            }
+            if *count == slices.len() {
+                return false;
+            }
+            slices[*count] = IoSlice::new(bytes);
+            *count += 1;
+            true
+        }
+        let mut count = 0;
+        // `written` applies to the first unit: the first segment, or the tail.
+        let mut skip = self.written;
+        for segment in &self.segments {
+            let fits = match segment {
+                Segment::Inline(bytes) => push(slices, &mut count, &bytes[skip..]),
+                Segment::Frame {
+                    header,
+                    header_len,
+                    payload,
+                } => {
+                    let (header, payload) = if skip < *header_len {
+                        (&header[skip..*header_len], &payload[..])
+                    } else {
+                        (&header[..0], &payload[skip - header_len..])
+                    };
+                    push(slices, &mut count, header) && push(slices, &mut count, payload)
+                }
+            };
+            if !fits {
+                return count;
+            }
+            skip = 0;
+        }
+        push(slices, &mut count, &self.tail[skip..]);
+        count
+    }
+
+    /// Marks `n` bytes as written.
+    fn advance(&mut self, mut n: usize) {
+        self.bytes -= n;
+        while n > 0 {
+            let Some(front) = self.segments.front() else {
+                self.written += n;
+                break;
+            };
+            let left = front.len() - self.written;
+            if n >= left {
+                n -= left;
+                self.written = 0;
+                self.segments.pop_front();
+            } else {
+                self.written += n;
+                n = 0;
+            }
+        }
+        if self.segments.is_empty() && self.written == self.tail.len() {
+            self.written = 0;
+            if self.tail.capacity() > TAIL_KEEP {
+                self.tail = Vec::new();
+            } else {
+                self.tail.clear();
+            }
         }
     }
 }
@@ -58,8 +185,8 @@ pub(crate) struct Socket {
     pos: usize,
     /// The last read filled the caller's buffer: read ahead next time.
     streaming: bool,
-    /// Large frames queued by the engine, written before anything tungstenite writes.
-    raw: VecDeque<RawOut>,
+    /// Data frames queued by the engine, written before anything tungstenite writes.
+    out: OutQueue,
     /// Where the bytes handed to tungstenite stand in the frame sequence (plain
     /// sessions only), so that the engine can tell when tungstenite holds no partial
     /// message and its buffers can be replaced.
@@ -156,7 +283,7 @@ impl Socket {
             bulk: leftover,
             pos: 0,
             streaming: false,
-            raw: VecDeque::new(),
+            out: OutQueue::default(),
             tracker: None,
             hold: false,
         }
@@ -187,72 +314,35 @@ impl Socket {
         self.streaming
     }
 
-    /// Queues a data frame to write without copying its payload: large messages skip
-    /// tungstenite's write buffer (which would copy them and then keep their size as
-    /// capacity forever). The caller guarantees tungstenite has nothing buffered.
-    pub(crate) fn queue_raw(&mut self, first_byte: u8, payload: Bytes) {
-        let mut header = [0u8; 10];
-        header[0] = first_byte;
-        let len = payload.len();
-        let header_len = if len < 126 {
-            header[1] = len as u8;
-            2
-        } else if len <= 0xffff {
-            header[1] = 126;
-            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        } else {
-            header[1] = 127;
-            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        };
-        self.raw.push_back(RawOut {
-            header,
-            header_len,
-            payload,
-            written: 0,
-        });
+    /// Queues a data frame (its first header byte and payload) to be written around
+    /// tungstenite: data never goes through tungstenite's write buffer, which would
+    /// copy every payload and keep its largest size as capacity for good. tungstenite
+    /// only writes control frames, and whatever it writes goes out after what is
+    /// queued here (see `write`).
+    pub(crate) fn queue_frame(&mut self, first_byte: u8, payload: Bytes) {
+        self.out.push(first_byte, payload);
     }
 
-    /// Whether queued raw frames wait to be written.
+    /// Whether queued frames wait to be written.
     pub(crate) fn has_raw(&self) -> bool {
-        !self.raw.is_empty()
+        !self.out.is_empty()
     }
 
-    /// Writes queued raw frames with vectored writes; `WouldBlock` if the socket is full.
+    /// Bytes of queued frames not yet written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.out.bytes
+    }
+
+    /// Writes queued frames with vectored writes; `WouldBlock` if the socket is full.
     pub(crate) fn flush_raw(&mut self) -> io::Result<()> {
-        while !self.raw.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 16];
-            let mut count = 0;
-            for out in self.raw.iter().take(slices.len() / 2) {
-                let (header, payload) = out.slices();
-                if !header.is_empty() {
-                    slices[count] = IoSlice::new(header);
-                    count += 1;
-                }
-                if !payload.is_empty() {
-                    slices[count] = IoSlice::new(payload);
-                    count += 1;
-                }
-            }
-            let mut n = self.tcp.try_write_vectored(&slices[..count])?;
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let count = self.out.slices(&mut slices);
+            let n = self.tcp.try_write_vectored(&slices[..count])?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            while n > 0 {
-                let front = self
-                    .raw
-                    .front_mut()
-                    .expect("bytes written belong to a queued frame");
-                let left = front.len() - front.written;
-                if n >= left {
-                    n -= left;
-                    self.raw.pop_front();
-                } else {
-                    front.written += n;
-                    n = 0;
-                }
-            }
+            self.out.advance(n);
         }
         Ok(())
     }
@@ -291,7 +381,7 @@ impl Socket {
 
     /// Reads and discards whatever the peer still sends (lingering close).
     pub(crate) fn discard_input(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.raw.clear();
+        self.out = OutQueue::default();
         self.bulk = Vec::new();
         self.pos = 0;
         let mut scratch = [0u8; 1024];
@@ -413,8 +503,8 @@ fn read_draining(
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // Frames queued raw were queued first: they go out first.
-        if !self.raw.is_empty() {
+        // Frames queued here were queued first: they go out first.
+        if !self.out.is_empty() {
             self.flush_raw()?;
         }
         self.tcp.try_write(buf)
@@ -422,5 +512,91 @@ impl Write for Socket {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drains the queue through `slices`/`advance` in writes of `step` bytes.
+    fn drain(queue: &mut OutQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 3];
+            let count = queue.slices(&mut slices);
+            let mut taken = 0;
+            for slice in &slices[..count] {
+                let n = slice.len().min(step - taken);
+                out.extend_from_slice(&slice[..n]);
+                taken += n;
+                if taken == step {
+                    break;
+                }
+            }
+            queue.advance(taken);
+        }
+        out
+    }
+
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(n as u8),
+            n if n <= 0xffff => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn queued_frames_come_out_in_order_whatever_the_write_sizes() {
+        let payloads: Vec<Vec<u8>> = [3usize, 5000, 0, 200, 70_000, 10, 3000, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (0..*n).map(|j| (i * 31 + j) as u8).collect())
+            .collect();
+        let expected: Vec<u8> = payloads.iter().flat_map(|p| frame(0x82, p)).collect();
+        for step in [7, 100, 4096, usize::MAX] {
+            let mut queue = OutQueue::default();
+            for p in &payloads {
+                queue.push(0x82, Bytes::from(p.clone()));
+            }
+            assert_eq!(queue.bytes, expected.len());
+            assert_eq!(drain(&mut queue, step), expected, "step {step}");
+            assert_eq!(queue.bytes, 0);
+        }
+    }
+
+    #[test]
+    fn frame_tracker_finds_boundaries() {
+        let mut bytes = frame(0x81, b"hello"); // a whole text message
+        bytes.extend(frame(0x02, &[0; 300])); // fragment 1 of a binary message
+        bytes.extend(frame(0x89, b"p")); // a ping between fragments
+        bytes.extend(frame(0x80, &[1; 70_000])); // the last fragment
+        let mut tracker = FrameTracker::default();
+        let first = tracker.advance(&bytes, true);
+        assert_eq!(first, 7);
+        assert!(tracker.at_boundary());
+        let rest = tracker.advance(&bytes[first..], true);
+        assert_eq!(
+            first + rest,
+            bytes.len(),
+            "no boundary inside the fragmented message"
+        );
+        assert!(tracker.at_boundary());
+        assert_eq!(tracker.take_largest(), 70_000);
+        let mut split = FrameTracker::default();
+        for chunk in bytes.chunks(3) {
+            split.advance(chunk, false);
+        }
+        assert!(split.at_boundary());
     }
 }
