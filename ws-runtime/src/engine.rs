@@ -199,6 +199,8 @@ pub(crate) struct Engine<T: Transport> {
     deadline: Option<Instant>,
     pinger: Option<Box<Pinger>>,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The deadline the timer was last polled with (and is registered for).
+    sleep_armed: Option<Instant>,
     /// Frames read this poll, handed to `incoming` under one lock.
     inbox: VecDeque<Frame>,
     /// Frames taken from `outgoing` and not yet given to tungstenite.
@@ -215,6 +217,9 @@ pub(crate) struct Engine<T: Transport> {
     peer_closed: bool,
     /// Reading stopped because `incoming` was full (not because the socket was empty).
     read_paused: bool,
+    /// The last read found nothing and registered for readiness: tungstenite holds no
+    /// complete frame, so reading is pointless until the socket is readable.
+    waiting_readable: bool,
     /// Raw sessions: close the socket once the next flush completes.
     finish_after_flush: bool,
     /// A close frame waiting until the handler has answered the messages that came
@@ -294,6 +299,7 @@ impl<T: Transport> Engine<T> {
             deadline: None,
             pinger,
             sleep: None,
+            sleep_armed: None,
             inbox: VecDeque::new(),
             batch: VecDeque::new(),
             unflushed: 0,
@@ -302,6 +308,7 @@ impl<T: Transport> Engine<T> {
             needs_flush: false,
             peer_closed: false,
             read_paused: false,
+            waiting_readable: false,
             finish_after_flush: false,
             deferred: None,
             write_buffer_size: options.get_write_buffer_size().max(1),
@@ -457,6 +464,16 @@ impl<T: Transport> Engine<T> {
             // Reading would make tungstenite send the close reply now.
             return;
         }
+        if self.waiting_readable {
+            // The last read drained everything: unless the socket became readable
+            // since, there is nothing to read (and no lock to take). The check also
+            // keeps the waker registered.
+            let Some(ws) = &self.ws else { return };
+            match ws.get_ref().poll_read_ready(cx) {
+                Poll::Pending => return,
+                Poll::Ready(_) => self.waiting_readable = false,
+            }
+        }
         let mut room = if self.handler_done {
             usize::MAX
         } else {
@@ -520,7 +537,10 @@ impl<T: Transport> Engine<T> {
                             self.fail_with(WsError::Io(e));
                             break;
                         }
-                        Poll::Pending => break,
+                        Poll::Pending => {
+                            self.waiting_readable = true;
+                            break;
+                        }
                     }
                 }
                 Err(err) => {
@@ -915,14 +935,15 @@ impl<T: Transport> Engine<T> {
             {
                 Ok(()) => {
                     self.write_blocked = false;
-                    self.shared
+                    let more = self
+                        .shared
                         .mark_written(std::mem::take(&mut self.unflushed));
                     if self.finish_after_flush {
                         self.finish(None);
                         return false;
                     }
-                    // Room appeared for frames the writer could not take before.
-                    return !self.batch.is_empty() || self.shared.has_outgoing();
+                    // Frames the writer could not take before, or queued meanwhile.
+                    return !self.batch.is_empty() || more;
                 }
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     match ws.get_ref().socket().poll_write_ready(cx) {
@@ -1058,6 +1079,10 @@ impl<T: Transport> Engine<T> {
         }
         match next {
             Some(at) => {
+                if self.sleep_armed == Some(at) && Instant::now() < at {
+                    // Polled with this deadline already: the timer will wake us.
+                    return false;
+                }
                 let sleep = self
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
@@ -1066,10 +1091,15 @@ impl<T: Transport> Engine<T> {
                 }
                 if sleep.as_mut().poll(cx).is_ready() {
                     // Already due: run the timers again on the next pass.
+                    self.sleep_armed = None;
                     return true;
                 }
+                self.sleep_armed = Some(at);
             }
-            None => self.sleep = None,
+            None => {
+                self.sleep = None;
+                self.sleep_armed = None;
+            }
         }
         false
     }

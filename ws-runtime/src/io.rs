@@ -338,7 +338,13 @@ impl Socket {
         while !self.out.is_empty() {
             let mut slices = [IoSlice::new(&[]); 64];
             let count = self.out.slices(&mut slices);
-            let n = self.tcp.try_write_vectored(&slices[..count])?;
+            // One slice (the common case: small frames in one buffer) is a plain write,
+            // which costs the kernel less than a vectored one.
+            let n = if count == 1 {
+                self.tcp.try_write(&slices[0])?
+            } else {
+                self.tcp.try_write_vectored(&slices[..count])?
+            };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }

@@ -335,22 +335,17 @@ impl Shared {
         self.lock().incoming.is_empty()
     }
 
-    /// Whether frames wait in the outgoing queue.
-    pub(crate) fn has_outgoing(&self) -> bool {
-        !self.lock().outgoing.is_empty()
-    }
-
-    /// Records that `count` more frames reached the socket.
-    pub(crate) fn mark_written(&self, count: u64) {
-        if count == 0 {
-            return;
-        }
+    /// Records that `count` more frames reached the socket; returns whether frames
+    /// wait in the outgoing queue.
+    pub(crate) fn mark_written(&self, count: u64) -> bool {
         let mut st = self.lock();
         st.written += count;
+        let more = !st.outgoing.is_empty();
         if std::mem::take(&mut st.flush_waiting) {
             drop(st);
             self.events.notify_waiters();
         }
+        more
     }
 
     /// Sets the close reason unless one is already known.
