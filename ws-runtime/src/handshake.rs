@@ -36,7 +36,7 @@ pub(crate) struct PendingUpgrade {
 
 /// What the session needs once the connection is handed over.
 pub(crate) struct SessionSetup {
-    pub(crate) route: Route,
+    pub(crate) route: Arc<Route>,
     pub(crate) start: SessionStart,
     pub(crate) info: RequestInfo,
     pub(crate) negotiated: NegotiatedSet,
@@ -134,7 +134,7 @@ impl Service {
     fn upgrade(
         &self,
         req: Request<hyper::body::Incoming>,
-        candidates: Vec<(&Route, PathParams)>,
+        mut candidates: Vec<(&Arc<Route>, PathParams)>,
     ) -> Result<Response<Body>, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {
@@ -173,23 +173,22 @@ impl Service {
                 "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
             ));
         }
-        let versions: Vec<&HeaderValue> = headers
-            .get_all(header::SEC_WEBSOCKET_VERSION)
-            .iter()
-            .collect();
-        if versions.len() != 1 || versions[0].as_bytes().trim_ascii() != b"13" {
+        if single(headers, header::SEC_WEBSOCKET_VERSION)
+            .is_none_or(|v| v.as_bytes().trim_ascii() != b"13")
+        {
             return Err(Rejection::new(
                 StatusCode::UPGRADE_REQUIRED,
                 "unsupported WebSocket version: this server speaks version 13",
             ));
         }
-        let keys: Vec<&HeaderValue> = headers.get_all(header::SEC_WEBSOCKET_KEY).iter().collect();
-        if keys.len() != 1 || !is_valid_key(keys[0].as_bytes()) {
+        let Some(key) =
+            single(headers, header::SEC_WEBSOCKET_KEY).filter(|k| is_valid_key(k.as_bytes()))
+        else {
             return Err(Rejection::bad_request(
                 "`Sec-WebSocket-Key` must be one base64-encoded 16-byte value",
             ));
-        }
-        let key = keys[0].as_bytes().trim_ascii();
+        };
+        let key = key.as_bytes().trim_ascii();
         if let Some(allowed) = self.app.options.get_allowed_origins()
             && let Some(origin) = headers.get(header::ORIGIN)
         {
@@ -201,30 +200,30 @@ impl Service {
 
         // Subprotocol: the client's first offer that a route on this path requires,
         // else a route that requires none.
+        let any_protocol = candidates.iter().any(|(r, _)| r.protocol.is_some());
         let offered: Vec<&str> = headers
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|p| !p.is_empty())
+            .filter(|p| any_protocol && !p.is_empty())
             .collect();
         let chosen = offered
             .iter()
             .find_map(|p| {
                 candidates
                     .iter()
-                    .find(|(route, _)| route.protocol.as_deref() == Some(*p))
-                    .map(|c| (c, Some(*p)))
+                    .position(|(route, _)| route.protocol.as_deref() == Some(*p))
+                    .map(|i| (i, Some(*p)))
             })
             .or_else(|| {
                 candidates
                     .iter()
-                    .find(|(r, _)| r.protocol.is_none())
-                    .map(|c| (c, None))
+                    .position(|(r, _)| r.protocol.is_none())
+                    .map(|i| (i, None))
             });
-        let Some(((route, params), protocol)) = chosen.map(|(c, p)| (c, p.map(str::to_owned)))
-        else {
+        let Some((index, protocol)) = chosen.map(|(i, p)| (i, p.map(str::to_owned))) else {
             let required: Vec<&str> = candidates
                 .iter()
                 .filter_map(|(r, _)| r.protocol.as_deref())
@@ -245,18 +244,19 @@ impl Service {
             .filter_map(|v| v.to_str().ok())
             .flat_map(parse_extensions_header)
             .collect::<Vec<_>>();
-        let negotiated = if offers.is_empty() || self.app.options.extensions.is_empty() {
+        let mut negotiated = if offers.is_empty() || self.app.options.extensions.is_empty() {
             NegotiatedSet::default()
         } else {
             negotiate(&self.app.options.extensions, &offers)
         };
 
+        let (route, params) = candidates.swap_remove(index);
         let accept = derive_accept_key(key);
         let (mut parts, body) = req.into_parts();
         let start = {
             let handshake = HandshakeRequest {
                 parts: &parts,
-                params,
+                params: &params,
                 remote_addr: self.remote_addr,
                 state: &self.app.state,
             };
@@ -291,16 +291,16 @@ impl Service {
         let info = RequestInfo {
             uri: compact_uri(&parts.uri),
             headers: compact_headers(&parts.headers),
-            params: params.clone(),
+            params,
             remote_addr: self.remote_addr,
             protocol: protocol.map(String::into_boxed_str),
-            extensions: negotiated.names.clone(),
+            extensions: std::mem::take(&mut negotiated.names),
             converter: self.app.options.content_converter.clone(),
         };
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
             on_upgrade,
             setup: Box::new(SessionSetup {
-                route: (*route).clone(),
+                route: route.clone(),
                 start,
                 info,
                 negotiated,
@@ -308,6 +308,13 @@ impl Service {
         });
         Ok(response)
     }
+}
+
+/// The header's value if it appears exactly once.
+fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&HeaderValue> {
+    let mut values = headers.get_all(name).into_iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitive).
@@ -339,12 +346,23 @@ fn compact_uri(uri: &Uri) -> Uri {
         .unwrap_or_else(|_| Uri::from_static("/"))
 }
 
-/// The headers copied out of hyper's read buffer (see [`compact_uri`]).
+/// The headers copied out of hyper's read buffer (see [`compact_uri`]), every value
+/// into one shared buffer: one allocation instead of one per header.
 fn compact_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut buffer = Vec::with_capacity(headers.values().map(|v| v.len()).sum());
+    for value in headers.values() {
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    let buffer = Bytes::from(buffer);
     let mut copy = HeaderMap::with_capacity(headers.len());
+    let mut offset = 0;
     for (name, value) in headers {
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            copy.append(name.clone(), value);
+        let len = value.len();
+        let shared = buffer.slice(offset..offset + len);
+        offset += len;
+        if let Ok(mut shared) = HeaderValue::from_maybe_shared(shared) {
+            shared.set_sensitive(value.is_sensitive());
+            copy.append(name.clone(), shared);
         }
     }
     copy

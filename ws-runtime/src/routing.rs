@@ -220,6 +220,8 @@ pub struct Route {
     pub(crate) raw: bool,
     pub(crate) name: Cow<'static, str>,
     pub(crate) location: Cow<'static, str>,
+    /// `path (handler)`, for logs.
+    pub(crate) label: Arc<str>,
     pub(crate) prepare: Arc<Prepare>,
     pub(crate) checks: Vec<StartupCheck>,
     pub(crate) path_error: Option<PathError>,
@@ -293,12 +295,15 @@ impl Route {
                 Some(e),
             ),
         };
+        let name = name.into();
+        let label = Arc::from(format!("{path} ({name})"));
         Self {
             pattern,
             protocol: None,
             raw: false,
-            name: name.into(),
+            name,
             location: location.into(),
+            label,
             prepare: Arc::new(prepare),
             checks,
             path_error,

@@ -183,7 +183,7 @@ impl Application {
 /// The application as the running server uses it.
 pub(crate) struct AppInner {
     pub(crate) options: WebSocketOptions,
-    pub(crate) routes: Vec<Route>,
+    pub(crate) routes: Vec<Arc<Route>>,
     pub(crate) http_routes: Vec<HttpRoute>,
     pub(crate) state: StateMap,
     pub(crate) limits: Limits,
@@ -191,7 +191,7 @@ pub(crate) struct AppInner {
 
 impl AppInner {
     /// The WebSocket routes matching `path` best (most static segments), with params.
-    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Route, PathParams)> {
+    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Arc<Route>, PathParams)> {
         let mut best = Vec::new();
         let mut best_statics = 0;
         for route in &self.routes {
@@ -342,7 +342,7 @@ impl EmbeddedServer {
         let limits = Limits::from_options(&options);
         let app = Arc::new(AppInner {
             options,
-            routes,
+            routes: routes.into_iter().map(Arc::new).collect(),
             http_routes,
             state,
             limits,
@@ -572,6 +572,8 @@ async fn http_phase(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(app.options.get_handshake_timeout())
+        // Responses here are a status line and headers: one flat buffer, no queue.
+        .writev(false)
         .max_buf_size(64 * 1024);
     let conn = builder
         .serve_connection(TokioIo::new(tcp), service)
@@ -664,7 +666,7 @@ fn start_session(
         outgoing,
         info,
     });
-    let name: Arc<str> = Arc::from(format!("{} ({})", route.pattern.as_str(), route.name));
+    let name = route.label.clone();
     let future = if negotiated.extensions.is_empty() && !route.raw {
         let engine = Engine::new(socket, shared, &app.options, false);
         SessionFuture::Plain(Driver::new(engine, handler, name))
