@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::frame::Frame;
-use crate::session::{Outgoing, TrySendError, WebSocketSession};
+use crate::session::{BroadcastRefused, Outgoing, WebSocketSession, encode_wire};
 
 struct Entry<T> {
     outgoing: Outgoing,
@@ -107,19 +107,22 @@ impl<T: Send + Sync + 'static> Connections<T> {
         filter: impl Fn(&T) -> bool,
     ) -> Broadcast {
         let frame = frame.into();
+        // Encoded once, shared by every member without extensions.
+        let wire = encode_wire(&frame);
         let mut report = Broadcast::default();
         let members = self.read();
         for entry in members.values() {
             if !filter(&entry.data) {
                 continue;
             }
-            match entry.outgoing.try_send(frame.clone()) {
+            let shared = entry.outgoing.shared();
+            match shared.try_push_broadcast(&frame, wire.as_ref()) {
                 Ok(()) => report.delivered += 1,
-                Err(TrySendError::Full(_)) => {
-                    entry.outgoing.shared().close_slow_peer();
+                Err(BroadcastRefused::Full) => {
+                    shared.close_slow_peer();
                     report.dropped_slow += 1;
                 }
-                Err(TrySendError::Closed(_)) => {}
+                Err(BroadcastRefused::Closed) => {}
             }
         }
         report

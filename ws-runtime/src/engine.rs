@@ -36,7 +36,7 @@ use crate::extension::ExtensionError;
 use crate::frame::{CloseCode, CloseReason, Frame, Text, truncate_reason};
 use crate::io::Socket;
 use crate::options::WebSocketOptions;
-use crate::session::Shared;
+use crate::session::{Outbound, Shared};
 
 /// What the engine writes to and reads from: the plain socket, or the extension layer
 /// over it. The plain socket's methods are the trivial ones, so a connection without
@@ -204,7 +204,7 @@ pub(crate) struct Engine<T: Transport> {
     /// Frames read this poll, handed to `incoming` under one lock.
     inbox: VecDeque<Frame>,
     /// Frames taken from `outgoing` and not yet given to tungstenite.
-    batch: VecDeque<Frame>,
+    batch: VecDeque<Outbound>,
     /// Frames given to tungstenite since the last complete flush.
     unflushed: u64,
     /// The socket refused bytes: wait for writability before writing more.
@@ -784,8 +784,16 @@ impl<T: Transport> Engine<T> {
     /// While the close reply waits: the handler's data frames are written raw, the
     /// rest (pings, pongs, its own close) dropped, as the reply closes the session.
     fn encode_before_close_reply(&mut self) -> bool {
-        while let Some(frame) = self.batch.pop_front() {
+        while let Some(outbound) = self.batch.pop_front() {
             let Some(ws) = &mut self.ws else { return false };
+            let frame = match outbound {
+                Outbound::Wire(wire) => {
+                    ws.get_mut().socket_mut().queue_wire(wire);
+                    self.unflushed += 1;
+                    continue;
+                }
+                Outbound::Frame(frame) => frame,
+            };
             if frame.is_control() {
                 continue;
             }
@@ -838,8 +846,19 @@ impl<T: Transport> Engine<T> {
 
     /// Feeds the batch to tungstenite; false if the socket is full or the engine stopped.
     fn encode_batch(&mut self) -> bool {
-        while let Some(frame) = self.batch.pop_front() {
+        while let Some(outbound) = self.batch.pop_front() {
             let Some(ws) = &mut self.ws else { return false };
+            self.buffers.peak = self.buffers.peak.max(outbound.len() as u64);
+            let frame = match outbound {
+                Outbound::Wire(wire) => {
+                    if ws.can_write() {
+                        ws.get_mut().socket_mut().queue_wire(wire);
+                        self.unflushed += 1;
+                    }
+                    continue;
+                }
+                Outbound::Frame(frame) => frame,
+            };
             if let Frame::Close(reason) = frame {
                 let reason = reason.unwrap_or_else(|| CloseReason::new(CloseCode::NORMAL, ""));
                 self.unflushed += 1;
@@ -872,7 +891,6 @@ impl<T: Transport> Engine<T> {
                 }
                 return false;
             }
-            self.buffers.peak = self.buffers.peak.max(frame.len() as u64);
             if !frame.is_control() && !ws.can_write() {
                 // Data queued after a close frame is dropped, as Ktor drops it.
                 continue;

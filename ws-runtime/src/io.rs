@@ -42,6 +42,8 @@ struct OutQueue {
 
 enum Segment {
     Inline(Vec<u8>),
+    /// A whole frame already encoded, shared.
+    Wire(Bytes),
     Frame {
         header: [u8; 10],
         header_len: usize,
@@ -53,6 +55,7 @@ impl Segment {
     fn len(&self) -> usize {
         match self {
             Segment::Inline(bytes) => bytes.len(),
+            Segment::Wire(bytes) => bytes.len(),
             Segment::Frame {
                 header_len,
                 payload,
@@ -107,6 +110,19 @@ impl OutQueue {
         });
     }
 
+    fn push_wire(&mut self, wire: Bytes) {
+        self.bytes += wire.len();
+        if wire.len() <= INLINE_MAX {
+            self.tail.extend_from_slice(&wire);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.segments
+                .push_back(Segment::Inline(std::mem::take(&mut self.tail)));
+        }
+        self.segments.push_back(Segment::Wire(wire));
+    }
+
     /// The unwritten bytes as slices, as many as fit in `slices`; returns how many.
     fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         fn push<'a>(slices: &mut [IoSlice<'a>], count: &mut usize, bytes: &'a [u8]) -> bool {
@@ -126,6 +142,7 @@ impl OutQueue {
         for segment in &self.segments {
             let fits = match segment {
                 Segment::Inline(bytes) => push(slices, &mut count, &bytes[skip..]),
+                Segment::Wire(bytes) => push(slices, &mut count, &bytes[skip..]),
                 Segment::Frame {
                     header,
                     header_len,
@@ -321,6 +338,11 @@ impl Socket {
     /// queued here (see `write`).
     pub(crate) fn queue_frame(&mut self, first_byte: u8, payload: Bytes) {
         self.out.push(first_byte, payload);
+    }
+
+    /// Queues a frame already encoded (a broadcast's shared bytes).
+    pub(crate) fn queue_wire(&mut self, wire: Bytes) {
+        self.out.push_wire(wire);
     }
 
     /// Whether queued frames wait to be written.

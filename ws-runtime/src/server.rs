@@ -653,7 +653,7 @@ fn start_session(
         negotiated,
     } = *setup;
     let app = &server.app;
-    let shared = Shared::new(app.limits);
+    let shared = Shared::new(app.limits, negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
     server.lock_sessions().insert(id, shared.clone());
     if server.shutting_down.load(Ordering::SeqCst) {

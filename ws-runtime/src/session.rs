@@ -12,6 +12,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
 use http::{HeaderMap, Uri};
 use tokio::sync::Notify;
 
@@ -19,6 +20,47 @@ use crate::convert::ContentConverter;
 use crate::error::{Error, Result};
 use crate::frame::{CloseCode, CloseReason, Frame};
 use crate::options::{ChannelOverflow, WebSocketOptions};
+
+/// What waits in a session's outgoing queue.
+pub(crate) enum Outbound {
+    /// A frame, encoded (and run through the extensions) by the session's engine.
+    Frame(Frame),
+    /// A data frame already encoded, header and payload, shared by every recipient of
+    /// a broadcast (sessions without extensions only).
+    Wire(Bytes),
+}
+
+impl Outbound {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Outbound::Frame(frame) => frame.len(),
+            Outbound::Wire(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// A data frame's wire form: what a server sends (FIN, no mask), for broadcasts.
+pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
+    let (opcode, payload): (u8, &[u8]) = match frame {
+        Frame::Text(text) => (0x1, text.as_bytes()),
+        Frame::Binary(bytes) => (0x2, bytes),
+        _ => return None,
+    };
+    let len = payload.len();
+    let mut wire = Vec::with_capacity(len + 10);
+    wire.push(0x80 | opcode);
+    if len < 126 {
+        wire.push(len as u8);
+    } else if len <= 0xffff {
+        wire.push(126);
+        wire.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        wire.push(127);
+        wire.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    wire.extend_from_slice(payload);
+    Some(wire.into())
+}
 
 /// Bounds of one session's queues, from the options.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +91,9 @@ pub(crate) struct Shared {
     /// Frames were written, or the close reason became known.
     events: Notify,
     pub(crate) limits: Limits,
+    /// No extension processes this session's frames: broadcasts may hand it frames
+    /// already encoded.
+    plain: bool,
 }
 
 #[derive(Default)]
@@ -59,7 +104,7 @@ struct State {
     recv_waker: Option<Waker>,
     read_paused: bool,
 
-    outgoing: VecDeque<Frame>,
+    outgoing: VecDeque<Outbound>,
     accepting: bool,
     queued: u64,
     written: u64,
@@ -98,7 +143,8 @@ impl State {
         if discard_queue {
             self.outgoing.clear();
         }
-        self.outgoing.push_back(Frame::Close(Some(reason)));
+        self.outgoing
+            .push_back(Outbound::Frame(Frame::Close(Some(reason))));
         self.queued += 1;
         self.accepting = false;
         self.wake_engine();
@@ -112,8 +158,9 @@ pub(crate) struct Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(limits: Limits) -> Arc<Self> {
+    pub(crate) fn new(limits: Limits, plain: bool) -> Arc<Self> {
         Arc::new(Self {
+            plain,
             state: Mutex::new(State {
                 accepting: true,
                 ..State::default()
@@ -167,11 +214,35 @@ impl Shared {
             return Err(TrySendError::Full(frame));
         }
         let is_close = matches!(frame, Frame::Close(_));
-        st.outgoing.push_back(frame);
+        st.outgoing.push_back(Outbound::Frame(frame));
         st.queued += 1;
         if is_close {
             st.accepting = false;
         }
+        st.wake_engine();
+        Ok(())
+    }
+
+    /// A broadcast's push: the shared encoded form for plain sessions, else the frame.
+    /// Never waits.
+    pub(crate) fn try_push_broadcast(
+        &self,
+        frame: &Frame,
+        wire: Option<&Bytes>,
+    ) -> std::result::Result<(), BroadcastRefused> {
+        let outbound = match wire {
+            Some(wire) if self.plain => Outbound::Wire(wire.clone()),
+            _ => Outbound::Frame(frame.clone()),
+        };
+        let mut st = self.lock();
+        if !st.accepting {
+            return Err(BroadcastRefused::Closed);
+        }
+        if st.outgoing.len() >= self.limits.outgoing_capacity {
+            return Err(BroadcastRefused::Full);
+        }
+        st.outgoing.push_back(outbound);
+        st.queued += 1;
         st.wake_engine();
         Ok(())
     }
@@ -316,7 +387,7 @@ impl Shared {
     }
 
     /// Moves the queued outgoing frames into `batch` (which must be empty).
-    pub(crate) fn take_outgoing(&self, batch: &mut VecDeque<Frame>) -> Taken {
+    pub(crate) fn take_outgoing(&self, batch: &mut VecDeque<Outbound>) -> Taken {
         let mut st = self.lock();
         std::mem::swap(&mut st.outgoing, batch);
         let notify = std::mem::take(&mut st.space_waiting) && !batch.is_empty();
@@ -412,6 +483,12 @@ impl Shared {
         st.engine_parked = true;
         true
     }
+}
+
+/// Why a broadcast did not reach a member.
+pub(crate) enum BroadcastRefused {
+    Full,
+    Closed,
 }
 
 /// Why [`Outgoing::try_send`] did not queue a frame; the frame comes back.
@@ -683,5 +760,28 @@ impl WebSocketSession {
                 Some(_) => continue,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WireFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    #[test]
+    fn broadcast_encoding_matches_tungstenites() {
+        for len in [0usize, 1, 125, 126, 127, 65_535, 65_536, 70_000] {
+            let payload = vec![0x5a; len];
+            let ours = encode_wire(&Frame::binary(payload.clone())).unwrap();
+            let mut theirs = Vec::new();
+            WireFrame::message(payload, OpCode::Data(Data::Binary), true)
+                .format(&mut theirs)
+                .unwrap();
+            assert_eq!(ours.as_ref(), theirs.as_slice(), "{len} bytes");
+        }
+        let text = encode_wire(&Frame::text("hé")).unwrap();
+        assert_eq!(text.as_ref(), b"\x81\x03h\xc3\xa9");
+        assert!(encode_wire(&Frame::ping(vec![1])).is_none());
     }
 }
