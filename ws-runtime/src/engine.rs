@@ -507,7 +507,7 @@ impl<T: Transport> Engine<T> {
                         if !self.buffers.large {
                             let socket = ws.get_mut().socket_mut();
                             let big = socket.tracker().is_some_and(|t| t.largest() >= LARGE_FRAME);
-                            if big || socket.is_streaming() {
+                            if big || socket.is_streaming() || socket.has_buffered() {
                                 socket.hold_at_boundary(true);
                             }
                         }

@@ -66,7 +66,7 @@ impl Segment {
 }
 
 /// Payloads up to this size are copied into the queue's buffer, larger ones shared.
-const INLINE_MAX: usize = 2 * 1024;
+const INLINE_MAX: usize = 512;
 
 /// The queue's buffer is freed when empty if it grew past this.
 const TAIL_KEEP: usize = 64 * 1024;
