@@ -254,6 +254,16 @@ struct Buffers {
     peak: u64,
 }
 
+/// How writing out everything queued ended.
+enum Flushed {
+    Done,
+    /// tungstenite says the close handshake is complete (the server closes TCP).
+    ConnectionClosed,
+    /// The socket is full; its readiness wakes the engine.
+    Pending,
+    Error(WsError),
+}
+
 /// A close frame held back so that the handler's answers to earlier messages go first.
 struct Deferred {
     /// Send it at this instant at the latest.
@@ -814,32 +824,41 @@ impl<T: Transport> Engine<T> {
 
     /// Writes only the raw frames (tungstenite's buffer holds the close reply).
     fn flush_raw_only(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(ws) = &mut self.ws else { return false };
+        match self.write_out(cx, false) {
+            Flushed::Done | Flushed::ConnectionClosed => {
+                self.write_blocked = false;
+                self.shared
+                    .mark_written(std::mem::take(&mut self.unflushed));
+            }
+            Flushed::Pending => {}
+            Flushed::Error(err) => self.fail_with(err),
+        }
+        false
+    }
+
+    /// Writes out what tungstenite holds (with `tungstenite`) and the frames queued
+    /// around it, waiting for writability when the socket is full.
+    fn write_out(&mut self, cx: &mut Context<'_>, tungstenite: bool) -> Flushed {
         loop {
-            match ws.get_mut().socket_mut().flush_raw() {
-                Ok(()) => {
-                    self.write_blocked = false;
-                    self.shared
-                        .mark_written(std::mem::take(&mut self.unflushed));
-                    return false;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let Some(ws) = &mut self.ws else {
+                return Flushed::Error(WsError::AlreadyClosed);
+            };
+            let result = if tungstenite { ws.flush() } else { Ok(()) }
+                .and_then(|()| Ok(ws.get_mut().socket_mut().flush_raw()?));
+            match result {
+                Ok(()) => return Flushed::Done,
+                Err(WsError::ConnectionClosed) => return Flushed::ConnectionClosed,
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     match ws.get_ref().socket().poll_write_ready(cx) {
                         Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(e)) => {
-                            self.fail_with(WsError::Io(e));
-                            return false;
-                        }
+                        Poll::Ready(Err(e)) => return Flushed::Error(WsError::Io(e)),
                         Poll::Pending => {
                             self.write_blocked = true;
-                            return false;
+                            return Flushed::Pending;
                         }
                     }
                 }
-                Err(e) => {
-                    self.fail_with(WsError::Io(e));
-                    return false;
-                }
+                Err(err) => return Flushed::Error(err),
             }
         }
     }
@@ -945,72 +964,42 @@ impl<T: Transport> Engine<T> {
     }
 
     fn flush(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(ws) = &mut self.ws else { return false };
-        loop {
-            match ws
-                .flush()
-                .and_then(|()| Ok(ws.get_mut().socket_mut().flush_raw()?))
-            {
-                Ok(()) => {
-                    self.write_blocked = false;
-                    let more = self
-                        .shared
-                        .mark_written(std::mem::take(&mut self.unflushed));
-                    if self.finish_after_flush {
-                        self.finish(None);
-                        return false;
-                    }
-                    // Frames the writer could not take before, or queued meanwhile.
-                    return !self.batch.is_empty() || more;
-                }
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match ws.get_ref().socket().poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(e)) => {
-                            self.fail_with(WsError::Io(e));
-                            return false;
-                        }
-                        Poll::Pending => {
-                            self.write_blocked = true;
-                            return false;
-                        }
-                    }
-                }
-                Err(WsError::ConnectionClosed) => {
-                    // The close handshake completed: the server closes TCP first.
-                    self.shared
-                        .mark_written(std::mem::take(&mut self.unflushed));
+        match self.write_out(cx, true) {
+            Flushed::Done => {
+                self.write_blocked = false;
+                let more = self
+                    .shared
+                    .mark_written(std::mem::take(&mut self.unflushed));
+                if self.finish_after_flush {
                     self.finish(None);
                     return false;
                 }
-                Err(err) => {
-                    self.fail_with(err);
-                    return false;
-                }
+                // Frames the writer could not take before, or queued meanwhile.
+                !self.batch.is_empty() || more
+            }
+            Flushed::ConnectionClosed => {
+                // The close handshake completed: the server closes TCP first.
+                self.shared
+                    .mark_written(std::mem::take(&mut self.unflushed));
+                self.finish(None);
+                false
+            }
+            Flushed::Pending => false,
+            Flushed::Error(err) => {
+                self.fail_with(err);
+                false
             }
         }
     }
 
     /// While failing: flush our close frame, then half-close.
     fn poll_fail_flush(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(ws) = &mut self.ws else { return false };
-        loop {
-            match ws
-                .flush()
-                .and_then(|()| Ok(ws.get_mut().socket_mut().flush_raw()?))
-            {
-                Ok(()) | Err(WsError::ConnectionClosed) => break,
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match ws.get_ref().socket().poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(_)) => {
-                            self.finish(None);
-                            return false;
-                        }
-                        Poll::Pending => return false,
-                    }
-                }
-                Err(_) => break,
+        match self.write_out(cx, true) {
+            Flushed::Done | Flushed::ConnectionClosed => {}
+            Flushed::Pending => return false,
+            Flushed::Error(_) => {
+                self.finish(None);
+                return false;
             }
         }
         let Some(ws) = &mut self.ws else { return false };
