@@ -6,14 +6,19 @@
 //!    pings and close frames itself) and the data frames go to `incoming`, up to the
 //!    session's read-ahead bound;
 //! 2. **handler**: the handler future runs until it waits;
-//! 3. **write**: every frame queued on `outgoing` is encoded into tungstenite's write
-//!    buffer, then one flush writes them all, so a burst of sends costs one system call.
+//! 3. **write**: every frame queued on `outgoing` is encoded, then one write sends
+//!    them all, so a burst of sends costs one system call. Data frames are framed here
+//!    and written around tungstenite (small ones copied into one buffer, larger
+//!    payloads shared and written with a vectored write); tungstenite writes only
+//!    control frames: pongs, pings, close frames.
 //!
-//! Timers (ping period, pong timeout, close handshake timeout) are one `Sleep` armed at
-//! the nearest deadline. Closing follows RFC 6455 §7: a clean close waits for the peer's
-//! close frame up to `timeout`; a failed connection (protocol error, ping timeout) sends
-//! its close frame, half-closes, and discards input briefly so the peer reads the frame
-//! before the connection goes.
+//! Timers (ping period, pong timeout, close handshake timeout, going back to small
+//! buffers) are one `Sleep` armed at the nearest deadline. Closing follows RFC 6455
+//! §7: a clean close waits for the peer's close frame up to `timeout`; a close frame
+//! (the reply to the peer's, or ours failing the connection) first waits, at most 1 s,
+//! for the handler to answer the messages read before it; a failed connection then
+//! half-closes and discards input briefly so the peer reads the close frame before the
+//! connection goes.
 
 use std::collections::VecDeque;
 use std::future::Future;
