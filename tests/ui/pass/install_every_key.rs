@@ -83,6 +83,7 @@ fn main() {
                 client_no_context_takeover = false,
                 server_max_window_bits = 9,
                 client_max_window_bits = 8,
+                max_compressors = 1024,
             },
             Marker { tag = "m", period = 1h, size = 1GiB },
         },

@@ -78,5 +78,6 @@ fn deflate(name: &syn::Ident, o: &DeflateOptions) -> TokenStream {
     setter(&mut calls, &o.client_no_context_takeover);
     setter(&mut calls, &o.server_max_window_bits);
     setter(&mut calls, &o.client_max_window_bits);
+    setter(&mut calls, &o.max_compressors);
     quote_spanned!(name.span()=> ::ws::extension::Deflate::new() #(#calls)*)
 }

@@ -46,6 +46,7 @@ const DEFLATE_KEYS: &[&str] = &[
     "client_no_context_takeover",
     "server_max_window_bits",
     "client_max_window_bits",
+    "max_compressors",
 ];
 
 const KTOR_DEFLATE_KEYS: &[(&str, &str)] = &[
@@ -100,6 +101,7 @@ pub(crate) struct DeflateOptions {
     pub(crate) client_no_context_takeover: Option<Setting<BoolValue>>,
     pub(crate) server_max_window_bits: Option<Setting<IntValue>>,
     pub(crate) client_max_window_bits: Option<Setting<IntValue>>,
+    pub(crate) max_compressors: Option<Setting<IntValue>>,
 }
 
 /// One entry of `extensions { ... }`.
@@ -803,6 +805,16 @@ fn checked_deflate_option(
                 ));
             }
             set(&mut options.compress_if, key, written, expr.clone(), errors);
+        }
+        "max_compressors" => {
+            let value = lit::integer(
+                expr,
+                name,
+                "a number of compressors",
+                u128::from(u64::MAX),
+                "usize",
+            )?;
+            set(&mut options.max_compressors, key, written, value, errors);
         }
         "server_no_context_takeover" | "client_no_context_takeover" => {
             let value = lit::boolean(expr, name)?;

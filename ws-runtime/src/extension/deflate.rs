@@ -11,6 +11,7 @@
 //! | `client_no_context_takeover` | off | ask the client to do the same, so no decompressor is kept between messages |
 //! | `server_max_window_bits` | 15 | our compression window (9–15); a client's `server_max_window_bits` lowers it |
 //! | `client_max_window_bits` | 15 | the largest window we ask the client to use, when it lets us ask |
+//! | `max_compressors` | unlimited | at most this many sessions hold a compressor at once; the others send uncompressed until one is free |
 //!
 //! # Memory and CPU
 //!
@@ -20,7 +21,9 @@
 //! and dropped after each message when the side's context takeover is off; with
 //! takeover on they live as long as the session. Lower `server_max_window_bits` and
 //! turn on `client_no_context_takeover` to bound memory on servers with many idle
-//! compressed sessions. Compression costs a few microseconds per KiB of compressible
+//! compressed sessions, and set `max_compressors` to put a hard bound on compressor
+//! memory: a sender may send any message uncompressed (RFC 7692 §6), so sessions over
+//! the bound simply do. Compression costs a few microseconds per KiB of compressible
 //! text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
 //! small messages, where framing dominates anyway.
 //!
@@ -33,6 +36,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -65,6 +69,34 @@ pub struct Deflate {
     client_no_context_takeover: bool,
     server_max_window_bits: u8,
     client_max_window_bits: u8,
+    compressors: Option<Arc<CompressorBudget>>,
+}
+
+/// A bound on the compressors alive at once, shared by a factory's sessions.
+#[derive(Debug)]
+struct CompressorBudget {
+    max: usize,
+    live: AtomicUsize,
+}
+
+impl CompressorBudget {
+    fn take(self: &Arc<Self>) -> Option<CompressorSlot> {
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| CompressorSlot(self.clone()))
+    }
+}
+
+/// One compressor's place in the budget, given back when dropped.
+struct CompressorSlot(Arc<CompressorBudget>);
+
+impl Drop for CompressorSlot {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Default for Deflate {
@@ -77,6 +109,7 @@ impl Default for Deflate {
             client_no_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            compressors: None,
         }
     }
 }
@@ -97,6 +130,7 @@ impl fmt::Debug for Deflate {
             )
             .field("server_max_window_bits", &self.server_max_window_bits)
             .field("client_max_window_bits", &self.client_max_window_bits)
+            .field("max_compressors", &self.compressors.as_ref().map(|b| b.max))
             .finish()
     }
 }
@@ -151,6 +185,17 @@ impl Deflate {
     /// start-up.
     pub fn client_max_window_bits(mut self, bits: u8) -> Self {
         self.client_max_window_bits = bits;
+        self
+    }
+
+    /// At most `max` sessions of this server hold a compressor at once; a session that
+    /// finds none free sends its messages uncompressed until one is. Compressor memory
+    /// is then bounded by `max` × about 256 KiB (at 15 window bits).
+    pub fn max_compressors(mut self, max: usize) -> Self {
+        self.compressors = Some(Arc::new(CompressorBudget {
+            max,
+            live: AtomicUsize::new(0),
+        }));
         self
     }
 
@@ -221,6 +266,7 @@ impl Deflate {
             server_bits,
             client_bits: client_bits.unwrap_or(15).max(9),
             compressor: None,
+            budget: self.compressors.clone(),
             decompressor: None,
             inflating: false,
         };
@@ -290,7 +336,9 @@ struct DeflateSession {
     client_no_context_takeover: bool,
     server_bits: u8,
     client_bits: u8,
-    compressor: Option<Compress>,
+    /// The compressor and its place in the budget, if there is one.
+    compressor: Option<(Compress, Option<CompressorSlot>)>,
+    budget: Option<Arc<CompressorBudget>>,
     decompressor: Option<Decompress>,
     /// The message being received is compressed.
     inflating: bool,
@@ -322,11 +370,26 @@ impl DeflateSession {
         }
     }
 
-    fn compress(&mut self, input: &[u8]) -> Result<Vec<u8>, ExtensionError> {
-        let (level, bits) = (self.level, self.server_bits);
-        let compressor = self.compressor.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(level), false, bits)
-        });
+    /// The message compressed, or `None` if no compressor is free (`max_compressors`).
+    fn compress(&mut self, input: &[u8]) -> Result<Option<Vec<u8>>, ExtensionError> {
+        if self.compressor.is_none() {
+            let slot = match &self.budget {
+                None => None,
+                Some(budget) => match budget.take() {
+                    Some(slot) => Some(slot),
+                    None => return Ok(None),
+                },
+            };
+            let compressor = Compress::new_with_window_bits(
+                Compression::new(self.level),
+                false,
+                self.server_bits,
+            );
+            self.compressor = Some((compressor, slot));
+        }
+        let Some((compressor, _)) = self.compressor.as_mut() else {
+            return Ok(None);
+        };
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let start_in = compressor.total_in();
         loop {
@@ -352,7 +415,7 @@ impl DeflateSession {
         if self.server_no_context_takeover {
             self.compressor = None;
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn inflate(
@@ -416,7 +479,10 @@ impl Extension for DeflateSession {
         if frame.kind == DataKind::Continuation || !self.should_compress(&frame) {
             return Ok(frame);
         }
-        frame.payload = Bytes::from(self.compress(&frame.payload)?);
+        let Some(compressed) = self.compress(&frame.payload)? else {
+            return Ok(frame);
+        };
+        frame.payload = Bytes::from(compressed);
         frame.rsv = frame.rsv | Rsv::RSV1;
         Ok(frame)
     }
@@ -633,6 +699,20 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn compressors_over_the_bound_send_uncompressed() {
+        let d = Deflate::new().max_compressors(1);
+        let (mut first, mut second) = (session(&d), session(&d));
+        let text = || frame(DataKind::Text, true, Rsv::NONE, "compress me ".repeat(20));
+        assert!(first.process_outgoing(text()).unwrap().rsv.rsv1());
+        // The only compressor is taken: plain, valid permessage-deflate output.
+        let plain = second.process_outgoing(text()).unwrap();
+        assert!(!plain.rsv.rsv1());
+        assert_eq!(plain.payload, "compress me ".repeat(20).as_bytes());
+        drop(first);
+        assert!(second.process_outgoing(text()).unwrap().rsv.rsv1());
     }
 
     #[test]
