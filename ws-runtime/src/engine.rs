@@ -168,6 +168,9 @@ const LARGE_FRAME: u64 = 8 * 1024;
 /// After messages larger than this, an idle session goes back to the small context.
 const SMALL_KEEP: u64 = 4 * 1024;
 
+/// After this many small socket reads in a row, a session leaves the large context.
+const SMALL_READS_TO_SHRINK: u32 = 8;
+
 /// How long a session must be idle before it goes back to the small context.
 const SHRINK_AFTER: Duration = Duration::from_millis(500);
 
@@ -693,6 +696,22 @@ impl<T: Transport> Engine<T> {
             }
         }
         if !self.buffers.large && self.buffers.peak <= SMALL_KEEP {
+            return false;
+        }
+        if self.buffers.large
+            && self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| ws.get_ref().socket().small_reads() >= SMALL_READS_TO_SHRINK)
+            && self.can_swap()
+            && self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| !ws.get_ref().has_buffered())
+        {
+            // Traffic went back to small reads: tungstenite would zero-fill the whole
+            // large buffer before each of them.
+            self.swap(false);
             return false;
         }
         let due = self.buffers.last_active + SHRINK_AFTER;

@@ -210,7 +210,12 @@ pub(crate) struct Socket {
     tracker: Option<FrameTracker>,
     /// Hand out bytes only up to the next message boundary, then report `WouldBlock`.
     hold: bool,
+    /// Consecutive socket reads that brought less than `SMALL_READ` bytes.
+    small_reads: u32,
 }
+
+/// A socket read under this size counts as small (see [`Socket::small_reads`]).
+const SMALL_READ: usize = 4 * 1024;
 
 /// Follows frame headers through a byte stream without copying or parsing payloads.
 #[derive(Clone, Debug, Default)]
@@ -303,6 +308,21 @@ impl Socket {
             out: OutQueue::default(),
             tracker: None,
             hold: false,
+            small_reads: 0,
+        }
+    }
+
+    /// How many socket reads in a row brought little: a large read buffer (which
+    /// tungstenite zero-fills before every read) no longer pays.
+    pub(crate) fn small_reads(&self) -> u32 {
+        self.small_reads
+    }
+
+    fn note_read(&mut self, n: usize) {
+        if n >= SMALL_READ {
+            self.small_reads = 0;
+        } else if n > 0 {
+            self.small_reads = self.small_reads.saturating_add(1);
         }
     }
 
@@ -451,6 +471,7 @@ impl Socket {
         let wanted = buf.len();
         let n = read_draining(&self.tcp, |tcp| tcp.try_read(buf), wanted)?;
         self.streaming = n == wanted && n != 0;
+        self.note_read(n);
         Ok(n)
     }
 
@@ -461,6 +482,7 @@ impl Socket {
         }
         let (tcp, bulk) = (&self.tcp, &mut self.bulk);
         let n = read_draining(tcp, |tcp| tcp.try_read_buf(bulk), BULK)?;
+        self.note_read(n);
         if n < BULK / 2 {
             // The peer's burst is over: back to direct reads after this one.
             self.streaming = false;
