@@ -168,6 +168,10 @@ const LARGE_FRAME: u64 = 8 * 1024;
 /// After messages larger than this, an idle session goes back to the small context.
 const SMALL_KEEP: u64 = 4 * 1024;
 
+/// A socket read bringing this many bytes is a burst: the large context pays for its
+/// zero-filled reads.
+const BURST_MIN: usize = 8 * 1024;
+
 /// After this many small socket reads in a row, a session leaves the large context.
 const SMALL_READS_TO_SHRINK: u32 = 8;
 
@@ -525,7 +529,7 @@ impl<T: Transport> Engine<T> {
                         if !self.buffers.large {
                             let socket = ws.get_mut().socket_mut();
                             let big = socket.tracker().is_some_and(|t| t.largest() >= LARGE_FRAME);
-                            if big || socket.is_streaming() || socket.has_buffered() {
+                            if big || socket.last_read() >= BURST_MIN {
                                 socket.hold_at_boundary(true);
                             }
                         }

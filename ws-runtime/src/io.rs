@@ -212,6 +212,8 @@ pub(crate) struct Socket {
     hold: bool,
     /// Consecutive socket reads that brought less than `SMALL_READ` bytes.
     small_reads: u32,
+    /// Bytes the last socket read brought.
+    last_read: usize,
 }
 
 /// A socket read under this size counts as small (see [`Socket::small_reads`]).
@@ -309,7 +311,13 @@ impl Socket {
             tracker: None,
             hold: false,
             small_reads: 0,
+            last_read: 0,
         }
+    }
+
+    /// Bytes the last socket read brought (a burst shows as a large read-ahead fill).
+    pub(crate) fn last_read(&self) -> usize {
+        self.last_read
     }
 
     /// How many socket reads in a row brought little: a large read buffer (which
@@ -319,6 +327,7 @@ impl Socket {
     }
 
     fn note_read(&mut self, n: usize) {
+        self.last_read = n;
         if n >= SMALL_READ {
             self.small_reads = 0;
         } else if n > 0 {
@@ -344,11 +353,6 @@ impl Socket {
     /// Holding, and the boundary is reached: everything handed out is complete.
     pub(crate) fn paused_at_boundary(&self) -> bool {
         self.hold && self.tracker.as_ref().is_some_and(FrameTracker::at_boundary)
-    }
-
-    /// Whether reads are streaming (bytes arrive faster than the small reads take them).
-    pub(crate) fn is_streaming(&self) -> bool {
-        self.streaming
     }
 
     /// Queues a data frame (its first header byte and payload) to be written around
