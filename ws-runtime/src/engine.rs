@@ -654,21 +654,27 @@ impl<T: Transport> Engine<T> {
 
     /// Replaces tungstenite's context with a fresh one reading in large or small steps.
     fn swap(&mut self, large: bool) {
+        let burst = self
+            .ws
+            .as_ref()
+            .map_or(0, |ws| ws.get_ref().socket().last_read());
         let Some(ws) = self.ws.take() else { return };
         let config = *ws.get_config();
         let mut transport = ws.into_inner();
         let socket = transport.socket_mut();
         socket.hold_at_boundary(false);
-        if let Some(tracker) = socket.tracker() {
-            tracker.take_largest();
-        }
+        let largest = socket.tracker().map_or(0, |t| t.take_largest());
         if !large {
             socket.release_idle();
         }
-        let size = if large {
+        // tungstenite zero-fills its whole read size before every read: size the large
+        // context to the burst seen (whole large frames take the most).
+        let size = if !large {
+            self.buffers.small_read
+        } else if self.buffers.peak >= LARGE_FRAME || largest >= LARGE_FRAME {
             LARGE_READ
         } else {
-            self.buffers.small_read
+            burst.next_power_of_two().clamp(BURST_MIN, LARGE_READ)
         };
         let config = config.read_buffer_size(size);
         self.ws = Some(WebSocket::from_raw_socket(

@@ -251,35 +251,51 @@ impl FrameTracker {
                 let n = (data.len() - i).min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                 self.remaining -= n as u64;
                 i += n;
+            } else if self.have == 0 && data.len() - i >= 2 {
+                // The usual case: a whole header in view, read in one go.
+                let header_len = Self::header_len(data[i + 1]);
+                if data.len() - i >= header_len {
+                    self.head[..header_len].copy_from_slice(&data[i..i + header_len]);
+                    i += header_len;
+                    self.start_frame();
+                } else {
+                    self.head[0] = data[i];
+                    self.have = 1;
+                    i += 1;
+                }
             } else {
                 self.head[self.have] = data[i];
                 self.have += 1;
                 i += 1;
-                if self.have < 2 || self.have < Self::header_len(self.head[1]) {
-                    continue;
+                if self.have >= 2 && self.have == Self::header_len(self.head[1]) {
+                    self.have = 0;
+                    self.start_frame();
                 }
-                let len = match self.head[1] & 0x7f {
-                    126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
-                    127 => u64::from_be_bytes(self.head[2..10].try_into().expect("8 bytes")),
-                    n => u64::from(n),
-                };
-                let (fin, opcode) = (self.head[0] & 0x80 != 0, self.head[0] & 0x0f);
-                if opcode < 8 {
-                    self.fragmented = if opcode == 0 {
-                        self.fragmented && !fin
-                    } else {
-                        !fin
-                    };
-                }
-                self.largest = self.largest.max(len);
-                self.remaining = len;
-                self.have = 0;
             }
             if stop && self.at_boundary() {
                 break;
             }
         }
         i
+    }
+
+    /// A complete header is in `head`: start following its payload.
+    fn start_frame(&mut self) {
+        let len = match self.head[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
+            127 => u64::from_be_bytes(self.head[2..10].try_into().expect("8 bytes")),
+            n => u64::from(n),
+        };
+        let (fin, opcode) = (self.head[0] & 0x80 != 0, self.head[0] & 0x0f);
+        if opcode < 8 {
+            self.fragmented = if opcode == 0 {
+                self.fragmented && !fin
+            } else {
+                !fin
+            };
+        }
+        self.largest = self.largest.max(len);
+        self.remaining = len;
     }
 
     /// No partial frame and no unfinished fragmented message has been handed out.
