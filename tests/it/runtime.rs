@@ -827,6 +827,61 @@ async fn flush_waits_for_the_socket() {
     assert_eq!(next_text(&mut client).await, "flushed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_overflow_policy_makes_send_wait_for_a_slow_reader_and_loses_nothing() {
+    // 16 MiB in 64 KiB frames: four times what the kernel can hold between the two
+    // sockets (the server's send buffer is at most `wmem_max`, 4 MiB on these machines,
+    // and the client pins its receive buffer at 64 KiB, which also stops autotuning).
+    const FRAMES: usize = 256;
+    const SIZE: usize = 64 * 1024;
+    let options = WebSocketOptions::new().outgoing_capacity(8);
+    assert_eq!(options.get_outgoing_overflow(), ChannelOverflow::Suspend);
+    let (tx, mut rx) = probe::<usize>();
+    let server = serve(move |app| {
+        app.install(options);
+        app.route(Route::new("/stream", move |session: WebSocketSession| {
+            let tx = tx.clone();
+            async move {
+                for i in 0..FRAMES {
+                    session.send(vec![i as u8; SIZE]).await?;
+                }
+                session.send("done").await?;
+                let _ = tx.send(FRAMES);
+                Ok::<(), ws::Error>(())
+            }
+        }));
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(SIZE as u32).unwrap();
+    let stream = socket.connect(server.local_addr()).await.unwrap();
+    let (mut client, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/stream", server.local_addr()),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("client connects");
+    // The client reads nothing yet: the handler must be held in `send`, not finish by
+    // queueing 16 MiB. (With an unbounded queue it finishes in a few milliseconds.)
+    let early = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+    assert!(
+        early.is_err(),
+        "send did not wait for the reader: {early:?}"
+    );
+    // Now read: every frame arrives, in order, then "done", and the handler finishes.
+    for i in 0..FRAMES {
+        match next(&mut client).await {
+            Some(Message::Binary(b)) => {
+                assert_eq!(b.len(), SIZE, "frame {i}");
+                assert!(b.iter().all(|&x| x == i as u8), "frame {i} content");
+            }
+            other => panic!("frame {i}: expected binary, got {other:?}"),
+        }
+    }
+    assert_eq!(next_text(&mut client).await, "done");
+    assert_eq!(recv(&mut rx).await, FRAMES);
+}
+
 // ----- raw sessions (Ktor's webSocketRaw) -----
 
 fn raw_route(tx: mpsc::UnboundedSender<String>) -> Route {
