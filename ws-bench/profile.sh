@@ -7,6 +7,7 @@
 #
 #   ws-bench/profile.sh [MESSAGES=50000] [SIZE=20] [KIND=text|binary]
 #   WS_EXAMPLE="target/release/peers tt-batched" ws-bench/profile.sh   # another server
+#   CONNS=1 INFLIGHT=1 ws-bench/profile.sh 20000                        # ping-pong
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-50000}
@@ -32,7 +33,7 @@ done
 addr=$(sed -n 's#.*Listening on http://\([^ /]*\).*#\1#p' "$out/server.stdout" | head -1)
 addr="127.0.0.1:${addr##*:}"
 load=(target/release/loadgen echo --addr "$addr" --pid "$vg" --kind "$kind" --size "$size"
-  --conns 64 --inflight 16)
+  --conns "${CONNS:-64}" --inflight "${INFLIGHT:-16}")
 "${load[@]}" --messages 5000 >/dev/null
 callgrind_control -d "$vg" >/dev/null  # part 1: start-up and warm-up
 "${load[@]}" --messages "$messages" | tee "$out/loadgen.json"

@@ -350,9 +350,15 @@ impl Shared {
 
     // ----- engine side -----
 
-    /// How many frames the engine may read ahead now; marks reading as paused at 0.
+    /// How many frames the engine may read ahead now; marks reading as paused at 0 and
+    /// the engine as running.
     pub(crate) fn incoming_room(&self) -> usize {
         let mut st = self.lock();
+        // The engine is running: a send meanwhile need not wake it, since it looks at
+        // the queue under this lock before it parks again (`park_engine`). Without this,
+        // the handler's first send after each wake-up would schedule the engine's task
+        // once more for nothing.
+        st.engine_parked = false;
         if st.incoming_done {
             return usize::MAX;
         }
@@ -372,6 +378,7 @@ impl Shared {
             return;
         }
         let mut st = self.lock();
+        st.engine_parked = false;
         if st.incoming_done {
             frames.clear();
             return;
