@@ -65,6 +65,27 @@ impl Segment {
     }
 }
 
+/// The header of an unmasked frame (what a server sends): its first byte, then the
+/// payload length in the shortest form RFC 6455 §5.2 allows. Returns the header bytes
+/// and how many of them are used.
+pub(crate) fn frame_header(first_byte: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = first_byte;
+    let header_len = if len < 126 {
+        header[1] = len as u8;
+        2
+    } else if len <= 0xffff {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (header, header_len)
+}
+
 /// Payloads up to this size are copied into the queue's buffer, larger ones shared.
 const INLINE_MAX: usize = 512;
 
@@ -77,21 +98,8 @@ impl OutQueue {
     }
 
     fn push(&mut self, first_byte: u8, payload: Bytes) {
-        let mut header = [0u8; 10];
-        header[0] = first_byte;
         let len = payload.len();
-        let header_len = if len < 126 {
-            header[1] = len as u8;
-            2
-        } else if len <= 0xffff {
-            header[1] = 126;
-            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        } else {
-            header[1] = 127;
-            header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        };
+        let (header, header_len) = frame_header(first_byte, len);
         self.bytes += header_len + len;
         if len <= INLINE_MAX {
             self.tail.extend_from_slice(&header[..header_len]);
@@ -398,14 +406,16 @@ impl Socket {
     /// Writes queued frames with vectored writes; `WouldBlock` if the socket is full.
     pub(crate) fn flush_raw(&mut self) -> io::Result<()> {
         while !self.out.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 64];
-            let count = self.out.slices(&mut slices);
-            // One slice (the common case: small frames in one buffer) is a plain write,
-            // which costs the kernel less than a vectored one.
-            let n = if count == 1 {
-                self.tcp.try_write(&slices[0])?
+            let n = if self.out.segments.is_empty() {
+                // The common case, small frames in one buffer: a plain write, which
+                // costs the kernel less than a vectored one (and no slice array).
+                self.tcp.try_write(&self.out.tail[self.out.written..])?
             } else {
-                self.tcp.try_write_vectored(&slices[..count])?
+                let mut slices = [IoSlice::new(&[]); 64];
+                match self.out.slices(&mut slices) {
+                    1 => self.tcp.try_write(&slices[0])?,
+                    count => self.tcp.try_write_vectored(&slices[..count])?,
+                }
             };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());

@@ -46,18 +46,9 @@ pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
         Frame::Binary(bytes) => (0x2, bytes),
         _ => return None,
     };
-    let len = payload.len();
-    let mut wire = Vec::with_capacity(len + 10);
-    wire.push(0x80 | opcode);
-    if len < 126 {
-        wire.push(len as u8);
-    } else if len <= 0xffff {
-        wire.push(126);
-        wire.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        wire.push(127);
-        wire.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let (header, header_len) = crate::io::frame_header(0x80 | opcode, payload.len());
+    let mut wire = Vec::with_capacity(header_len + payload.len());
+    wire.extend_from_slice(&header[..header_len]);
     wire.extend_from_slice(payload);
     Some(wire.into())
 }
