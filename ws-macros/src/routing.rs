@@ -87,22 +87,19 @@ mod tests {
 
     #[test]
     fn malformed_input_is_reported_never_panics() {
-        for input in [
-            "",
-            "app",
-            "app,",
-            "app, echo()",
-            "app, 42",
-            "app echo",
-            "app, echo echo",
-            "app, a, a",
-        ] {
-            let out = expand(input.parse().expect("lexes")).to_string();
-            assert!(
-                out.contains("compile_error"),
-                "`{input}` gave no error: {out}"
-            );
-        }
+        crate::test_support::assert_each_is_an_error(
+            expand,
+            &[
+                "",
+                "app",
+                "app,",
+                "app, echo()",
+                "app, 42",
+                "app echo",
+                "app, echo echo",
+                "app, a, a",
+            ],
+        );
         let out = expand("app, echo, rooms::lobby,".parse().expect("lexes")).to_string();
         assert!(!out.contains("compile_error"), "{out}");
     }
