@@ -1045,6 +1045,10 @@ impl<T: Transport> Engine<T> {
     /// Timers: pings, pong timeout, close deadlines. Returns true if something was
     /// queued that the write step must send.
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.deadline.is_none() && self.pinger.is_none() && self.buffers.shrink_at.is_none() {
+            // No timer of ours is running (`deferred` has its own check): no clock read.
+            return self.arm_timer(cx);
+        }
         let now = Instant::now();
         let mut wrote = false;
         if let Some(deadline) = self.deadline
