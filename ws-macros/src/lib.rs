@@ -66,23 +66,6 @@ mod routing;
 mod spans;
 mod web_socket;
 
-#[cfg(test)]
-mod test_support {
-    use proc_macro2::TokenStream;
-
-    /// Expands each input with a function-like macro's `expand` and checks that the
-    /// result is a `compile_error!`, not a panic or a silent success.
-    pub(crate) fn assert_each_is_an_error(expand: fn(TokenStream) -> TokenStream, inputs: &[&str]) {
-        for input in inputs {
-            let out = expand(input.parse().expect("lexes")).to_string();
-            assert!(
-                out.contains("compile_error"),
-                "`{input}` gave no error: {out}"
-            );
-        }
-    }
-}
-
 use proc_macro::TokenStream;
 
 /// Declares a WebSocket handler (Ktor's `webSocket("/path") { ... }`).
@@ -386,4 +369,21 @@ pub fn routing(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn embedded_server(input: TokenStream) -> TokenStream {
     embedded_server::expand(input.into()).into()
+}
+
+#[cfg(test)]
+mod test_support {
+    use proc_macro2::TokenStream;
+
+    /// Expands each input with a function-like macro's `expand` and checks that the
+    /// result is a `compile_error!`, not a panic or a silent success.
+    pub(crate) fn assert_each_is_an_error(expand: fn(TokenStream) -> TokenStream, inputs: &[&str]) {
+        for input in inputs {
+            let out = expand(input.parse().expect("lexes")).to_string();
+            assert!(
+                out.contains("compile_error"),
+                "`{input}` gave no error: {out}"
+            );
+        }
+    }
 }
