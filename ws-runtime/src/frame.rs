@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{BitOr, Deref};
 
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
@@ -88,13 +88,12 @@ impl CloseCode {
 
     /// Whether this code may appear in a close frame on the wire (RFC 6455 §7.4).
     ///
-    /// 1000–1003 and 1007–1013 are defined by the RFC and its registry (1014 was added to
-    /// the registry later and is refused, as the protocol engine refuses it, so that raw
-    /// and normal sessions agree), 3000–4999 are for libraries and applications;
-    /// everything else (including 1005, 1006 and 1015, which only describe local
-    /// conditions) is invalid on the wire.
+    /// 1000–1003 and 1007–1014 are defined by the RFC and the IANA registry (1014, Bad
+    /// Gateway, was registered after the RFC), 3000–4999 are for libraries and
+    /// applications; everything else (including 1005, 1006 and 1015, which only describe
+    /// local conditions) is invalid on the wire.
     pub const fn is_valid_on_wire(self) -> bool {
-        matches!(self.0, 1000..=1003 | 1007..=1013 | 3000..=4999)
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
@@ -216,14 +215,6 @@ impl Text {
     pub fn try_from_bytes(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
         Utf8Bytes::try_from(bytes).map(Self)
     }
-
-    pub(crate) fn into_inner(self) -> Utf8Bytes {
-        self.0
-    }
-
-    pub(crate) fn from_inner(inner: Utf8Bytes) -> Self {
-        Self(inner)
-    }
 }
 
 impl Deref for Text {
@@ -298,9 +289,12 @@ pub enum FrameType {
 
 /// A frame received from or sent to the peer.
 ///
-/// Data frames are whole messages: fragments are reassembled before a handler sees them.
-/// Control frames (`Ping`, `Pong`, `Close`) reach only `#[web_socket_raw]` handlers;
-/// a `#[web_socket]` session answers them itself.
+/// In a `#[web_socket]` session data frames are whole messages: fragments are
+/// reassembled before the handler sees them, and control frames (`Ping`, `Pong`,
+/// `Close`) are answered by the session itself. A `#[web_socket_raw]` session sees the
+/// wire: control frames in the order they arrived, and the frames of a fragmented
+/// message one by one, as [`Frame::Fragment`]s (a message sent in one frame is still a
+/// `Text` or `Binary`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A text message.
@@ -313,6 +307,157 @@ pub enum Frame {
     Pong(Bytes),
     /// A close frame, with its reason if it carried one.
     Close(Option<CloseReason>),
+    /// One frame of a fragmented message, as it came (raw sessions), or to send as it
+    /// is: the sender makes the fragments a valid sequence.
+    Fragment(Fragment),
+}
+
+/// One frame of a fragmented message (Ktor's `Frame` with its `fin` flag): what a
+/// `#[web_socket_raw]` session receives for each frame of a message sent in several.
+///
+/// ```
+/// use ws_runtime::{Frame, FrameType, frame::Fragment};
+/// // A text message in two frames, as a raw handler may send it.
+/// let first = Frame::Fragment(Fragment::first(FrameType::Text, false, "Hel"));
+/// let last = Frame::Fragment(Fragment::continuation(true, "lo"));
+/// assert!(!first.is_control() && !last.is_control());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fragment {
+    /// The type of the message this frame belongs to: [`FrameType::Text`] or
+    /// [`FrameType::Binary`] (continuation frames carry their message's type).
+    pub frame_type: FrameType,
+    /// Whether this frame starts its message (a text or binary opcode on the wire)
+    /// rather than continuing it (opcode 0).
+    pub first: bool,
+    /// Whether this is the last frame of its message (FIN).
+    pub fin: bool,
+    /// The RSV bits the frame had on the wire (negotiated extensions have already
+    /// undone what they mean: an inflated payload stays marked with RSV1).
+    pub rsv: Rsv,
+    /// The payload. Text may split a character between two fragments: the message as a
+    /// whole is valid UTF-8, which the session checks.
+    pub payload: Bytes,
+}
+
+impl Fragment {
+    /// The first frame of a message of `frame_type` (text or binary).
+    pub fn first(frame_type: FrameType, fin: bool, payload: impl Into<Bytes>) -> Self {
+        Self {
+            frame_type,
+            first: true,
+            fin,
+            rsv: Rsv::NONE,
+            payload: payload.into(),
+        }
+    }
+
+    /// A continuation frame.
+    pub fn continuation(fin: bool, payload: impl Into<Bytes>) -> Self {
+        Self {
+            frame_type: FrameType::Binary,
+            first: false,
+            fin,
+            rsv: Rsv::NONE,
+            payload: payload.into(),
+        }
+    }
+}
+
+/// A set of the three reserved bits of a frame header.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Rsv(u8);
+
+impl Rsv {
+    /// No bit.
+    pub const NONE: Rsv = Rsv(0);
+    /// RSV1 (0x40 in the first header byte); permessage-deflate's bit.
+    pub const RSV1: Rsv = Rsv(4);
+    /// RSV2 (0x20).
+    pub const RSV2: Rsv = Rsv(2);
+    /// RSV3 (0x10).
+    pub const RSV3: Rsv = Rsv(1);
+
+    /// The bits from three flags.
+    pub const fn from_flags(rsv1: bool, rsv2: bool, rsv3: bool) -> Rsv {
+        Rsv(((rsv1 as u8) << 2) | ((rsv2 as u8) << 1) | rsv3 as u8)
+    }
+
+    /// The bits as the header's `0x70` nibble holds them, shifted down (RSV1 = 4).
+    pub(crate) const fn from_bits(bits: u8) -> Rsv {
+        Rsv(bits & 0x7)
+    }
+
+    /// The bits, RSV1 = 4, RSV2 = 2, RSV3 = 1.
+    pub(crate) const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: Rsv) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    pub const fn intersects(self, other: Rsv) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The bits set in both.
+    pub const fn and(self, other: Rsv) -> Rsv {
+        Rsv(self.0 & other.0)
+    }
+
+    /// These bits without those of `other`.
+    pub const fn without(self, other: Rsv) -> Rsv {
+        Rsv(self.0 & !other.0)
+    }
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// RSV1 set?
+    pub const fn rsv1(self) -> bool {
+        self.0 & 4 != 0
+    }
+
+    /// RSV2 set?
+    pub const fn rsv2(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    /// RSV3 set?
+    pub const fn rsv3(self) -> bool {
+        self.0 & 1 != 0
+    }
+}
+
+impl BitOr for Rsv {
+    type Output = Rsv;
+    fn bitor(self, rhs: Rsv) -> Rsv {
+        Rsv(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for Rsv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.rsv1(), "RSV1"),
+            (self.rsv2(), "RSV2"),
+            (self.rsv3(), "RSV3"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        if names.is_empty() {
+            f.write_str("NONE")
+        } else {
+            f.write_str(&names.join("|"))
+        }
+    }
 }
 
 impl Frame {
@@ -341,7 +486,7 @@ impl Frame {
         Frame::Close(Some(reason))
     }
 
-    /// The kind of this frame.
+    /// The kind of this frame (a fragment's is its message's).
     pub fn frame_type(&self) -> FrameType {
         match self {
             Frame::Text(_) => FrameType::Text,
@@ -349,6 +494,16 @@ impl Frame {
             Frame::Ping(_) => FrameType::Ping,
             Frame::Pong(_) => FrameType::Pong,
             Frame::Close(_) => FrameType::Close,
+            Frame::Fragment(fragment) => fragment.frame_type,
+        }
+    }
+
+    /// Whether this frame ends its message (Ktor's `fin`): false only for a fragment
+    /// that more frames follow.
+    pub fn fin(&self) -> bool {
+        match self {
+            Frame::Fragment(fragment) => fragment.fin,
+            _ => true,
         }
     }
 
@@ -371,6 +526,7 @@ impl Frame {
         match self {
             Frame::Text(text) => Cow::Borrowed(text.as_bytes()),
             Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => Cow::Borrowed(b),
+            Frame::Fragment(fragment) => Cow::Borrowed(&fragment.payload),
             Frame::Close(None) => Cow::Borrowed(&[]),
             Frame::Close(Some(reason)) => {
                 let mut payload = reason.code().code().to_be_bytes().to_vec();
@@ -385,6 +541,7 @@ impl Frame {
         match self {
             Frame::Text(text) => text.len(),
             Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
+            Frame::Fragment(fragment) => fragment.payload.len(),
             Frame::Close(None) => 0,
             Frame::Close(Some(reason)) => 2 + reason.message().len(),
         }
@@ -463,12 +620,12 @@ mod tests {
     #[test]
     fn wire_validity_of_codes() {
         for valid in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014, 3000, 4999,
         ] {
             assert!(CloseCode::new(valid).is_valid_on_wire(), "{valid}");
         }
         for invalid in [
-            0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
         ] {
             assert!(!CloseCode::new(invalid).is_valid_on_wire(), "{invalid}");
         }

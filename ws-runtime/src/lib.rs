@@ -7,10 +7,13 @@
 //! Modules follow one connection from accept to close:
 //! [`server`] (listener, graceful shutdown) → [`routing`] and the handshake (route
 //! match, upgrade validation, subprotocol and extension negotiation) → [`extract`]
-//! (handler parameters) → the engine (tungstenite over a non-blocking socket, one task
-//! per connection) → [`session`] (what the handler holds) → [`frame`] (what it sends
-//! and receives). [`options`] configures it all; [`extension`] adds permessage-deflate
-//! and custom extensions; [`connections`] serves many sessions at once.
+//! (handler parameters) → [`session`] (what the handler holds) → the connection driver
+//! (one task per connection: the handler, timers, reads and writes over a
+//! [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8, fragments,
+//! limits, the extension stage) → [`frame`] (what the handler sends and receives).
+//! [`options`] configures it all; [`extension`] adds permessage-deflate and custom
+//! extensions; [`connections`] serves many sessions at once. `docs/architecture.md`
+//! in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
@@ -40,29 +43,31 @@
 
 pub mod connections;
 pub mod convert;
-mod engine;
+mod driver;
 pub mod error;
 pub mod extension;
 pub mod extract;
 pub mod frame;
 mod handshake;
 pub mod http;
-mod io;
 pub mod options;
+mod protocol;
 pub mod routing;
 pub mod server;
 pub mod session;
+mod transport;
 
 pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
 pub use error::{Error, HandlerError, IntoHandlerResult, Result};
 pub use extension::Deflate;
 pub use extract::{HandlerParam, Headers, Path, Query, Rejection, RemoteAddr, State};
-pub use frame::{CloseCode, CloseReason, Codes, Frame, FrameType, Text};
+pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use http::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
 pub use routing::Route;
 pub use server::{Application, EmbeddedServer, RunningServer, ServerHandle};
 pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
+pub use transport::Transport;
 
 pub use bytes::Bytes;

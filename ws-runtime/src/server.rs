@@ -11,10 +11,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Method;
@@ -22,14 +20,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
-use crate::engine::{Driver, Engine};
-use crate::extension::layer::ExtensionLayer;
+use crate::driver::{Connection, Settings};
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
 use crate::handshake::{HttpMatch, PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http::{HttpRequest, HttpResponse, HttpRoute};
-use crate::io::Socket;
 use crate::options::WebSocketOptions;
+use crate::protocol::Stage;
 use crate::routing::{PathParams, PathPattern, Route};
 use crate::session::{Limits, Shared, WebSocketSession};
 
@@ -601,11 +598,11 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
             return;
         }
     };
-    let Some(socket) = into_socket(upgraded) else {
+    let Some((tcp, leftover)) = into_tcp(upgraded) else {
         tracing::error!("upgraded connection is not a TCP stream");
         return;
     };
-    let (id, session) = start_session(socket, setup, server);
+    let (id, session) = start_session(tcp, leftover, setup, server);
     session.await;
     server.lock_sessions().remove(&id);
 }
@@ -613,39 +610,19 @@ async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
 /// The TCP stream back from hyper, with the bytes hyper read past the request. Those
 /// bytes are a slice of hyper's 8 KiB read buffer: they are copied and the slice
 /// dropped here, or the whole buffer would stay allocated as long as the session.
-fn into_socket(upgraded: hyper::upgrade::Upgraded) -> Option<Socket> {
+fn into_tcp(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)> {
     let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
     let leftover = parts.read_buf.to_vec();
-    Some(Socket::new(parts.io.into_inner(), leftover))
+    Some((parts.io.into_inner(), leftover))
 }
 
-/// The future of a session: the plain engine, or the engine over the extension layer.
-// The size difference is the point: the common plain session is inline, the rarer
-// extension session boxed.
-#[allow(clippy::large_enum_variant)]
-enum SessionFuture {
-    Plain(Driver<Socket>),
-    // Extension sessions are boxed: they are rarer and larger, and the common plain
-    // session should not pay their size in every task.
-    Layered(Pin<Box<Driver<ExtensionLayer>>>),
-}
-
-impl Future for SessionFuture {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.get_mut() {
-            SessionFuture::Plain(driver) => Pin::new(driver).poll(cx),
-            SessionFuture::Layered(driver) => driver.as_mut().poll(cx),
-        }
-    }
-}
-
-/// Registers the session and builds its engine and handler.
+/// Registers the session and builds its connection driver and handler.
 fn start_session(
-    socket: Socket,
+    tcp: TcpStream,
+    leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
-) -> (u64, SessionFuture) {
+) -> (u64, Connection<TcpStream>) {
     let SessionSetup {
         route,
         start,
@@ -666,17 +643,18 @@ fn start_session(
         outgoing,
         info,
     });
-    let name = route.label.clone();
-    let future = if negotiated.extensions.is_empty() && !route.raw {
-        let engine = Engine::new(socket, shared, &app.options, false);
-        SessionFuture::Plain(Driver::new(engine, handler, name))
-    } else {
-        let limit = app.options.message_limit();
-        let layer = ExtensionLayer::new(socket, negotiated.extensions, route.raw, limit);
-        let engine = Engine::new(layer, shared, &app.options, route.raw);
-        SessionFuture::Layered(Box::pin(Driver::new(engine, handler, name)))
-    };
-    (id, future)
+    let settings = Settings::server(&app.options, route.raw);
+    let stage = Stage::new(negotiated.extensions);
+    let connection = Connection::new(
+        tcp,
+        leftover,
+        shared,
+        settings,
+        stage,
+        handler,
+        route.label.clone(),
+    );
+    (id, connection)
 }
 
 #[cfg(test)]

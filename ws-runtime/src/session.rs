@@ -30,15 +30,6 @@ pub(crate) enum Outbound {
     Wire(Bytes),
 }
 
-impl Outbound {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Outbound::Frame(frame) => frame.len(),
-            Outbound::Wire(bytes) => bytes.len(),
-        }
-    }
-}
-
 /// A data frame's wire form: what a server sends (FIN, no mask), for broadcasts.
 pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
     let (opcode, payload): (u8, &[u8]) = match frame {
@@ -46,7 +37,9 @@ pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
         Frame::Binary(bytes) => (0x2, bytes),
         _ => return None,
     };
-    let (header, header_len) = crate::io::frame_header(0x80 | opcode, payload.len());
+    let mut header = [0; crate::protocol::frame::MAX_HEADER];
+    let header_len =
+        crate::protocol::frame::encode(&mut header, 0x80 | opcode, payload.len(), None);
     let mut wire = Vec::with_capacity(header_len + payload.len());
     wire.extend_from_slice(&header[..header_len]);
     wire.extend_from_slice(payload);

@@ -221,7 +221,8 @@ pub fn cases() -> Vec<Case> {
 
     // 7.7: every code an endpoint may send is echoed.
     let valid = [
-        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+        4000, 4999,
     ];
     for (i, code) in valid.into_iter().enumerate() {
         out.push(Case::new(

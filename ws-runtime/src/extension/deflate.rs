@@ -269,6 +269,7 @@ impl Deflate {
             budget: self.compressors.clone(),
             decompressor: None,
             inflating: false,
+            stream_ended: false,
         };
         Some((response, session))
     }
@@ -301,7 +302,7 @@ impl ExtensionFactory for Deflate {
         offers
             .iter()
             .find_map(|offer| self.accept(offer))
-            .map(|(response, session)| Negotiated::new(response, session))
+            .map(|(response, session)| Negotiated::deflate(response, session))
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -328,7 +329,7 @@ impl ExtensionFactory for Deflate {
 }
 
 /// The deflate state of one session.
-struct DeflateSession {
+pub(crate) struct DeflateSession {
     level: u32,
     threshold: usize,
     predicate: Option<Predicate>,
@@ -342,6 +343,9 @@ struct DeflateSession {
     decompressor: Option<Decompress>,
     /// The message being received is compressed.
     inflating: bool,
+    /// Its deflate stream ended (a BFINAL block): what follows in the message, the
+    /// tail included, is not inflated.
+    stream_ended: bool,
 }
 
 /// The four bytes a sync flush ends with, removed on send and restored on receipt
@@ -418,59 +422,113 @@ impl DeflateSession {
         Ok(Some(out))
     }
 
-    fn inflate(
+    /// Whether the incoming message being received is compressed.
+    pub(crate) fn is_inflating(&self) -> bool {
+        self.inflating
+    }
+
+    /// Whether an incoming message that starts with these RSV bits is compressed (and
+    /// must be inflated); remembers it for the message's later frames.
+    pub(crate) fn start_message(&mut self, rsv1: bool) -> bool {
+        self.inflating = rsv1;
+        rsv1
+    }
+
+    /// Inflates a piece of a compressed message's payload, appending to `out`, which
+    /// may not grow past `limit` bytes; with `end`, the piece is the message's last and
+    /// the sync-flush tail the sender removed (RFC 7692 §7.2.2) is inflated after it.
+    /// `out` grows only as inflated bytes come, in steps of at most its length so far.
+    pub(crate) fn inflate_into(
         &mut self,
         input: &[u8],
-        fin: bool,
-        remaining: usize,
-    ) -> Result<Vec<u8>, ExtensionError> {
+        end: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ExtensionError> {
+        if self.stream_ended {
+            if end {
+                self.end_message();
+            }
+            return Ok(());
+        }
         let bits = self.client_bits;
         let decompressor = self
             .decompressor
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        // Never hold more than the limit allows, plus one byte to detect the excess.
-        let cap = remaining.saturating_add(1);
-        let mut out = Vec::with_capacity(
-            input
-                .len()
-                .saturating_mul(2)
-                .clamp(64, cap.max(64))
-                .min(cap.max(1)),
-        );
+        // Room for one byte past the limit, to tell "exactly the limit" from "over".
+        let cap = limit.saturating_add(1);
         let mut stream_ended = false;
-        for chunk in [input, if fin { &TAIL[..] } else { &[][..] }] {
+        for chunk in [input, if end { &TAIL[..] } else { &[][..] }] {
             let start_in = decompressor.total_in();
             loop {
                 let consumed = (decompressor.total_in() - start_in) as usize;
                 if stream_ended || (consumed == chunk.len() && out.len() < out.capacity()) {
                     break;
                 }
+                if out.len() == out.capacity() {
+                    let room = cap.saturating_sub(out.len());
+                    if room == 0 {
+                        return Err(ExtensionError::TooBig { limit });
+                    }
+                    let step = out.len().max(256).max(chunk.len() * 2).min(room);
+                    out.reserve_exact(step);
+                }
+                let before_out = out.len();
                 let status = decompressor
-                    .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
+                    .decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync)
                     .map_err(|e| {
                         ExtensionError::InvalidData(format!("corrupt deflate data: {e}"))
                     })?;
-                if out.len() > remaining {
-                    return Err(ExtensionError::TooBig { limit: remaining });
+                if out.len() > limit {
+                    return Err(ExtensionError::TooBig { limit });
                 }
                 if status == Status::StreamEnd {
                     // BFINAL: this message's stream is over; the next starts afresh.
                     stream_ended = true;
                     break;
                 }
-                let progressed = (decompressor.total_in() - start_in) as usize != consumed;
-                if out.len() == out.capacity() {
-                    let grow = out.capacity().max(64).min(cap - out.len());
-                    out.reserve_exact(grow.max(1));
-                } else if !progressed {
+                let progressed = (decompressor.total_in() - start_in) as usize != consumed
+                    || out.len() != before_out;
+                if !progressed && out.len() < out.capacity() {
                     break;
                 }
             }
         }
-        if stream_ended || (fin && self.client_no_context_takeover) {
+        if stream_ended {
+            // The next message starts a new stream.
+            self.decompressor = None;
+            self.stream_ended = true;
+        }
+        if end {
+            self.end_message();
+        }
+        Ok(())
+    }
+
+    fn end_message(&mut self) {
+        self.inflating = false;
+        self.stream_ended = false;
+        if self.client_no_context_takeover {
             self.decompressor = None;
         }
-        Ok(out)
+    }
+
+    /// Compresses an outgoing message if the settings say so: its payload and whether
+    /// it is compressed (RSV1).
+    pub(crate) fn outgoing(
+        &mut self,
+        frame: &Frame,
+        payload: &Bytes,
+    ) -> Result<Option<Vec<u8>>, ExtensionError> {
+        if payload.len() < self.threshold {
+            return Ok(None);
+        }
+        if let Some(predicate) = &self.predicate
+            && !predicate(frame)
+        {
+            return Ok(None);
+        }
+        self.compress(payload)
     }
 }
 
@@ -500,17 +558,17 @@ impl Extension for DeflateSession {
                     ));
                 }
             }
-            DataKind::Text | DataKind::Binary => self.inflating = frame.rsv.rsv1(),
+            DataKind::Text | DataKind::Binary => {
+                self.start_message(frame.rsv.rsv1());
+            }
         }
         if !self.inflating {
             return Ok(frame);
         }
-        let out = self.inflate(&frame.payload, frame.fin, ctx.remaining())?;
+        let mut out = Vec::new();
+        self.inflate_into(&frame.payload, frame.fin, &mut out, ctx.remaining())?;
         frame.payload = Bytes::from(out);
         frame.rsv = frame.rsv.without(Rsv::RSV1);
-        if frame.fin {
-            self.inflating = false;
-        }
         Ok(frame)
     }
 }

@@ -2,12 +2,12 @@
 //! creates a per-session [`Extension`] that transforms each outgoing and incoming frame
 //! and owns the RSV bits it claims.
 //!
-//! tungstenite rejects every frame with an RSV bit set and has no extension hook, so
-//! negotiated extensions run in a layer of ours between the socket and tungstenite
-//! (the `layer` module): incoming frames are parsed there, handed to the extensions, and passed on
-//! to tungstenite as frames with the claimed bits cleared; outgoing messages are handed
-//! to the extensions before tungstenite writes them. When no extension is negotiated the
-//! connection uses the plain socket and none of this code runs.
+//! Negotiated extensions are a stage of the protocol core: a frame with an RSV bit that
+//! no negotiated extension claims fails the connection with 1002; permessage-deflate,
+//! when it is the only extension, inflates each payload as it arrives, straight into
+//! the message being assembled; other extensions see each whole data frame (incoming in
+//! reverse negotiation order, RFC 7692 §5) and each whole outgoing message (in
+//! negotiation order). When no extension is negotiated none of this code runs.
 //!
 //! # Writing an extension
 //!
@@ -57,10 +57,8 @@
 //! ```
 
 pub mod deflate;
-pub(crate) mod layer;
 
 use std::fmt;
-use std::ops::BitOr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -68,87 +66,10 @@ use bytes::Bytes;
 use crate::frame::CloseCode;
 use crate::options::OptionsError;
 
+pub use crate::frame::Rsv;
 pub use deflate::Deflate;
 
-/// A set of the three reserved bits of a frame header.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Rsv(u8);
-
-impl Rsv {
-    /// No bit.
-    pub const NONE: Rsv = Rsv(0);
-    /// RSV1 (0x40 in the first header byte); permessage-deflate's bit.
-    pub const RSV1: Rsv = Rsv(4);
-    /// RSV2 (0x20).
-    pub const RSV2: Rsv = Rsv(2);
-    /// RSV3 (0x10).
-    pub const RSV3: Rsv = Rsv(1);
-
-    /// The bits from three flags.
-    pub const fn from_flags(rsv1: bool, rsv2: bool, rsv3: bool) -> Rsv {
-        Rsv(((rsv1 as u8) << 2) | ((rsv2 as u8) << 1) | rsv3 as u8)
-    }
-
-    /// Whether every bit of `other` is set.
-    pub const fn contains(self, other: Rsv) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any bit of `other` is set.
-    pub const fn intersects(self, other: Rsv) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// These bits without those of `other`.
-    pub const fn without(self, other: Rsv) -> Rsv {
-        Rsv(self.0 & !other.0)
-    }
-
-    /// Whether no bit is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// RSV1 set?
-    pub const fn rsv1(self) -> bool {
-        self.0 & 4 != 0
-    }
-
-    /// RSV2 set?
-    pub const fn rsv2(self) -> bool {
-        self.0 & 2 != 0
-    }
-
-    /// RSV3 set?
-    pub const fn rsv3(self) -> bool {
-        self.0 & 1 != 0
-    }
-}
-
-impl BitOr for Rsv {
-    type Output = Rsv;
-    fn bitor(self, rhs: Rsv) -> Rsv {
-        Rsv(self.0 | rhs.0)
-    }
-}
-
-impl fmt::Debug for Rsv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [
-            (self.rsv1(), "RSV1"),
-            (self.rsv2(), "RSV2"),
-            (self.rsv3(), "RSV3"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect();
-        if names.is_empty() {
-            f.write_str("NONE")
-        } else {
-            f.write_str(&names.join("|"))
-        }
-    }
-}
+use deflate::DeflateSession;
 
 /// The kind of a data frame an extension sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,7 +262,7 @@ fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
 /// extension instance.
 pub struct Negotiated {
     pub(crate) response: ExtensionParams,
-    pub(crate) extension: Box<dyn Extension>,
+    pub(crate) extension: SessionExtension,
 }
 
 impl Negotiated {
@@ -350,9 +271,26 @@ impl Negotiated {
     pub fn new(response: ExtensionParams, extension: impl Extension) -> Self {
         Self {
             response,
-            extension: Box::new(extension),
+            extension: SessionExtension::Custom(Rsv::NONE, Box::new(extension)),
         }
     }
+
+    /// The built-in permessage-deflate: the protocol core runs it without the
+    /// [`Extension`] trait's frame copies.
+    pub(crate) fn deflate(response: ExtensionParams, session: DeflateSession) -> Self {
+        Self {
+            response,
+            extension: SessionExtension::Deflate(Box::new(session)),
+        }
+    }
+}
+
+/// A negotiated extension of one session, as the protocol core holds it.
+pub(crate) enum SessionExtension {
+    /// permessage-deflate (RSV1).
+    Deflate(Box<DeflateSession>),
+    /// An extension written against the [`Extension`] trait, with the bits it owns.
+    Custom(Rsv, Box<dyn Extension>),
 }
 
 /// Installed once in the options; negotiates an extension on each handshake
@@ -412,7 +350,7 @@ pub(crate) fn check_extensions(
             if first.name().eq_ignore_ascii_case(second.name()) {
                 return Err(OptionsError::DuplicateExtension(second.name().to_string()));
             }
-            let shared = Rsv(first.rsv().0 & second.rsv().0);
+            let shared = first.rsv().and(second.rsv());
             if !shared.is_empty() {
                 let bit = if shared.rsv1() {
                     "RSV1"
@@ -436,7 +374,7 @@ pub(crate) fn check_extensions(
 #[derive(Default)]
 pub(crate) struct NegotiatedSet {
     pub(crate) header: Option<String>,
-    pub(crate) extensions: Vec<(Rsv, Box<dyn Extension>)>,
+    pub(crate) extensions: Vec<SessionExtension>,
     pub(crate) names: Vec<String>,
 }
 
@@ -466,7 +404,13 @@ pub(crate) fn negotiate(
             }
             header.push_str(&negotiated.response.to_string());
             set.names.push(factory.name().to_string());
-            set.extensions.push((factory.rsv(), negotiated.extension));
+            let extension = match negotiated.extension {
+                SessionExtension::Custom(_, extension) => {
+                    SessionExtension::Custom(factory.rsv(), extension)
+                }
+                deflate => deflate,
+            };
+            set.extensions.push(extension);
         }
     }
     if !header.is_empty() {

@@ -1,0 +1,761 @@
+//! The connection driver: one task per connection runs the protocol core over the
+//! transport, and the handler beside it.
+//!
+//! Each pass of the task's poll runs four steps:
+//!
+//! 1. **read**: what the transport holds is read (into the worker's scratch buffer, or
+//!    a large payload straight into its message buffer) and decoded; messages go to
+//!    `incoming`, up to the session's read-ahead bound; pings are answered by the write
+//!    step (the latest [`MAX_PONGS`] of them), pongs clear the ping timer;
+//! 2. **handler**: the handler future runs until it waits;
+//! 3. **timers**: pings, the pong timeout, close deadlines (one `Sleep`, armed at the
+//!    nearest);
+//! 4. **write**: our pong or ping, then every frame queued on `outgoing`, go out in one
+//!    vectored write (see [`write`]); what the transport refuses waits in the session's
+//!    backlog, and nothing new is taken from the queue until it is written.
+//!
+//! How the connection ends is one state ([`close::CloseState`]): a clean close waits
+//! for the peer's close frame up to `timeout`; our reply to the peer's close, or our
+//! close frame failing the connection, first waits (at most 1 s) for the handler to
+//! answer the messages read before it; a failed connection then half-closes and
+//! discards input briefly so that the peer reads the close frame before TCP goes.
+
+pub(crate) mod close;
+mod read;
+mod write;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::HandlerError;
+use crate::frame::{CloseCode, CloseReason, Frame};
+use crate::options::WebSocketOptions;
+use crate::protocol::frame::{OP_CLOSE, OP_PING, OP_PONG, first_byte};
+use crate::protocol::{Decoder, Encoder, Event, Flow, ProtocolError, Role, Sink, Stage};
+use crate::session::{Outbound, Shared};
+use crate::transport::Transport;
+
+use close::{CloseAction, CloseConfig, CloseEvent, CloseState};
+use read::{Input, ReadOutcome};
+use write::Backlog;
+
+/// How many passes one poll may make before yielding to other tasks.
+const POLL_BUDGET: usize = 32;
+
+/// Reads per read step (each up to the scratch size).
+const READS_PER_STEP: usize = 8;
+
+/// Pongs waiting to be written, at most: with this many, reading pauses until they
+/// are written, so a peer that pings without reading fills nothing but its own socket.
+const MAX_PONGS: usize = 16;
+
+/// A handler's future, boxed.
+pub(crate) type HandlerFuture =
+    Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'static>>;
+
+/// Ping bookkeeping, when `ping_period` is set.
+struct Pinger {
+    period: Duration,
+    next_ping: Instant,
+    /// The ping waiting for its pong, and when the wait ends.
+    awaiting: Option<(u64, Instant)>,
+    counter: u64,
+    /// A ping is due: the write step sends it.
+    due: bool,
+}
+
+/// What a connection is, beyond its transport and handler.
+pub(crate) struct Settings {
+    pub(crate) role: Role,
+    pub(crate) raw: bool,
+    pub(crate) limit: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) ping_period: Option<Duration>,
+    pub(crate) write_buffer_size: usize,
+}
+
+impl Settings {
+    /// A server session's settings from the plugin options.
+    pub(crate) fn server(options: &WebSocketOptions, raw: bool) -> Self {
+        Self {
+            role: Role::Server,
+            raw,
+            limit: options.message_limit(),
+            timeout: options.get_timeout(),
+            // Raw sessions answer nothing by themselves, pings included (as Ktor's).
+            ping_period: options.get_ping_period().filter(|_| !raw),
+            write_buffer_size: options.get_write_buffer_size().max(1),
+        }
+    }
+}
+
+/// One connection and its handler, run in the current task until both are finished.
+pub(crate) struct Connection<T: Transport> {
+    /// `None` once the connection is over (the transport is dropped at once).
+    transport: Option<T>,
+    chan: Arc<Shared>,
+    decoder: Decoder,
+    encoder: Encoder,
+    stage: Option<Box<Stage>>,
+    input: Input,
+    backlog: Backlog,
+    close: CloseState,
+    config: CloseConfig,
+    /// Frames taken from `outgoing` and not yet reported written.
+    unreported: u64,
+    /// Frames taken from `outgoing`, not yet encoded.
+    batch: VecDeque<Outbound>,
+    /// Frames read this pass, handed to `incoming` under one lock.
+    inbox: VecDeque<Frame>,
+    /// Payloads of the pings to answer, oldest first (at most [`MAX_PONGS`]).
+    pongs: Vec<Bytes>,
+    pinger: Option<Box<Pinger>>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The instant the timer was last polled with (and is registered for).
+    sleep_armed: Option<Instant>,
+    handler: Option<HandlerFuture>,
+    route: Arc<str>,
+    /// Reading stopped because `incoming` was full.
+    read_paused: bool,
+    /// Reading stopped at its budget with input still waiting.
+    read_more: bool,
+    write_buffer_size: usize,
+}
+
+impl<T: Transport> Future for Connection<T> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().drive(cx)
+    }
+}
+
+/// Where decoded events go during a read step.
+struct Inbox<'a> {
+    frames: &'a mut VecDeque<Frame>,
+    room: usize,
+    raw: bool,
+    discard: bool,
+    pongs: &'a mut Vec<Bytes>,
+    pinger: Option<&'a mut Pinger>,
+    peer_close: Option<Option<CloseReason>>,
+}
+
+impl Sink for Inbox<'_> {
+    fn event(&mut self, event: Event) -> Flow {
+        let frame = match event {
+            Event::Data(frame) => frame,
+            Event::Ping(payload) if self.raw => Frame::Ping(payload),
+            Event::Ping(payload) => {
+                self.pongs.push(payload);
+                return if self.pongs.len() >= MAX_PONGS {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                };
+            }
+            Event::Pong(payload) => {
+                if let Some(pinger) = self.pinger.as_deref_mut()
+                    && let Some((counter, _)) = pinger.awaiting
+                    && payload.as_ref() == counter.to_be_bytes()
+                {
+                    pinger.awaiting = None;
+                }
+                if !self.raw {
+                    return Flow::Continue;
+                }
+                Frame::Pong(payload)
+            }
+            Event::Close(reason) => {
+                self.peer_close = Some(reason.clone());
+                if !self.raw {
+                    return Flow::Stop;
+                }
+                Frame::Close(reason)
+            }
+        };
+        if self.discard {
+            return Flow::Continue;
+        }
+        self.frames.push_back(frame);
+        self.room -= 1;
+        if self.room == 0 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl<T: Transport> Connection<T> {
+    /// A connection over `transport` (whose first bytes are `leftover`, read with the
+    /// handshake), with its session state, negotiated extensions and handler.
+    pub(crate) fn new(
+        transport: T,
+        leftover: Vec<u8>,
+        chan: Arc<Shared>,
+        settings: Settings,
+        stage: Option<Box<Stage>>,
+        handler: HandlerFuture,
+        route: Arc<str>,
+    ) -> Self {
+        let claimed = stage.as_ref().map_or(Default::default(), |s| s.claimed());
+        let pinger = settings.ping_period.map(|period| {
+            Box::new(Pinger {
+                period,
+                next_ping: Instant::now() + period,
+                awaiting: None,
+                counter: 0,
+                due: false,
+            })
+        });
+        Self {
+            transport: Some(transport),
+            chan,
+            decoder: Decoder::new(settings.role, settings.raw, settings.limit, claimed),
+            encoder: Encoder::new(settings.role),
+            stage,
+            input: Input::new(leftover),
+            backlog: Backlog::default(),
+            close: CloseState::Open,
+            config: CloseConfig {
+                timeout: settings.timeout,
+                raw: settings.raw,
+            },
+            unreported: 0,
+            batch: VecDeque::new(),
+            inbox: VecDeque::new(),
+            pongs: Vec::new(),
+            pinger,
+            sleep: None,
+            sleep_armed: None,
+            handler: Some(handler),
+            route,
+            read_paused: false,
+            read_more: false,
+            write_buffer_size: settings.write_buffer_size,
+        }
+    }
+
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..POLL_BUDGET {
+            self.read_step(cx);
+            let mut again = self.poll_handler(cx);
+            if !self.close.is_done() {
+                again |= self.timer_step(cx);
+                again |= self.write_step(cx);
+            }
+            if self.close.is_done() {
+                if self.handler.is_none() {
+                    return Poll::Ready(());
+                }
+                if !again {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if again || std::mem::take(&mut self.read_more) {
+                continue;
+            }
+            self.trim();
+            // Park unless frames were queued meanwhile or reading can resume (room
+            // appeared in `incoming`, or stashed input waits that no readiness event
+            // will announce).
+            let resume_read = (self.read_paused || self.input.has_stash()) && self.close.reads();
+            if self.chan.park_engine(cx, resume_read) {
+                return Poll::Pending;
+            }
+        }
+        // Let other connections run; come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Applies a close event and does what it calls for.
+    fn transition(&mut self, cx: &mut Context<'_>, event: CloseEvent) {
+        match self.close.on(event, self.config) {
+            CloseAction::None => {}
+            CloseAction::ShutdownWrite => {
+                if let Some(transport) = &mut self.transport {
+                    let _ = Pin::new(transport).poll_shutdown(cx);
+                }
+            }
+            CloseAction::Finish => self.finish(),
+        }
+    }
+
+    /// Drops the transport and resolves everything waiting on the session.
+    fn finish(&mut self) {
+        self.transport = None;
+        self.sleep = None;
+        self.batch.clear();
+        self.backlog = Backlog::default();
+        self.input = Input::default();
+        self.chan.set_close_reason(None);
+        self.chan.finish();
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7) with a close frame of `code`; with
+    /// `answers`, the handler may first answer the messages read before the failure.
+    fn fail(&mut self, cx: &mut Context<'_>, code: CloseCode, message: &str, answers: bool) {
+        tracing::debug!(code = code.code(), message, "failing WebSocket connection");
+        let reason = CloseReason::new(code, message.to_owned());
+        self.chan.set_close_reason(Some(reason.clone()));
+        self.chan.end_incoming();
+        let answers = answers && self.handler.is_some();
+        if !answers {
+            self.chan.stop_sending();
+        }
+        self.transition(cx, CloseEvent::Fail { reason, answers });
+    }
+
+    /// Step 1: read and decode while the session has room.
+    fn read_step(&mut self, cx: &mut Context<'_>) {
+        if self.close.drains() {
+            let gone = match &mut self.transport {
+                Some(transport) => read::poll_discard(transport, cx).is_ready(),
+                None => true,
+            };
+            if gone {
+                self.transition(cx, CloseEvent::Gone);
+            }
+            return;
+        }
+        if !self.close.reads() || self.decoder.ended() {
+            return;
+        }
+        let Some(transport) = &mut self.transport else {
+            return;
+        };
+        let discard = self.handler.is_none();
+        let room = if discard {
+            usize::MAX
+        } else {
+            self.chan.incoming_room()
+        };
+        self.read_paused = room == 0;
+        if room == 0 || self.pongs.len() >= MAX_PONGS {
+            return;
+        }
+        let mut sink = Inbox {
+            frames: &mut self.inbox,
+            room,
+            raw: self.config.raw,
+            discard,
+            pongs: &mut self.pongs,
+            pinger: self.pinger.as_deref_mut(),
+            peer_close: None,
+        };
+        let mut failure: Option<ProtocolError> = None;
+        let mut gone = false;
+        let mut stopped = false;
+        if self.input.has_stash() {
+            match self
+                .input
+                .decode_stash(&mut self.decoder, self.stage.as_deref_mut(), &mut sink)
+            {
+                Ok(decoded) => stopped = decoded.stopped,
+                Err(e) => failure = Some(e),
+            }
+        }
+        if !stopped && failure.is_none() && !self.decoder.ended() {
+            // Without a `Pending` the task is not registered for the next readiness:
+            // a step that ends at its budget comes back for more.
+            self.read_more = true;
+            for _ in 0..READS_PER_STEP {
+                let result = self.input.read(
+                    transport,
+                    cx,
+                    &mut self.decoder,
+                    self.stage.as_deref_mut(),
+                    &mut sink,
+                );
+                match result {
+                    Err(e) => {
+                        tracing::debug!(error = %e, "WebSocket connection read error");
+                        gone = true;
+                    }
+                    Ok(Err(e)) => failure = Some(e),
+                    Ok(Ok(ReadOutcome::Pending)) => {}
+                    Ok(Ok(ReadOutcome::Eof)) => gone = true,
+                    Ok(Ok(ReadOutcome::Decoded { stopped: s, .. })) => {
+                        stopped = s;
+                        if !s && !self.decoder.ended() {
+                            continue;
+                        }
+                    }
+                }
+                self.read_more = false;
+                break;
+            }
+        }
+        let peer_close = sink.peer_close.take();
+        let pongs_full = self.pongs.len() >= MAX_PONGS;
+        // Stopped for pongs: they go out in this pass's write step, reading resumes
+        // in the next.
+        self.read_more |= pongs_full && self.backlog.is_empty();
+        self.read_paused = stopped && peer_close.is_none() && !pongs_full;
+        if discard {
+            self.inbox.clear();
+        } else if !self.inbox.is_empty() {
+            self.chan.push_incoming(&mut self.inbox, cx.waker());
+        }
+        if let Some(reason) = peer_close {
+            self.chan
+                .set_close_reason(Some(close::peer_reason(reason.as_ref())));
+            if !self.config.raw {
+                // `incoming` ends after the messages that came before the close.
+                self.chan.end_incoming();
+            }
+            self.transition(cx, CloseEvent::PeerClose(reason));
+            if self.backlog.is_empty() && self.unreported == 0 {
+                self.transition(cx, CloseEvent::Written);
+            }
+        }
+        if let Some(e) = failure {
+            self.fail(cx, e.code, &e.reason, true);
+        } else if gone {
+            self.transition(cx, CloseEvent::Gone);
+        }
+    }
+
+    /// Step 2: polls the handler; when it ends, queues the close frame its outcome
+    /// calls for. Returns true if it ended.
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(fut) = self.handler.as_mut() else {
+            return false;
+        };
+        let reason = match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return false,
+            Ok(Poll::Ready(Ok(()))) => CloseReason::new(CloseCode::NORMAL, ""),
+            Ok(Poll::Ready(Err(err))) => {
+                tracing::error!(route = &*self.route, error = %err, "WebSocket handler failed");
+                CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_string());
+                tracing::error!(route = &*self.route, panic = %message, "WebSocket handler panicked");
+                CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
+            }
+        };
+        self.handler = None;
+        self.inbox.clear();
+        self.chan.request_close(reason);
+        true
+    }
+
+    /// Step 3: pings, the pong timeout, close deadlines. Returns true if something is
+    /// due that the write step must send.
+    fn timer_step(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self.close.deadline();
+        let pending = self.close.pending_frame().map(|(_, due)| due);
+        if deadline.is_none() && pending.is_none() && self.pinger.is_none() {
+            // No timer of ours is running: no clock read.
+            self.sleep = None;
+            self.sleep_armed = None;
+            return false;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            self.transition(cx, CloseEvent::Tick(now));
+            return false;
+        }
+        let mut due = pending.is_some_and(|d| now >= d);
+        let open = matches!(self.close, CloseState::Open);
+        let mut timed_out = false;
+        let mut next = [deadline, pending].into_iter().flatten().min();
+        if let Some(pinger) = self.pinger.as_deref_mut()
+            && open
+        {
+            if pinger.awaiting.is_some_and(|(_, until)| now >= until) {
+                timed_out = true;
+            } else {
+                if now >= pinger.next_ping {
+                    pinger.counter += 1;
+                    pinger.due = true;
+                    if pinger.awaiting.is_none() {
+                        pinger.awaiting = Some((pinger.counter, now + self.config.timeout));
+                    }
+                    pinger.next_ping = now + pinger.period;
+                    due = true;
+                }
+                let ping_next = match pinger.awaiting {
+                    Some((_, until)) => pinger.next_ping.min(until),
+                    None => pinger.next_ping,
+                };
+                next = Some(next.map_or(ping_next, |n| n.min(ping_next)));
+            }
+        }
+        if timed_out {
+            self.pinger = None;
+            self.fail(cx, CloseCode::INTERNAL_ERROR, "Ping timeout", false);
+            return true;
+        }
+        self.arm_timer(cx, next) || due
+    }
+
+    /// Arms the timer at `at`; true if that instant has passed.
+    fn arm_timer(&mut self, cx: &mut Context<'_>, at: Option<Instant>) -> bool {
+        let Some(at) = at else {
+            self.sleep = None;
+            self.sleep_armed = None;
+            return false;
+        };
+        if self.sleep_armed == Some(at) {
+            // Polled with this instant already: the timer will wake us.
+            return false;
+        }
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if sleep.deadline() != at {
+            sleep.as_mut().reset(at);
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.sleep_armed = None;
+            return true;
+        }
+        self.sleep_armed = Some(at);
+        false
+    }
+
+    /// Step 4: writes what is due. Returns true if another pass is needed.
+    fn write_step(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(transport) = self.transport.as_mut() else {
+            return false;
+        };
+        if !self.backlog.is_empty() {
+            match self.backlog.poll_write(transport, cx) {
+                Poll::Pending => return false,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "WebSocket connection write error");
+                    self.transition(cx, CloseEvent::Gone);
+                    return false;
+                }
+                Poll::Ready(Ok(())) => {
+                    // Reading may have paused for the pongs that can go now.
+                    let pongs_waited = self.pongs.len() >= MAX_PONGS;
+                    if self.on_written(cx) || pongs_waited {
+                        return true;
+                    }
+                }
+            }
+        }
+        let mut outcome = WriteOutcome::default();
+        write::with_batch(|batch| self.gather(cx, batch, &mut outcome));
+        if let Some(failure) = outcome.failure.take() {
+            self.fail(cx, CloseCode::INTERNAL_ERROR, &failure, false);
+            return true;
+        }
+        if outcome.terminate {
+            self.transition(cx, CloseEvent::Gone);
+            return false;
+        }
+        match outcome.written {
+            None => false,
+            Some(Ok(())) => {
+                if let Some(transport) = self.transport.as_mut() {
+                    let _ = Pin::new(transport).poll_flush(cx);
+                }
+                self.on_written(cx) || outcome.more
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "WebSocket connection write error");
+                self.transition(cx, CloseEvent::Gone);
+                false
+            }
+        }
+    }
+
+    /// Everything taken so far is written: report it; true if more was queued meanwhile.
+    fn on_written(&mut self, cx: &mut Context<'_>) -> bool {
+        let more = self.chan.mark_written(std::mem::take(&mut self.unreported));
+        self.transition(cx, CloseEvent::Written);
+        more && !self.close.is_done()
+    }
+
+    /// Gathers what is due into `batch` and writes it.
+    fn gather(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut write::Batch<'_>,
+        outcome: &mut WriteOutcome,
+    ) {
+        if self.close.writes_control() {
+            for payload in std::mem::take(&mut self.pongs) {
+                let frame = self.encoder.frame(first_byte(true, 0, OP_PONG), payload);
+                batch.push(&frame);
+            }
+            if let Some(pinger) = self.pinger.as_deref_mut()
+                && std::mem::take(&mut pinger.due)
+            {
+                let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
+                let frame = self.encoder.frame(first_byte(true, 0, OP_PING), payload);
+                batch.push(&frame);
+            }
+        } else {
+            self.pongs = Vec::new();
+        }
+        let mut blocked = false;
+        'take: loop {
+            if self.batch.is_empty() {
+                let taken = self.chan.take_outgoing(&mut self.batch);
+                if taken.terminate {
+                    outcome.terminate = true;
+                    return;
+                }
+                if self.batch.is_empty() {
+                    break;
+                }
+            }
+            while let Some(outbound) = self.batch.pop_front() {
+                self.unreported += 1;
+                match outbound {
+                    Outbound::Wire(wire) => {
+                        if self.close.writes_data() {
+                            batch.push_wire(&wire);
+                        }
+                    }
+                    Outbound::Frame(Frame::Close(reason)) => {
+                        if self.close.may_close() {
+                            let reason = match self.close.pending_frame() {
+                                Some((pending, _)) => pending,
+                                None => reason,
+                            };
+                            self.push_close(cx, batch, reason);
+                        }
+                        // Nothing follows a close frame (sends are refused after it).
+                        self.unreported += self.batch.len() as u64;
+                        self.batch.clear();
+                        break 'take;
+                    }
+                    Outbound::Frame(frame) => {
+                        let allowed = if frame.is_control() {
+                            self.close.writes_control()
+                        } else {
+                            self.close.writes_data()
+                        };
+                        if !allowed {
+                            continue;
+                        }
+                        match self.encoder.encode(frame, self.stage.as_deref_mut()) {
+                            Ok(encoded) => batch.push(&encoded),
+                            Err(err) => {
+                                tracing::error!(error = %err, "extension failed on an outgoing frame");
+                                outcome.failure = Some("Extension failure".to_string());
+                                return;
+                            }
+                        }
+                    }
+                }
+                if batch.is_full() || batch.len() >= self.write_buffer_size {
+                    let Some(transport) = self.transport.as_mut() else {
+                        return;
+                    };
+                    match batch.write(transport, cx, &mut self.backlog) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => {
+                            outcome.written = Some(Err(e));
+                            return;
+                        }
+                        Poll::Pending => {
+                            blocked = true;
+                            break 'take;
+                        }
+                    }
+                }
+            }
+        }
+        if !blocked && let Some((reason, due)) = self.close.pending_frame() {
+            let answered =
+                Instant::now() >= due || self.handler.is_none() || self.chan.incoming_drained();
+            if answered {
+                // The handler's last answers go before the close frame.
+                self.chan.stop_sending();
+                self.chan.take_outgoing(&mut self.batch);
+                while let Some(outbound) = self.batch.pop_front() {
+                    self.unreported += 1;
+                    match outbound {
+                        Outbound::Wire(wire) => batch.push_wire(&wire),
+                        Outbound::Frame(frame) if !frame.is_control() => {
+                            if let Ok(encoded) =
+                                self.encoder.encode(frame, self.stage.as_deref_mut())
+                            {
+                                batch.push(&encoded);
+                            }
+                        }
+                        Outbound::Frame(_) => {}
+                    }
+                }
+                self.push_close(cx, batch, reason);
+            }
+        }
+        if batch.len() == 0 && self.unreported == 0 {
+            return;
+        }
+        let Some(transport) = self.transport.as_mut() else {
+            return;
+        };
+        outcome.more = !self.batch.is_empty();
+        outcome.written = match batch.write(transport, cx, &mut self.backlog) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        };
+    }
+
+    /// Encodes a close frame of ours into the batch.
+    fn push_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut write::Batch<'_>,
+        reason: Option<CloseReason>,
+    ) {
+        let mut payload = Vec::new();
+        crate::protocol::close::encode(reason.as_ref(), &mut payload);
+        let frame = self
+            .encoder
+            .frame(first_byte(true, 0, OP_CLOSE), Bytes::from(payload));
+        batch.push(&frame);
+        if matches!(self.close, CloseState::Open) {
+            self.chan.set_close_reason(Some(
+                reason.unwrap_or_else(|| CloseReason::new(CloseCode::NORMAL, "")),
+            ));
+        }
+        self.chan.stop_sending();
+        self.transition(cx, CloseEvent::LocalClose);
+    }
+
+    /// Before parking: gives back queue capacity a burst left behind.
+    fn trim(&mut self) {
+        if self.inbox.capacity() > 64 {
+            self.inbox = VecDeque::new();
+        }
+        if self.batch.capacity() > 64 {
+            self.batch = VecDeque::new();
+        }
+    }
+}
+
+/// How gathering and writing one batch ended.
+#[derive(Default)]
+struct WriteOutcome {
+    /// The write's result, if the batch was written (or failed).
+    written: Option<std::io::Result<()>>,
+    /// The handler asked to drop the connection.
+    terminate: bool,
+    /// An extension failed: the connection fails with 1011.
+    failure: Option<String>,
+    /// Frames taken from the queue wait for the next pass.
+    more: bool,
+}

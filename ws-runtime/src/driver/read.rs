@@ -1,0 +1,183 @@
+//! The read path: every read of every session of a worker thread goes into one buffer
+//! the thread owns (the scratch), is decoded in place, and is free again when the
+//! decoder returns; a session keeps only what it could not use yet.
+//!
+//! A session holds input of its own in two cases only: the bytes read past what its
+//! handler had room for (the stash, at most one read), and the payload of a large
+//! frame, which is read straight into the message buffer it ends up in (no copy
+//! through the scratch). Both are empty again once used, so an idle session holds no
+//! read buffer.
+
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::BufMut;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::protocol::{Decoded, Decoder, ProtocolError, Sink, Stage};
+
+/// The scratch buffer's size: the most one read takes.
+const SCRATCH: usize = 64 * 1024;
+
+/// The most a direct read takes at once.
+const DIRECT_MAX: usize = 1 << 20;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+/// How a read ended.
+pub(crate) enum ReadOutcome {
+    /// Bytes came and were decoded; the socket may hold more.
+    Decoded {
+        /// The sink stopped the decoder.
+        stopped: bool,
+    },
+    /// The peer closed its side.
+    Eof,
+    /// Nothing to read now; the task is registered to be woken.
+    Pending,
+}
+
+/// A session's own input: what it read and could not use yet.
+#[derive(Default)]
+pub(crate) struct Input {
+    /// Bytes read but not decoded (the session had no room), decoded first next time.
+    stash: Vec<u8>,
+}
+
+impl Input {
+    /// Input that starts with `leftover` (bytes sent with the handshake).
+    pub(crate) fn new(leftover: Vec<u8>) -> Self {
+        Self { stash: leftover }
+    }
+
+    /// Whether bytes wait that no readiness event will announce.
+    pub(crate) fn has_stash(&self) -> bool {
+        !self.stash.is_empty()
+    }
+
+    /// Decodes the stash.
+    pub(crate) fn decode_stash(
+        &mut self,
+        decoder: &mut Decoder,
+        stage: Option<&mut Stage>,
+        sink: &mut impl Sink,
+    ) -> Result<Decoded, ProtocolError> {
+        let decoded = decoder.decode(&mut self.stash, stage, sink)?;
+        if decoded.consumed == self.stash.len() {
+            // Freed, not cleared: a session keeps no buffer while it idles.
+            self.stash = Vec::new();
+        } else {
+            self.stash.drain(..decoded.consumed);
+        }
+        Ok(decoded)
+    }
+
+    /// Reads once from `transport` and decodes what came: into the message buffer when
+    /// a large payload is arriving, else into the thread's scratch buffer.
+    pub(crate) fn read<T: AsyncRead + Unpin>(
+        &mut self,
+        transport: &mut T,
+        cx: &mut Context<'_>,
+        decoder: &mut Decoder,
+        stage: Option<&mut Stage>,
+        sink: &mut impl Sink,
+    ) -> io::Result<Result<ReadOutcome, ProtocolError>> {
+        if let Some(want) = decoder.direct_want() {
+            return self.read_direct(transport, cx, decoder, want, sink);
+        }
+        SCRATCH_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.read_into(&mut scratch, transport, cx, decoder, stage, sink),
+            Err(_) => {
+                let mut spare = vec![0; SCRATCH];
+                self.read_into(&mut spare, transport, cx, decoder, stage, sink)
+            }
+        })
+    }
+
+    fn read_into<T: AsyncRead + Unpin>(
+        &mut self,
+        buf: &mut [u8],
+        transport: &mut T,
+        cx: &mut Context<'_>,
+        decoder: &mut Decoder,
+        stage: Option<&mut Stage>,
+        sink: &mut impl Sink,
+    ) -> io::Result<Result<ReadOutcome, ProtocolError>> {
+        let mut read_buf = ReadBuf::new(buf);
+        match Pin::new(&mut *transport).poll_read(cx, &mut read_buf) {
+            Poll::Pending => return Ok(Ok(ReadOutcome::Pending)),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Ready(Ok(())) => {}
+        }
+        let n = read_buf.filled().len();
+        if n == 0 {
+            return Ok(Ok(ReadOutcome::Eof));
+        }
+        let input = &mut buf[..n];
+        let decoded = match decoder.decode(input, stage, sink) {
+            Ok(decoded) => decoded,
+            Err(e) => return Ok(Err(e)),
+        };
+        if decoded.consumed < n {
+            self.stash.extend_from_slice(&input[decoded.consumed..]);
+        }
+        Ok(Ok(ReadOutcome::Decoded {
+            stopped: decoded.stopped,
+        }))
+    }
+
+    /// Reads part of a large payload straight into the message buffer, which grows by
+    /// at most its own size (and [`DIRECT_MAX`]) per read: with what arrives, not with
+    /// what the header announced.
+    fn read_direct<T: AsyncRead + Unpin>(
+        &mut self,
+        transport: &mut T,
+        cx: &mut Context<'_>,
+        decoder: &mut Decoder,
+        want: usize,
+        sink: &mut impl Sink,
+    ) -> io::Result<Result<ReadOutcome, ProtocolError>> {
+        let buf = decoder.direct_buf();
+        let from = buf.len();
+        let step = want.min(DIRECT_MAX).min(from.max(SCRATCH));
+        if buf.capacity() - from < step {
+            buf.reserve_exact(step);
+        }
+        let mut limited = BufMut::limit(&mut *buf, step);
+        let n = match tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited) {
+            Poll::Pending => return Ok(Ok(ReadOutcome::Pending)),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Ready(Ok(n)) => n,
+        };
+        if n == 0 {
+            return Ok(Ok(ReadOutcome::Eof));
+        }
+        match decoder.direct_filled(from, sink) {
+            Ok(flow) => Ok(Ok(ReadOutcome::Decoded {
+                stopped: flow == crate::protocol::Flow::Stop,
+            })),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+/// Reads and discards input (a failed connection lingering for the peer's close):
+/// `Ready` at EOF or on an error.
+pub(crate) fn poll_discard<T: AsyncRead + Unpin>(
+    transport: &mut T,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let mut sink = [0u8; 1024];
+    loop {
+        let mut buf = ReadBuf::new(&mut sink);
+        match Pin::new(&mut *transport).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+            Poll::Ready(_) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}

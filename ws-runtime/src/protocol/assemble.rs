@@ -1,0 +1,117 @@
+//! Message assembly: the buffer a data message is gathered in, frame after frame.
+//!
+//! It grows only with bytes that have arrived (or been inflated), never with a length a
+//! header announced, and never past the session's message limit. Text is validated as
+//! it is appended, so invalid UTF-8 fails the connection at the first bad byte. Once
+//! the message is delivered the buffer is handed over as the frame's payload: an idle
+//! session holds no message buffer.
+
+use bytes::Bytes;
+
+use crate::frame::{Frame, Text};
+
+use super::utf8::{InvalidUtf8, Utf8State};
+
+/// The type of the message in progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// No message is in progress.
+    #[default]
+    Idle,
+    /// A text message.
+    Text,
+    /// A binary message.
+    Binary,
+}
+
+/// The data message being received.
+#[derive(Debug, Default)]
+pub(crate) struct Assembly {
+    kind: Kind,
+    /// The message's bytes so far (in a raw session: the current frame's).
+    pub(crate) buf: Vec<u8>,
+    /// Bytes of the message so far, delivered or not.
+    total: usize,
+    utf8: Utf8State,
+    /// The current frame's payload, collected whole for extensions that need it.
+    pub(crate) frame: Vec<u8>,
+}
+
+impl Assembly {
+    /// Whether a message is in progress.
+    pub(crate) fn active(&self) -> bool {
+        self.kind != Kind::Idle
+    }
+
+    /// Whether the message in progress is text.
+    pub(crate) fn is_text(&self) -> bool {
+        self.kind == Kind::Text
+    }
+
+    /// Bytes of the message so far.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Starts a message.
+    pub(crate) fn begin(&mut self, text: bool) {
+        self.kind = if text { Kind::Text } else { Kind::Binary };
+        self.total = 0;
+        self.utf8 = Utf8State::default();
+    }
+
+    /// Appends bytes as they are.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.kind == Kind::Text {
+            self.utf8.feed(bytes)?;
+        }
+        self.buf.extend_from_slice(bytes);
+        self.total += bytes.len();
+        Ok(())
+    }
+
+    /// Bytes were appended to `buf` from `from` on by someone else (a read straight into
+    /// the buffer, an inflater): account for and validate them.
+    pub(crate) fn appended(&mut self, from: usize) -> Result<(), InvalidUtf8> {
+        let added = &self.buf[from..];
+        if self.kind == Kind::Text {
+            self.utf8.feed(added)?;
+        }
+        self.total += added.len();
+        Ok(())
+    }
+
+    /// Ends the message: the whole of it as a frame. `None` if text ends inside a
+    /// character.
+    pub(crate) fn finish(&mut self) -> Result<Frame, InvalidUtf8> {
+        let text = self.kind == Kind::Text;
+        let complete = self.utf8.is_complete();
+        self.kind = Kind::Idle;
+        self.total = 0;
+        let payload = Bytes::from(std::mem::take(&mut self.buf));
+        if !text {
+            return Ok(Frame::Binary(payload));
+        }
+        if !complete {
+            return Err(InvalidUtf8);
+        }
+        Text::try_from_bytes(payload)
+            .map(Frame::Text)
+            .map_err(|_| InvalidUtf8)
+    }
+
+    /// The bytes gathered since the last call (a raw session's frame), leaving the
+    /// message in progress. With `last`, the message ends, and text must end at a
+    /// character boundary.
+    pub(crate) fn take_frame(&mut self, last: bool) -> Result<Bytes, InvalidUtf8> {
+        if last {
+            let complete = self.kind != Kind::Text || self.utf8.is_complete();
+            self.kind = Kind::Idle;
+            self.total = 0;
+            if !complete {
+                return Err(InvalidUtf8);
+            }
+        }
+        Ok(Bytes::from(std::mem::take(&mut self.buf)))
+    }
+}

@@ -1,0 +1,121 @@
+//! The outgoing half of the protocol core: a [`Frame`] becomes a header and a payload
+//! to write, after the negotiated extensions (compression) had their say.
+//!
+//! Nothing is copied here: the payload stays the frame's shared bytes. A client's
+//! frames carry a fresh mask key (RFC 6455 §5.3); the writer applies it as it copies
+//! the payload out, since a shared payload cannot be masked in place.
+
+use bytes::Bytes;
+
+use crate::extension::ExtensionError;
+use crate::frame::{Frame, FrameType, Rsv};
+
+use super::Role;
+use super::close;
+use super::frame::{
+    self as wire, MAX_CONTROL, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
+    OP_TEXT,
+};
+use super::mask::MaskKeys;
+use super::stage::Stage;
+
+/// A frame ready to be written.
+#[derive(Clone, Debug)]
+pub(crate) struct Encoded {
+    /// The header bytes, `header[..header_len]`.
+    pub(crate) header: [u8; MAX_HEADER],
+    pub(crate) header_len: u8,
+    /// The payload, unmasked.
+    pub(crate) payload: Bytes,
+    /// The key to mask the payload with as it is written (client role).
+    pub(crate) mask: Option<[u8; 4]>,
+}
+
+impl Encoded {
+    /// The header bytes.
+    pub(crate) fn header(&self) -> &[u8] {
+        &self.header[..usize::from(self.header_len)]
+    }
+
+    /// Bytes on the wire.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.header_len) + self.payload.len()
+    }
+}
+
+/// What decides how frames go out: the role (masking).
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    keys: Option<MaskKeys>,
+}
+
+impl Encoder {
+    pub(crate) fn new(role: Role) -> Self {
+        Self {
+            keys: (role == Role::Client).then(MaskKeys::new),
+        }
+    }
+
+    /// Encodes a frame: data through the extensions first. Control payloads are cut to
+    /// the 125 bytes a control frame can carry.
+    pub(crate) fn encode(
+        &mut self,
+        frame: Frame,
+        stage: Option<&mut Stage>,
+    ) -> Result<Encoded, ExtensionError> {
+        let (first, payload) = match frame {
+            Frame::Text(_) | Frame::Binary(_) => {
+                let text = matches!(frame, Frame::Text(_));
+                let opcode = if text { OP_TEXT } else { OP_BINARY };
+                let payload = match &frame {
+                    Frame::Text(t) => t.clone().into_bytes(),
+                    Frame::Binary(b) => b.clone(),
+                    _ => unreachable!("matched above"),
+                };
+                let (payload, rsv) = match stage {
+                    Some(stage) => stage.outgoing(&frame, text, payload)?,
+                    None => (payload, Rsv::NONE),
+                };
+                (wire::first_byte(true, rsv.bits(), opcode), payload)
+            }
+            Frame::Ping(payload) => (wire::first_byte(true, 0, OP_PING), control(payload)),
+            Frame::Pong(payload) => (wire::first_byte(true, 0, OP_PONG), control(payload)),
+            Frame::Close(reason) => {
+                let mut payload = Vec::new();
+                close::encode(reason.as_ref(), &mut payload);
+                (wire::first_byte(true, 0, OP_CLOSE), Bytes::from(payload))
+            }
+            Frame::Fragment(fragment) => {
+                let opcode = match (fragment.first, fragment.frame_type) {
+                    (false, _) => OP_CONTINUATION,
+                    (true, FrameType::Text) => OP_TEXT,
+                    (true, _) => OP_BINARY,
+                };
+                let first = wire::first_byte(fragment.fin, fragment.rsv.bits(), opcode);
+                (first, fragment.payload)
+            }
+        };
+        Ok(self.frame(first, payload))
+    }
+
+    /// A frame from its first header byte and payload.
+    pub(crate) fn frame(&mut self, first: u8, payload: Bytes) -> Encoded {
+        let mask = self.keys.as_mut().map(MaskKeys::next_key);
+        let mut header = [0; MAX_HEADER];
+        let header_len = wire::encode(&mut header, first, payload.len(), mask) as u8;
+        Encoded {
+            header,
+            header_len,
+            payload,
+            mask,
+        }
+    }
+}
+
+fn control(payload: Bytes) -> Bytes {
+    if payload.len() > MAX_CONTROL {
+        payload.slice(..MAX_CONTROL)
+    } else {
+        payload
+    }
+}
