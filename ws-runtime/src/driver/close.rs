@@ -247,13 +247,12 @@ impl CloseState {
     }
 
     /// The close frame that is waiting, with the instant it is due, if any: our reply
-    /// to the peer's close (echoing its code, RFC 6455 §5.5.1), or the frame failing the
-    /// connection. Whatever close the handler queues meanwhile, this is the one sent.
+    /// to the peer's close (echoing its code and reason, RFC 6455 §5.5.1), or the frame
+    /// failing the connection. Whatever close the handler queues meanwhile, this is the
+    /// one sent.
     pub(crate) fn pending_frame(&self) -> Option<(Option<CloseReason>, Instant)> {
         match self {
-            CloseState::ReplyDeferred { reply, due, .. } => {
-                Some((reply.as_ref().map(|r| CloseReason::new(r.code(), "")), *due))
-            }
+            CloseState::ReplyDeferred { reply, due, .. } => Some((reply.clone(), *due)),
             CloseState::Failing {
                 reason,
                 due,
@@ -310,7 +309,7 @@ mod tests {
         let reason = CloseReason::new(CloseCode::GOING_AWAY, "bye");
         state.on(CloseEvent::PeerClose(Some(reason.clone())), CONFIG);
         let (reply, _) = state.pending_frame().unwrap();
-        assert_eq!(reply, Some(CloseReason::new(CloseCode::GOING_AWAY, "")));
+        assert_eq!(reply, Some(reason));
         assert!(state.writes_data() && !state.reads());
         state.on(CloseEvent::LocalClose, CONFIG);
         assert!(state.pending_frame().is_none());
