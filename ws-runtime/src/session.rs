@@ -369,8 +369,10 @@ impl Shared {
         }
         st.incoming_bytes += frames.iter().map(Frame::len).sum::<usize>();
         st.incoming.append(frames);
-        if let Some(waker) = st.recv_waker.take()
-            && !waker.will_wake(engine)
+        // A receiver in the engine's own task is polled next anyway: its waker stays
+        // registered (no clone, no drop per message); one elsewhere is woken.
+        if st.recv_waker.as_ref().is_some_and(|w| !w.will_wake(engine))
+            && let Some(waker) = st.recv_waker.take()
         {
             drop(st);
             waker.wake();

@@ -149,6 +149,7 @@ struct Inbox<'a> {
 }
 
 impl Sink for Inbox<'_> {
+    #[inline]
     fn event(&mut self, event: Event) -> Flow {
         let frame = match event {
             Event::Data(frame) => frame,
@@ -608,7 +609,9 @@ impl<T: Transport> Connection<T> {
             self.pongs = Vec::new();
         }
         let mut blocked = false;
-        'take: loop {
+        // One take per pass: frames queued while this batch is written are seen when
+        // the engine would park, and taken in the next pass.
+        'take: {
             if self.batch.is_empty() {
                 let taken = self.chan.take_outgoing(&mut self.batch);
                 if taken.terminate {
@@ -616,7 +619,7 @@ impl<T: Transport> Connection<T> {
                     return;
                 }
                 if self.batch.is_empty() {
-                    break;
+                    break 'take;
                 }
             }
             while let Some(outbound) = self.batch.pop_front() {

@@ -25,7 +25,8 @@ const SCRATCH: usize = 64 * 1024;
 const DIRECT_MAX: usize = 1 << 20;
 
 thread_local! {
-    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+    /// Allocated (and zeroed) on the thread's first read.
+    static SCRATCH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// How a read ended.
@@ -90,7 +91,12 @@ impl Input {
             return self.read_direct(transport, cx, decoder, want, sink);
         }
         SCRATCH_BUF.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.read_into(&mut scratch, transport, cx, decoder, stage, sink),
+            Ok(mut scratch) => {
+                if scratch.is_empty() {
+                    scratch.resize(SCRATCH, 0);
+                }
+                self.read_into(&mut scratch, transport, cx, decoder, stage, sink)
+            }
             Err(_) => {
                 let mut spare = vec![0; SCRATCH];
                 self.read_into(&mut spare, transport, cx, decoder, stage, sink)

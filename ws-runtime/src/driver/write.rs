@@ -23,8 +23,9 @@ use crate::protocol::mask;
 /// Payloads up to this size are copied into the cork, larger ones written in place.
 pub(crate) const INLINE_MAX: usize = 512;
 
-/// Slices in one vectored write (Linux takes up to 1024; 64 covers any batch).
-const MAX_SLICES: usize = 64;
+/// Slices in one vectored write: enough for the large payloads of a batch, few enough
+/// that the slice array is cheap to set up on every write.
+const MAX_SLICES: usize = 16;
 
 /// The cork's size before it is written out in the middle of a batch.
 const CORK_FLUSH: usize = 64 * 1024;
@@ -43,7 +44,12 @@ struct Cork {
 }
 
 thread_local! {
-    static CORK: RefCell<Cork> = RefCell::new(Cork::default());
+    static CORK: RefCell<Cork> = const {
+        RefCell::new(Cork {
+            bytes: Vec::new(),
+            pieces: Vec::new(),
+        })
+    };
 }
 
 /// Bytes the transport has not taken yet, in order.
@@ -98,6 +104,12 @@ impl Backlog {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         while !self.is_empty() {
+            if self.chunks.len() == 1 {
+                let chunk = &self.chunks[0][self.offset..];
+                let n = std::task::ready!(write_slices(transport, cx, &[IoSlice::new(chunk)]))?;
+                self.advance(n);
+                continue;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
@@ -161,7 +173,7 @@ impl Batch<'_> {
 
     /// Whether the batch should be written before more is gathered.
     pub(crate) fn is_full(&self) -> bool {
-        self.cork.bytes.len() >= CORK_FLUSH || self.cork.pieces.len() >= MAX_SLICES - 2
+        self.cork.bytes.len() >= CORK_FLUSH || self.cork.pieces.len() >= 2 * MAX_SLICES
     }
 
     /// Adds an encoded frame.
@@ -224,7 +236,21 @@ impl Batch<'_> {
             cork.pieces.push(Piece::Cork(end));
         }
         let mut written = 0;
-        let result = if backlog.is_empty() {
+        let result = if !backlog.is_empty() {
+            Poll::Pending
+        } else if cork.pieces.len() == 1 {
+            // The common case, small frames only: one plain write, no slice array.
+            loop {
+                if written == end {
+                    break Poll::Ready(Ok(()));
+                }
+                match write_slices(transport, cx, &[IoSlice::new(&cork.bytes[written..])]) {
+                    Poll::Ready(Ok(n)) => written += n,
+                    Poll::Ready(Err(e)) => break Poll::Ready(Err(e)),
+                    Poll::Pending => break Poll::Pending,
+                }
+            }
+        } else {
             loop {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let count = slices_from(cork, written, &mut slices);
@@ -237,8 +263,6 @@ impl Batch<'_> {
                     Poll::Pending => break Poll::Pending,
                 }
             }
-        } else {
-            Poll::Pending
         };
         if written < self.len {
             keep_rest(cork, written, backlog);

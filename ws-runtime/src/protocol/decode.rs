@@ -8,7 +8,7 @@
 //! free again as soon as `decode` returns. Everything the peer may get wrong is checked
 //! here and becomes a [`ProtocolError`] with the close code RFC 6455 asks for.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::extension::{DataKind, ExtFrame, ExtensionError, IncomingContext};
 use crate::frame::{CloseCode, CloseReason, Fragment, Frame, FrameType, Rsv};
@@ -69,6 +69,14 @@ pub(crate) struct Decoded {
 
 /// A direct read is worth it from this many payload bytes still to come.
 const DIRECT_MIN: u64 = 16 * 1024;
+
+/// Payloads up to this size, whole in one input, share an allocation with the other
+/// small payloads of that input (one allocation instead of one per message).
+const GROUP_PAYLOAD_MAX: usize = 512;
+
+/// The most bytes one shared allocation holds: what a kept small message can keep
+/// alive with it.
+const GROUP_CAP: usize = 4096;
 
 /// The frame whose payload is arriving.
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +148,10 @@ impl Decoder {
     ) -> Result<Decoded, ProtocolError> {
         let mut stage = stage;
         let mut pos = 0;
+        // The shared allocation for this input's small payloads; dropped on return, so
+        // the decoder itself keeps none of it.
+        let mut group = BytesMut::new();
+        let collects = matches!(stage.as_deref(), Some(Stage::Frames(_)));
         while !self.ended {
             if self.frame.is_some() {
                 match self.payload(input, &mut pos, stage.as_deref_mut(), sink)? {
@@ -176,20 +188,39 @@ impl Decoder {
                     }
                 }
             };
-            let route = self.start_frame(header, stage.as_deref_mut())?;
-            // The usual case: a whole unfragmented data message in view.
-            if route == Route::Plain
-                && header.fin
-                && header.opcode != OP_CONTINUATION
-                && !header.is_control()
-                && header.len <= (input.len() - pos) as u64
+            // The usual case, checked at once: a whole unfragmented data message in
+            // view, with nothing for an extension to do.
+            let in_view = (input.len() - pos) as u64;
+            if header.fin
+                && header.rsv == 0
+                && (header.opcode == OP_TEXT || header.opcode == OP_BINARY)
+                && header.len <= in_view
+                && header.len <= self.limit as u64
+                && header.mask.is_some() == (self.role == Role::Server)
+                && !self.message.active()
+                && !collects
             {
                 let end = pos + header.len as usize;
+                let rest = input.len() - pos;
+                let more_follows = end < input.len();
                 let payload = &mut input[pos..end];
                 if let Some(key) = header.mask {
                     mask::apply(payload, key, 0);
                 }
-                let payload = Bytes::copy_from_slice(payload);
+                // Shared only when more follows in this input: a lone message costs one
+                // allocation either way.
+                let spare = group.capacity() - group.len();
+                let shared =
+                    payload.len() <= GROUP_PAYLOAD_MAX && (spare >= payload.len() || more_follows);
+                let payload = if shared {
+                    if spare < payload.len() {
+                        group = BytesMut::with_capacity(rest.clamp(payload.len(), GROUP_CAP));
+                    }
+                    group.extend_from_slice(payload);
+                    group.split().freeze()
+                } else {
+                    Bytes::copy_from_slice(payload)
+                };
                 pos = end;
                 let frame = if header.opcode == OP_TEXT {
                     match crate::frame::Text::try_from_bytes(payload) {
@@ -207,6 +238,7 @@ impl Decoder {
                 }
                 continue;
             }
+            let route = self.start_frame(header, stage.as_deref_mut())?;
             if !header.is_control() && header.opcode != OP_CONTINUATION {
                 self.message.begin(header.opcode == OP_TEXT);
                 self.message_rsv = Rsv::from_bits(header.rsv);

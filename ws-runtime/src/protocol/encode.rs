@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use crate::extension::ExtensionError;
-use crate::frame::{Frame, FrameType, Rsv};
+use crate::frame::{Frame, FrameType};
 
 use super::Role;
 use super::close;
@@ -63,29 +63,26 @@ impl Encoder {
         frame: Frame,
         stage: Option<&mut Stage>,
     ) -> Result<Encoded, ExtensionError> {
-        let (first, payload) = match frame {
-            Frame::Text(_) | Frame::Binary(_) => {
-                let text = matches!(frame, Frame::Text(_));
-                let opcode = if text { OP_TEXT } else { OP_BINARY };
-                let payload = match &frame {
-                    Frame::Text(t) => t.clone().into_bytes(),
-                    Frame::Binary(b) => b.clone(),
+        let (first, payload) = match (frame, stage) {
+            (Frame::Text(text), None) => (wire::first_byte(true, 0, OP_TEXT), text.into_bytes()),
+            (Frame::Binary(data), None) => (wire::first_byte(true, 0, OP_BINARY), data),
+            (frame @ (Frame::Text(_) | Frame::Binary(_)), Some(stage)) => {
+                let (opcode, payload) = match &frame {
+                    Frame::Text(t) => (OP_TEXT, t.clone().into_bytes()),
+                    Frame::Binary(b) => (OP_BINARY, b.clone()),
                     _ => unreachable!("matched above"),
                 };
-                let (payload, rsv) = match stage {
-                    Some(stage) => stage.outgoing(&frame, text, payload)?,
-                    None => (payload, Rsv::NONE),
-                };
+                let (payload, rsv) = stage.outgoing(&frame, opcode == OP_TEXT, payload)?;
                 (wire::first_byte(true, rsv.bits(), opcode), payload)
             }
-            Frame::Ping(payload) => (wire::first_byte(true, 0, OP_PING), control(payload)),
-            Frame::Pong(payload) => (wire::first_byte(true, 0, OP_PONG), control(payload)),
-            Frame::Close(reason) => {
+            (Frame::Ping(payload), _) => (wire::first_byte(true, 0, OP_PING), control(payload)),
+            (Frame::Pong(payload), _) => (wire::first_byte(true, 0, OP_PONG), control(payload)),
+            (Frame::Close(reason), _) => {
                 let mut payload = Vec::new();
                 close::encode(reason.as_ref(), &mut payload);
                 (wire::first_byte(true, 0, OP_CLOSE), Bytes::from(payload))
             }
-            Frame::Fragment(fragment) => {
+            (Frame::Fragment(fragment), _) => {
                 let opcode = match (fragment.first, fragment.frame_type) {
                     (false, _) => OP_CONTINUATION,
                     (true, FrameType::Text) => OP_TEXT,
