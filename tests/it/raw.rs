@@ -225,6 +225,11 @@ impl RawClient {
         }
     }
 
+    /// Whether a whole frame is already read and waits in the buffer.
+    pub fn has_buffered_frame(&self) -> bool {
+        parse(&self.buf).is_some()
+    }
+
     /// Reads frames until a close frame; returns it. Panics on EOF first.
     pub async fn expect_close(&mut self) -> RawFrame {
         loop {

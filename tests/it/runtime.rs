@@ -1011,6 +1011,37 @@ async fn two_extensions_claiming_one_rsv_bit_are_refused_at_startup() {
 
 // ----- buffers -----
 
+/// A client that keeps a window of messages in flight, refilling it with one write
+/// per batch of replies: every read brings several frames, and with a window of half
+/// the read-ahead bound, some reads fill the session's room exactly. (A read step that
+/// stopped there without registering for readiness once stalled the session after 32
+/// replies.)
+#[tokio::test]
+async fn a_window_kept_in_flight_never_stalls() {
+    let server = serve(|app| {
+        app.route(echo_route("/echo"));
+    })
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/echo").await;
+    let frame = raw::masked(true, raw::TEXT, b"twenty bytes of text");
+    const WINDOW: usize = 16;
+    client.send(&frame.repeat(WINDOW)).await;
+    let mut received = 0;
+    while received < 3000 {
+        let mut batch = 0;
+        loop {
+            let reply = client.read_frame().await.expect("an echo within 5 s");
+            assert_eq!(reply.payload, b"twenty bytes of text");
+            batch += 1;
+            if !client.has_buffered_frame() {
+                break;
+            }
+        }
+        received += batch;
+        client.send(&frame.repeat(batch)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_messages_of_every_size_are_echoed_exactly() {
     let server = serve(|app| {

@@ -115,7 +115,7 @@ impl<T: Send + Sync + 'static> Connections<T> {
             if !filter(&entry.data) {
                 continue;
             }
-            let shared = entry.outgoing.shared();
+            let shared = entry.outgoing.chan();
             match shared.try_push_broadcast(&frame, wire.as_ref()) {
                 Ok(()) => report.delivered += 1,
                 Err(BroadcastRefused::Full) => {

@@ -28,7 +28,7 @@ use crate::http::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
 use crate::routing::{PathParams, PathPattern, Route};
-use crate::session::{Limits, Shared, WebSocketSession};
+use crate::session::{Chan, Limits, WebSocketSession};
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
 /// `Application`): plugin options, routes, state and plain HTTP endpoints.
@@ -443,7 +443,7 @@ impl ServerHandle {
         let inner = &self.inner;
         inner.shutting_down.store(true, Ordering::SeqCst);
         let _ = inner.shutdown_tx.send(true);
-        let sessions: Vec<Arc<Shared>> = inner.lock_sessions().values().cloned().collect();
+        let sessions: Vec<Arc<Chan>> = inner.lock_sessions().values().cloned().collect();
         for shared in sessions {
             shared.request_close(going_away());
         }
@@ -484,7 +484,7 @@ fn going_away() -> CloseReason {
 
 pub(crate) struct ServerInner {
     app: Arc<AppInner>,
-    sessions: Mutex<HashMap<u64, Arc<Shared>>>,
+    sessions: Mutex<HashMap<u64, Arc<Chan>>>,
     next_id: AtomicU64,
     connections: AtomicUsize,
     idle: Notify,
@@ -494,7 +494,7 @@ pub(crate) struct ServerInner {
 }
 
 impl ServerInner {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Shared>>> {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Chan>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -630,13 +630,13 @@ fn start_session(
         negotiated,
     } = *setup;
     let app = &server.app;
-    let shared = Shared::new(app.limits, negotiated.extensions.is_empty());
+    let (chan, engine) = Chan::new(app.limits, negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
-    server.lock_sessions().insert(id, shared.clone());
+    server.lock_sessions().insert(id, chan.clone());
     if server.shutting_down.load(Ordering::SeqCst) {
-        shared.request_close(going_away());
+        chan.request_close(going_away());
     }
-    let session = WebSocketSession::new(shared.clone(), Arc::new(info));
+    let session = WebSocketSession::new(chan, Arc::new(info));
     let (incoming, outgoing, info) = session.into_parts();
     let handler = start(SessionParts {
         incoming: Some(incoming),
@@ -648,7 +648,7 @@ fn start_session(
     let connection = Connection::new(
         tcp,
         leftover,
-        shared,
+        engine,
         settings,
         stage,
         handler,

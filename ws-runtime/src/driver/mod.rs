@@ -40,7 +40,7 @@ use crate::frame::{CloseCode, CloseReason, Frame};
 use crate::options::WebSocketOptions;
 use crate::protocol::frame::{OP_CLOSE, OP_PING, OP_PONG, first_byte};
 use crate::protocol::{Decoder, Encoder, Event, Flow, ProtocolError, Role, Sink, Stage};
-use crate::session::{Outbound, Shared};
+use crate::session::{EngineSide, Outbound};
 use crate::transport::Transport;
 
 use close::{CloseAction, CloseConfig, CloseEvent, CloseState};
@@ -101,7 +101,7 @@ impl Settings {
 pub(crate) struct Connection<T: Transport> {
     /// `None` once the connection is over (the transport is dropped at once).
     transport: Option<T>,
-    chan: Arc<Shared>,
+    chan: EngineSide,
     decoder: Decoder,
     encoder: Encoder,
     stage: Option<Box<Stage>>,
@@ -109,7 +109,7 @@ pub(crate) struct Connection<T: Transport> {
     backlog: Backlog,
     close: CloseState,
     config: CloseConfig,
-    /// Frames taken from `outgoing` and not yet reported written.
+    /// Frames taken from `outgoing` and not yet written out.
     unreported: u64,
     /// Frames taken from `outgoing`, not yet encoded.
     batch: VecDeque<Outbound>,
@@ -123,8 +123,6 @@ pub(crate) struct Connection<T: Transport> {
     sleep_armed: Option<Instant>,
     handler: Option<HandlerFuture>,
     route: Arc<str>,
-    /// Reading stopped because `incoming` was full.
-    read_paused: bool,
     /// Reading stopped at its budget with input still waiting.
     read_more: bool,
     write_buffer_size: usize,
@@ -140,6 +138,8 @@ impl<T: Transport> Future for Connection<T> {
 /// Where decoded events go during a read step.
 struct Inbox<'a> {
     frames: &'a mut VecDeque<Frame>,
+    /// Payload bytes of `frames`.
+    bytes: usize,
     room: usize,
     raw: bool,
     discard: bool,
@@ -185,6 +185,7 @@ impl Sink for Inbox<'_> {
         if self.discard {
             return Flow::Continue;
         }
+        self.bytes += frame.len();
         self.frames.push_back(frame);
         self.room -= 1;
         if self.room == 0 {
@@ -201,7 +202,7 @@ impl<T: Transport> Connection<T> {
     pub(crate) fn new(
         transport: T,
         leftover: Vec<u8>,
-        chan: Arc<Shared>,
+        chan: EngineSide,
         settings: Settings,
         stage: Option<Box<Stage>>,
         handler: HandlerFuture,
@@ -239,13 +240,13 @@ impl<T: Transport> Connection<T> {
             sleep_armed: None,
             handler: Some(handler),
             route,
-            read_paused: false,
             read_more: false,
             write_buffer_size: settings.write_buffer_size,
         }
     }
 
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.chan.running();
         for _ in 0..POLL_BUDGET {
             self.read_step(cx);
             let mut again = self.poll_handler(cx);
@@ -269,8 +270,9 @@ impl<T: Transport> Connection<T> {
             // Park unless frames were queued meanwhile or reading can resume (room
             // appeared in `incoming`, or stashed input waits that no readiness event
             // will announce).
-            let resume_read = (self.read_paused || self.input.has_stash()) && self.close.reads();
-            if self.chan.park_engine(cx, resume_read) {
+            let wants_read =
+                (self.chan.read_paused() || self.input.has_stash()) && self.close.reads();
+            if self.chan.park(cx, wants_read) {
                 return Poll::Pending;
             }
         }
@@ -339,14 +341,14 @@ impl<T: Transport> Connection<T> {
         let room = if discard {
             usize::MAX
         } else {
-            self.chan.incoming_room()
+            self.chan.room()
         };
-        self.read_paused = room == 0;
         if room == 0 || self.pongs.len() >= MAX_PONGS {
             return;
         }
         let mut sink = Inbox {
             frames: &mut self.inbox,
+            bytes: 0,
             room,
             raw: self.config.raw,
             discard,
@@ -398,15 +400,21 @@ impl<T: Transport> Connection<T> {
             }
         }
         let peer_close = sink.peer_close.take();
+        let bytes = sink.bytes;
         let pongs_full = self.pongs.len() >= MAX_PONGS;
         // Stopped for pongs: they go out in this pass's write step, reading resumes
-        // in the next.
+        // in the next. (Stopped for room: the handler's next receive wakes us.)
         self.read_more |= pongs_full && self.backlog.is_empty();
-        self.read_paused = stopped && peer_close.is_none() && !pongs_full;
         if discard {
             self.inbox.clear();
         } else if !self.inbox.is_empty() {
-            self.chan.push_incoming(&mut self.inbox, cx.waker());
+            self.chan.deliver(&mut self.inbox, bytes, cx.waker());
+        }
+        // Stopped for room with every byte used: no read returned `Pending`, so the
+        // transport will not wake the task. Read again in the next pass if the
+        // handler has room by now; if not, its next receive wakes us.
+        if stopped && !self.input.has_stash() && self.chan.room() > 0 {
+            self.read_more = true;
         }
         if let Some(reason) = peer_close {
             self.chan
@@ -416,7 +424,7 @@ impl<T: Transport> Connection<T> {
                 self.chan.end_incoming();
             }
             self.transition(cx, CloseEvent::PeerClose(reason));
-            if self.backlog.is_empty() && self.unreported == 0 {
+            if self.backlog.is_empty() {
                 self.transition(cx, CloseEvent::Written);
             }
         }
@@ -579,11 +587,14 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// Everything taken so far is written: report it; true if more was queued meanwhile.
+    /// Everything taken so far is written: count it (reported when the engine next
+    /// takes the lock). Returns true if another pass is needed.
     fn on_written(&mut self, cx: &mut Context<'_>) -> bool {
-        let more = self.chan.mark_written(std::mem::take(&mut self.unreported));
-        self.transition(cx, CloseEvent::Written);
-        more && !self.close.is_done()
+        self.chan.written(std::mem::take(&mut self.unreported));
+        if !matches!(self.close, CloseState::Open) {
+            self.transition(cx, CloseEvent::Written);
+        }
+        false
     }
 
     /// Gathers what is due into `batch` and writes it.
@@ -593,20 +604,22 @@ impl<T: Transport> Connection<T> {
         batch: &mut write::Batch<'_>,
         outcome: &mut WriteOutcome,
     ) {
-        if self.close.writes_control() {
+        let control = self.close.writes_control();
+        if !self.pongs.is_empty() {
             for payload in std::mem::take(&mut self.pongs) {
-                let frame = self.encoder.frame(first_byte(true, 0, OP_PONG), payload);
-                batch.push(&frame);
+                if control {
+                    let frame = self.encoder.frame(first_byte(true, 0, OP_PONG), payload);
+                    batch.push(&frame);
+                }
             }
-            if let Some(pinger) = self.pinger.as_deref_mut()
-                && std::mem::take(&mut pinger.due)
-            {
-                let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
-                let frame = self.encoder.frame(first_byte(true, 0, OP_PING), payload);
-                batch.push(&frame);
-            }
-        } else {
-            self.pongs = Vec::new();
+        }
+        if let Some(pinger) = self.pinger.as_deref_mut()
+            && std::mem::take(&mut pinger.due)
+            && control
+        {
+            let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
+            let frame = self.encoder.frame(first_byte(true, 0, OP_PING), payload);
+            batch.push(&frame);
         }
         let mut blocked = false;
         // One take per pass: frames queued while this batch is written are seen when
@@ -680,7 +693,10 @@ impl<T: Transport> Connection<T> {
                 }
             }
         }
-        if !blocked && let Some((reason, due)) = self.close.pending_frame() {
+        if !blocked
+            && !matches!(self.close, CloseState::Open)
+            && let Some((reason, due)) = self.close.pending_frame()
+        {
             let answered =
                 Instant::now() >= due || self.handler.is_none() || self.chan.incoming_drained();
             if answered {

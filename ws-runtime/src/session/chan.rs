@@ -1,0 +1,526 @@
+//! The state a session's two halves share: the handler's ([`Incoming`] and
+//! [`Outgoing`], on the [`Chan`]) and the engine's ([`EngineSide`]), as tokio's mpsc
+//! `Tx`/`Rx` over one `Chan`.
+//!
+//! Everything both halves touch is in one [`State`] behind one lock: the queues each
+//! way, the close reason, the wakers. The handler and the engine normally run in the
+//! same task, so the lock is uncontended; the engine takes and gives whole batches
+//! under one lock. What only the engine needs (frames written but not yet reported,
+//! the room it last saw in `incoming`) is in [`EngineSide`], and is never held twice.
+//!
+//! [`Incoming`]: super::Incoming
+//! [`Outgoing`]: super::Outgoing
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::frame::{CloseCode, CloseReason, Frame};
+use crate::options::{ChannelOverflow, WebSocketOptions};
+
+use super::TrySendError;
+
+/// What waits in a session's outgoing queue.
+pub(crate) enum Outbound {
+    /// A frame, encoded (and run through the extensions) by the session's engine.
+    Frame(Frame),
+    /// A data frame already encoded, header and payload, shared by every recipient of
+    /// a broadcast (sessions without extensions only).
+    Wire(Bytes),
+}
+
+/// Bounds of one session's queues, from the options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) outgoing_capacity: usize,
+    pub(crate) overflow: ChannelOverflow,
+    pub(crate) incoming_capacity: usize,
+    pub(crate) incoming_bytes: usize,
+}
+
+impl Limits {
+    pub(crate) fn from_options(options: &WebSocketOptions) -> Self {
+        Self {
+            outgoing_capacity: options.get_outgoing_capacity(),
+            overflow: options.get_outgoing_overflow(),
+            incoming_capacity: options.get_incoming_capacity(),
+            // Read ahead at most about 1 MiB, but always at least one whole message.
+            incoming_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The state shared by a session's handler half and its engine.
+pub(crate) struct Chan {
+    state: Mutex<State>,
+    /// Room appeared in the outgoing queue, or sending became impossible.
+    space: Notify,
+    /// Frames were written, or the close reason became known.
+    events: Notify,
+    limits: Limits,
+    /// No extension processes this session's frames: broadcasts may hand it frames
+    /// already encoded.
+    plain: bool,
+    /// The engine waits to be woken: a send must wake it. A running engine clears it
+    /// without the lock, and looks at the queue before it parks again.
+    parked: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    // engine -> handler
+    incoming: VecDeque<Frame>,
+    incoming_bytes: usize,
+    incoming_done: bool,
+    recv_waker: Option<Waker>,
+    /// The engine stopped reading for lack of room in `incoming`.
+    read_paused: bool,
+
+    // handler -> engine
+    outgoing: VecDeque<Outbound>,
+    accepting: bool,
+    /// Frames ever queued, and of those, written.
+    queued: u64,
+    written: u64,
+    flush_waiting: bool,
+    space_waiting: bool,
+    terminate: bool,
+    engine_waker: Option<Waker>,
+
+    /// `None` until known; then the reason (`Some(None)`: the connection dropped).
+    close_reason: Option<Option<CloseReason>>,
+    finished: bool,
+}
+
+impl State {
+    fn incoming_full(&self, limits: &Limits) -> bool {
+        self.incoming.len() >= limits.incoming_capacity
+            || self.incoming_bytes >= limits.incoming_bytes
+    }
+
+    /// Frames the engine may still read ahead.
+    fn room(&self, limits: &Limits) -> usize {
+        if self.incoming_done {
+            usize::MAX
+        } else if self.incoming_full(limits) {
+            0
+        } else {
+            limits.incoming_capacity - self.incoming.len()
+        }
+    }
+}
+
+/// What the engine took from the outgoing queue.
+pub(crate) struct Taken {
+    pub(crate) terminate: bool,
+}
+
+/// Why a broadcast did not reach a member.
+pub(crate) enum BroadcastRefused {
+    Full,
+    Closed,
+}
+
+impl Chan {
+    /// A session's state, and the engine's half of it.
+    pub(crate) fn new(limits: Limits, plain: bool) -> (Arc<Chan>, EngineSide) {
+        let chan = Arc::new(Chan {
+            state: Mutex::new(State {
+                accepting: true,
+                ..State::default()
+            }),
+            space: Notify::new(),
+            events: Notify::new(),
+            limits,
+            plain,
+            parked: AtomicBool::new(false),
+        });
+        let engine = EngineSide {
+            chan: chan.clone(),
+            unreported: 0,
+            room: limits.incoming_capacity,
+        };
+        (chan, engine)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held cannot leave the queues inconsistent (every
+        // critical section is a few field updates), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_engine(&self, st: &State) {
+        if self.parked.swap(false, Ordering::AcqRel)
+            && let Some(waker) = &st.engine_waker
+        {
+            waker.wake_by_ref();
+        }
+    }
+
+    // ----- the handler's half -----
+
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        let mut st = self.lock();
+        if let Some(frame) = st.incoming.pop_front() {
+            st.incoming_bytes -= frame.len();
+            if st.read_paused && !st.incoming_full(&self.limits) {
+                st.read_paused = false;
+                self.wake_engine(&st);
+            }
+            return Poll::Ready(Some(frame));
+        }
+        if st.incoming_done {
+            return Poll::Ready(None);
+        }
+        match &st.recv_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => {
+                // A second receiver replaces the first; wake the first so that it
+                // registers again rather than waiting forever.
+                if let Some(previous) = st.recv_waker.replace(cx.waker().clone()) {
+                    previous.wake();
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn try_push(&self, frame: Frame) -> std::result::Result<(), TrySendError> {
+        let mut st = self.lock();
+        if !st.accepting {
+            return Err(TrySendError::Closed(frame));
+        }
+        if st.outgoing.len() >= self.limits.outgoing_capacity {
+            return Err(TrySendError::Full(frame));
+        }
+        if matches!(frame, Frame::Close(_)) {
+            st.accepting = false;
+        }
+        st.outgoing.push_back(Outbound::Frame(frame));
+        st.queued += 1;
+        self.wake_engine(&st);
+        Ok(())
+    }
+
+    /// A broadcast's push: the shared encoded form for plain sessions, else the frame.
+    /// Never waits.
+    pub(crate) fn try_push_broadcast(
+        &self,
+        frame: &Frame,
+        wire: Option<&Bytes>,
+    ) -> std::result::Result<(), BroadcastRefused> {
+        let outbound = match wire {
+            Some(wire) if self.plain => Outbound::Wire(wire.clone()),
+            _ => Outbound::Frame(frame.clone()),
+        };
+        let mut st = self.lock();
+        if !st.accepting {
+            return Err(BroadcastRefused::Closed);
+        }
+        if st.outgoing.len() >= self.limits.outgoing_capacity {
+            return Err(BroadcastRefused::Full);
+        }
+        st.outgoing.push_back(outbound);
+        st.queued += 1;
+        self.wake_engine(&st);
+        Ok(())
+    }
+
+    /// What a send does when `try_push` found the queue full.
+    pub(crate) fn on_full(&self) -> Option<Error> {
+        (self.limits.overflow == ChannelOverflow::Close).then(|| {
+            self.close_slow_peer();
+            Error::Overflow {
+                capacity: self.limits.outgoing_capacity,
+            }
+        })
+    }
+
+    /// Waits for room, then queues `frame` (`ChannelOverflow::Suspend`).
+    pub(crate) async fn send_when_room(&self, mut frame: Frame) -> Result<()> {
+        loop {
+            let mut notified = pin!(self.space.notified());
+            notified.as_mut().enable();
+            self.lock().space_waiting = true;
+            frame = match self.try_push(frame) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(_)) => return Err(Error::Closed(self.known_reason())),
+                Err(TrySendError::Full(frame)) => frame,
+            };
+            notified.await;
+        }
+    }
+
+    /// Closes a peer that does not read: drops what is queued for it and queues 1008.
+    pub(crate) fn close_slow_peer(&self) {
+        let reason = CloseReason::new(CloseCode::VIOLATED_POLICY, "Outgoing queue overflow");
+        if self.queue_close(reason, true) {
+            tracing::warn!("closing a session whose outgoing queue is full (1008)");
+        }
+        self.space.notify_waiters();
+    }
+
+    /// Queues a close frame behind what is queued (or instead of it) and stops sends;
+    /// false if the session was already closing.
+    fn queue_close(&self, reason: CloseReason, discard_queue: bool) -> bool {
+        let mut st = self.lock();
+        if !st.accepting {
+            return false;
+        }
+        if discard_queue {
+            st.outgoing.clear();
+        }
+        st.outgoing
+            .push_back(Outbound::Frame(Frame::Close(Some(reason))));
+        st.queued += 1;
+        st.accepting = false;
+        self.wake_engine(&st);
+        true
+    }
+
+    pub(crate) async fn close(&self, reason: CloseReason) -> Result<()> {
+        self.queue_close(reason, false);
+        let target = self.lock().queued;
+        self.wait_written(target).await
+    }
+
+    pub(crate) async fn flush(&self) -> Result<()> {
+        let target = self.lock().queued;
+        self.wait_written(target).await
+    }
+
+    async fn wait_written(&self, target: u64) -> Result<()> {
+        loop {
+            let mut notified = pin!(self.events.notified());
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.written >= target {
+                    return Ok(());
+                }
+                if st.finished {
+                    return Err(Error::Closed(st.close_reason.clone().flatten()));
+                }
+                st.flush_waiting = true;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) async fn close_reason(&self) -> Option<CloseReason> {
+        loop {
+            let mut notified = pin!(self.events.notified());
+            notified.as_mut().enable();
+            if let Some(reason) = &self.lock().close_reason {
+                return reason.clone();
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn known_reason(&self) -> Option<CloseReason> {
+        self.lock().close_reason.clone().flatten()
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.lock().accepting
+    }
+
+    pub(crate) fn terminate(&self) {
+        let mut st = self.lock();
+        st.terminate = true;
+        st.accepting = false;
+        self.wake_engine(&st);
+    }
+
+    /// Queues a close with `reason` unless a close is already queued (the handler's
+    /// end, a server shutdown).
+    pub(crate) fn request_close(&self, reason: CloseReason) {
+        self.queue_close(reason, false);
+    }
+}
+
+/// Adds the frames written since the last report; true if a flush waits to hear it.
+fn report(unreported: &mut u64, st: &mut State) -> bool {
+    if *unreported == 0 {
+        return false;
+    }
+    st.written += std::mem::take(unreported);
+    std::mem::take(&mut st.flush_waiting)
+}
+
+/// The engine's half of a session.
+pub(crate) struct EngineSide {
+    chan: Arc<Chan>,
+    /// Frames taken from the queue and written, not yet counted in `State::written`.
+    unreported: u64,
+    /// Room in `incoming` as last seen: the handler only ever makes more.
+    room: usize,
+}
+
+impl EngineSide {
+    /// The engine runs: sends need not wake it until it parks again.
+    pub(crate) fn running(&self) {
+        self.chan.parked.store(false, Ordering::Relaxed);
+    }
+
+    /// How many frames may be read ahead now (0: reading pauses until the handler
+    /// takes some, which wakes the engine).
+    pub(crate) fn room(&mut self) -> usize {
+        if self.room == 0 {
+            let mut st = self.chan.lock();
+            self.room = st.room(&self.chan.limits);
+            st.read_paused = self.room == 0;
+        }
+        self.room
+    }
+
+    /// Whether reading waits for room.
+    pub(crate) fn read_paused(&self) -> bool {
+        self.room == 0
+    }
+
+    /// Appends frames read by the engine (`bytes` of payload), waking the receiver
+    /// unless it runs in the engine's own task (which polls the handler next anyway).
+    pub(crate) fn deliver(&mut self, frames: &mut VecDeque<Frame>, bytes: usize, engine: &Waker) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut st = self.chan.lock();
+        if st.incoming_done {
+            frames.clear();
+            return;
+        }
+        if st.incoming.is_empty() {
+            // The usual case: the handler took everything before. No copy.
+            std::mem::swap(&mut st.incoming, frames);
+        } else {
+            st.incoming.append(frames);
+        }
+        st.incoming_bytes += bytes;
+        self.room = st.room(&self.chan.limits);
+        st.read_paused = self.room == 0;
+        // A receiver in the engine's own task is polled next anyway: its waker stays
+        // registered (no clone, no drop per message); one elsewhere is woken.
+        if st.recv_waker.as_ref().is_some_and(|w| !w.will_wake(engine))
+            && let Some(waker) = st.recv_waker.take()
+        {
+            drop(st);
+            waker.wake();
+        }
+    }
+
+    /// Counts frames taken from the queue as written; reported to waiting flushes the
+    /// next time the engine takes the lock.
+    pub(crate) fn written(&mut self, frames: u64) {
+        self.unreported += frames;
+    }
+
+    /// Moves the queued outgoing frames into `batch` (which must be empty).
+    pub(crate) fn take_outgoing(&mut self, batch: &mut VecDeque<Outbound>) -> Taken {
+        let mut st = self.chan.lock();
+        let flushed = report(&mut self.unreported, &mut st);
+        std::mem::swap(&mut st.outgoing, batch);
+        let notify = std::mem::take(&mut st.space_waiting) && !batch.is_empty();
+        let taken = Taken {
+            terminate: st.terminate,
+        };
+        drop(st);
+        if notify {
+            self.chan.space.notify_waiters();
+        }
+        if flushed {
+            self.chan.events.notify_waiters();
+        }
+        taken
+    }
+
+    /// Whether the handler has taken every frame read so far.
+    pub(crate) fn incoming_drained(&self) -> bool {
+        self.chan.lock().incoming.is_empty()
+    }
+
+    /// Sets the close reason unless one is already known.
+    pub(crate) fn set_close_reason(&self, reason: Option<CloseReason>) {
+        let mut st = self.chan.lock();
+        if st.close_reason.is_some() {
+            return;
+        }
+        st.close_reason = Some(reason);
+        drop(st);
+        self.chan.events.notify_waiters();
+    }
+
+    /// Nothing more can be sent: sends fail, senders waiting for room wake up.
+    pub(crate) fn stop_sending(&self) {
+        self.chan.lock().accepting = false;
+        self.chan.space.notify_waiters();
+    }
+
+    /// The peer will send no more data: `incoming` ends once drained.
+    pub(crate) fn end_incoming(&self) {
+        let mut st = self.chan.lock();
+        st.incoming_done = true;
+        if let Some(waker) = st.recv_waker.take() {
+            drop(st);
+            waker.wake();
+        }
+    }
+
+    /// Queues a close (the handler ended).
+    pub(crate) fn request_close(&self, reason: CloseReason) {
+        self.chan.request_close(reason);
+    }
+
+    /// The connection is gone: everything waiting resolves.
+    pub(crate) fn finish(&mut self) {
+        let mut st = self.chan.lock();
+        report(&mut self.unreported, &mut st);
+        st.finished = true;
+        st.accepting = false;
+        st.incoming_done = true;
+        if st.close_reason.is_none() {
+            st.close_reason = Some(None);
+        }
+        st.outgoing.clear();
+        let waker = st.recv_waker.take();
+        drop(st);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.chan.events.notify_waiters();
+        self.chan.space.notify_waiters();
+    }
+
+    /// Registers the engine's waker before it parks; returns false (and does not park)
+    /// if frames were queued meanwhile, or if `wants_read` and `incoming` has room.
+    pub(crate) fn park(&mut self, cx: &Context<'_>, wants_read: bool) -> bool {
+        let mut st = self.chan.lock();
+        let flushed = report(&mut self.unreported, &mut st);
+        if flushed {
+            self.chan.events.notify_waiters();
+        }
+        if !st.outgoing.is_empty() || st.terminate {
+            return false;
+        }
+        if wants_read {
+            self.room = st.room(&self.chan.limits);
+            if self.room > 0 {
+                st.read_paused = false;
+                return false;
+            }
+        }
+        match &st.engine_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => st.engine_waker = Some(cx.waker().clone()),
+        }
+        self.chan.parked.store(true, Ordering::Release);
+        true
+    }
+}
