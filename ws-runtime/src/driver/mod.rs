@@ -38,7 +38,7 @@ use tokio::time::{Instant, Sleep};
 use crate::error::HandlerError;
 use crate::frame::{CloseCode, CloseReason, Frame};
 use crate::options::WebSocketOptions;
-use crate::protocol::frame::{OP_CLOSE, OP_PING, OP_PONG, first_byte};
+use crate::protocol::frame::{OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, first_byte};
 use crate::protocol::{Decoder, Encoder, Event, Flow, ProtocolError, Role, Sink, Stage};
 use crate::session::{EngineSide, Outbound};
 use crate::transport::Transport;
@@ -125,6 +125,8 @@ pub(crate) struct Connection<T: Transport> {
     route: Arc<str>,
     /// Reading stopped at its budget with input still waiting.
     read_more: bool,
+    /// A server without extensions: small frames are written with no encoding step.
+    plain_server: bool,
     write_buffer_size: usize,
 }
 
@@ -149,7 +151,7 @@ struct Inbox<'a> {
 }
 
 impl Sink for Inbox<'_> {
-    #[inline]
+    #[inline(always)]
     fn event(&mut self, event: Event) -> Flow {
         let frame = match event {
             Event::Data(frame) => frame,
@@ -209,6 +211,7 @@ impl<T: Transport> Connection<T> {
         route: Arc<str>,
     ) -> Self {
         let claimed = stage.as_ref().map_or(Default::default(), |s| s.claimed());
+        let plain_server = settings.role == Role::Server && stage.is_none();
         let pinger = settings.ping_period.map(|period| {
             Box::new(Pinger {
                 period,
@@ -241,6 +244,7 @@ impl<T: Transport> Connection<T> {
             handler: Some(handler),
             route,
             read_more: false,
+            plain_server,
             write_buffer_size: settings.write_buffer_size,
         }
     }
@@ -664,6 +668,23 @@ impl<T: Transport> Connection<T> {
                         };
                         if !allowed {
                             continue;
+                        }
+                        // The usual case: a small message of a server without extensions,
+                        // copied into the cork as it is.
+                        if self.plain_server {
+                            let small = match &frame {
+                                Frame::Text(text) if text.len() <= write::INLINE_MAX => {
+                                    Some((0x80 | OP_TEXT, text.as_bytes()))
+                                }
+                                Frame::Binary(data) if data.len() <= write::INLINE_MAX => {
+                                    Some((0x80 | OP_BINARY, &data[..]))
+                                }
+                                _ => None,
+                            };
+                            if let Some((first, payload)) = small {
+                                batch.push_small(first, payload);
+                                continue;
+                            }
                         }
                         match self.encoder.encode(frame, self.stage.as_deref_mut()) {
                             Ok(encoded) => batch.push(&encoded),

@@ -202,6 +202,26 @@ impl Batch<'_> {
         cork.pieces.push(Piece::Shared(payload));
     }
 
+    /// Adds a small unmasked data frame (a server's, without extensions) straight from
+    /// its first header byte and payload.
+    #[inline]
+    pub(crate) fn push_small(&mut self, first: u8, payload: &[u8]) {
+        let cork = &mut *self.cork;
+        let len = payload.len();
+        debug_assert!(len <= INLINE_MAX);
+        let bytes = &mut cork.bytes;
+        if len < 126 {
+            bytes.reserve(2 + len);
+            bytes.extend_from_slice(&[first, len as u8]);
+            self.len += 2 + len;
+        } else {
+            bytes.reserve(4 + len);
+            bytes.extend_from_slice(&[first, 126, (len >> 8) as u8, len as u8]);
+            self.len += 4 + len;
+        }
+        bytes.extend_from_slice(payload);
+    }
+
     /// Adds bytes already framed (a broadcast's shared frame).
     pub(crate) fn push_wire(&mut self, wire: &Bytes) {
         let cork = &mut *self.cork;

@@ -8,7 +8,7 @@
 //! free again as soon as `decode` returns. Everything the peer may get wrong is checked
 //! here and becomes a [`ProtocolError`] with the close code RFC 6455 asks for.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::extension::{DataKind, ExtFrame, ExtensionError, IncomingContext};
 use crate::frame::{CloseCode, CloseReason, Fragment, Frame, FrameType, Rsv};
@@ -20,6 +20,7 @@ use super::frame::{
     OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
 };
 use super::mask;
+use super::small;
 use super::stage::{Route, Stage};
 use super::{ProtocolError, Role};
 
@@ -69,14 +70,6 @@ pub(crate) struct Decoded {
 
 /// A direct read is worth it from this many payload bytes still to come.
 const DIRECT_MIN: u64 = 16 * 1024;
-
-/// Payloads up to this size, whole in one input, share an allocation with the other
-/// small payloads of that input (one allocation instead of one per message).
-const GROUP_PAYLOAD_MAX: usize = 512;
-
-/// The most bytes one shared allocation holds: what a kept small message can keep
-/// alive with it.
-const GROUP_CAP: usize = 4096;
 
 /// The frame whose payload is arriving.
 #[derive(Clone, Copy, Debug)]
@@ -148,9 +141,8 @@ impl Decoder {
     ) -> Result<Decoded, ProtocolError> {
         let mut stage = stage;
         let mut pos = 0;
-        // The shared allocation for this input's small payloads; dropped on return, so
-        // the decoder itself keeps none of it.
-        let mut group = BytesMut::new();
+        // Small payloads are cut from the thread's shared chunk, taken once per pass.
+        let mut chunk = small::Chunk::default();
         let collects = matches!(stage.as_deref(), Some(Stage::Frames(_)));
         while !self.ended {
             if self.frame.is_some() {
@@ -167,6 +159,37 @@ impl Decoder {
             }
             if pos == input.len() {
                 break;
+            }
+            // The usual case, read straight off the bytes: a whole unfragmented text or
+            // binary message under 64 KiB with the mask the role wants, in view, with
+            // nothing for an extension to do.
+            if self.head_len == 0
+                && !collects
+                && !self.message.active()
+                && let Some((opcode, start, end, key)) = self.small_frame(&input[pos..])
+            {
+                let (start, end) = (pos + start, pos + end);
+                let payload = &mut input[start..end];
+                if let Some(key) = key {
+                    mask::apply(payload, key, 0);
+                }
+                let payload = chunk.copy(payload);
+                pos = end;
+                let frame = if opcode == OP_TEXT {
+                    match crate::frame::Text::try_from_bytes(payload) {
+                        Ok(text) => Frame::Text(text),
+                        Err(_) => return Err(self.fail(invalid_utf8())),
+                    }
+                } else {
+                    Frame::Binary(payload)
+                };
+                if sink.event(Event::Data(frame)) == Flow::Stop {
+                    return Ok(Decoded {
+                        consumed: pos,
+                        stopped: true,
+                    });
+                }
+                continue;
             }
             let header = if self.head_len > 0 {
                 match self.complete_head(input, &mut pos)? {
@@ -201,26 +224,11 @@ impl Decoder {
                 && !collects
             {
                 let end = pos + header.len as usize;
-                let rest = input.len() - pos;
-                let more_follows = end < input.len();
                 let payload = &mut input[pos..end];
                 if let Some(key) = header.mask {
                     mask::apply(payload, key, 0);
                 }
-                // Shared only when more follows in this input: a lone message costs one
-                // allocation either way.
-                let spare = group.capacity() - group.len();
-                let shared =
-                    payload.len() <= GROUP_PAYLOAD_MAX && (spare >= payload.len() || more_follows);
-                let payload = if shared {
-                    if spare < payload.len() {
-                        group = BytesMut::with_capacity(rest.clamp(payload.len(), GROUP_CAP));
-                    }
-                    group.extend_from_slice(payload);
-                    group.split().freeze()
-                } else {
-                    Bytes::copy_from_slice(payload)
-                };
+                let payload = chunk.copy(payload);
                 pos = end;
                 let frame = if header.opcode == OP_TEXT {
                     match crate::frame::Text::try_from_bytes(payload) {
@@ -253,6 +261,40 @@ impl Decoder {
             consumed: if self.ended { input.len() } else { pos },
             stopped: false,
         })
+    }
+
+    /// If `bytes` starts with a whole final text or binary frame with no RSV bit, a
+    /// 7- or 16-bit length within the limit, and the mask bit the role wants: its
+    /// opcode, where its payload starts and ends, and its mask key.
+    #[inline(always)]
+    fn small_frame(&self, bytes: &[u8]) -> Option<(u8, usize, usize, Option<[u8; 4]>)> {
+        let [b0, b1, ..] = *bytes else { return None };
+        if b0 != 0x80 | OP_TEXT && b0 != 0x80 | OP_BINARY {
+            return None;
+        }
+        let masked = b1 & 0x80 != 0;
+        if masked != (self.role == Role::Server) {
+            return None;
+        }
+        let (len, mut at) = match b1 & 0x7f {
+            127 => return None,
+            126 => (
+                usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+                4,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let key = if masked {
+            let key = bytes.get(at..at + 4)?;
+            at += 4;
+            Some([key[0], key[1], key[2], key[3]])
+        } else {
+            None
+        };
+        if len > self.limit || bytes.len() - at < len {
+            return None;
+        }
+        Some((b0 & 0x0f, at, at + len, key))
     }
 
     /// Completes a header cut off by the end of the last input.

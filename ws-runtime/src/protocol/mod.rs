@@ -7,7 +7,8 @@
 //!   incremental validation that fails at the first bad byte;
 //! - [`decode`]: the incoming state machine (header checks, limits, fragments, control
 //!   frames, the peer's close), assembling messages with [`assemble`];
-//! - [`encode`]: outgoing frames; [`close`]: close frame payloads;
+//! - [`encode`]: outgoing frames; [`close`]: close frame payloads; [`small`]: small
+//!   payloads sharing allocations;
 //! - [`stage`]: negotiated extensions as a stage of both directions.
 //!
 //! The role decides the masking rules: a server accepts only masked frames and sends
@@ -19,6 +20,7 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod frame;
 pub(crate) mod mask;
+pub(crate) mod small;
 pub(crate) mod stage;
 pub(crate) mod utf8;
 
