@@ -290,7 +290,7 @@ impl Service {
 
         let info = RequestInfo {
             uri: compact_uri(&parts.uri),
-            headers: compact_headers(&parts.headers),
+            headers: crate::session::CompactHeaders::new(&parts.headers),
             params,
             remote_addr: self.remote_addr,
             protocol: protocol.map(String::into_boxed_str),
@@ -344,28 +344,6 @@ fn compact_uri(uri: &Uri) -> Uri {
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes()))
         .unwrap_or_else(|_| Uri::from_static("/"))
-}
-
-/// The headers copied out of hyper's read buffer (see [`compact_uri`]), every value
-/// into one shared buffer: one allocation instead of one per header.
-fn compact_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut buffer = Vec::with_capacity(headers.values().map(|v| v.len()).sum());
-    for value in headers.values() {
-        buffer.extend_from_slice(value.as_bytes());
-    }
-    let buffer = Bytes::from(buffer);
-    let mut copy = HeaderMap::with_capacity(headers.len());
-    let mut offset = 0;
-    for (name, value) in headers {
-        let len = value.len();
-        let shared = buffer.slice(offset..offset + len);
-        offset += len;
-        if let Ok(mut shared) = HeaderValue::from_maybe_shared(shared) {
-            shared.set_sensitive(value.is_sensitive());
-            copy.append(name.clone(), shared);
-        }
-    }
-    copy
 }
 
 /// The outcome of matching a plain HTTP request.

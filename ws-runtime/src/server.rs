@@ -183,7 +183,7 @@ pub(crate) struct AppInner {
     pub(crate) routes: Vec<Arc<Route>>,
     pub(crate) http_routes: Vec<HttpRoute>,
     pub(crate) state: StateMap,
-    pub(crate) limits: Limits,
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl AppInner {
@@ -336,7 +336,7 @@ impl EmbeddedServer {
             state,
             ..
         } = self.app;
-        let limits = Limits::from_options(&options);
+        let limits = Arc::new(Limits::from_options(&options));
         let app = Arc::new(AppInner {
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
@@ -545,10 +545,14 @@ async fn serve_connection(
     // The HTTP phase is boxed so that the task keeps only the session's (smaller)
     // state once the connection is upgraded.
     let pending = Box::pin(http_phase(tcp, remote_addr, guard.0.app.clone(), shutdown)).await;
-    if let Some(pending) = pending {
-        run_session(pending, &guard.0).await;
-    }
-    drop(guard);
+    let Some(pending) = pending else { return };
+    // So is the wait for hyper to hand the connection over: across the session's
+    // await, the task holds the connection, its id and the guard, nothing else.
+    let Some((id, session)) = Box::pin(upgrade(pending, &guard.0)).await else {
+        return;
+    };
+    session.await;
+    guard.0.lock_sessions().remove(&id);
 }
 
 /// Serves HTTP on the connection until it closes or upgrades; returns the upgrade.
@@ -589,22 +593,24 @@ async fn http_phase(
     slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
-async fn run_session(pending: PendingUpgrade, server: &Arc<ServerInner>) {
+/// Waits for hyper to hand over the upgraded connection; registers the session.
+async fn upgrade(
+    pending: PendingUpgrade,
+    server: &Arc<ServerInner>,
+) -> Option<(u64, Connection<TcpStream>)> {
     let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
             tracing::debug!(error = %e, "upgrade failed");
-            return;
+            return None;
         }
     };
     let Some((tcp, leftover)) = into_tcp(upgraded) else {
         tracing::error!("upgraded connection is not a TCP stream");
-        return;
+        return None;
     };
-    let (id, session) = start_session(tcp, leftover, setup, server);
-    session.await;
-    server.lock_sessions().remove(&id);
+    Some(start_session(tcp, leftover, setup, server))
 }
 
 /// The TCP stream back from hyper, with the bytes hyper read past the request. Those
@@ -630,7 +636,7 @@ fn start_session(
         negotiated,
     } = *setup;
     let app = &server.app;
-    let (chan, engine) = Chan::new(app.limits, negotiated.extensions.is_empty());
+    let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
     server.lock_sessions().insert(id, chan.clone());
     if server.shutting_down.load(Ordering::SeqCst) {
@@ -670,7 +676,7 @@ mod tests {
         let _client = TcpStream::connect(addr).await.unwrap();
         let (tcp, remote) = listener.accept().await.unwrap();
         let options = WebSocketOptions::new();
-        let limits = Limits::from_options(&options);
+        let limits = Arc::new(Limits::from_options(&options));
         let app = Arc::new(AppInner {
             options,
             routes: Vec::new(),

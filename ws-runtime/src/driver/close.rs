@@ -25,7 +25,7 @@ pub(crate) enum CloseState {
     /// The peer's close frame arrived. Our reply (echoing its code) waits until the
     /// handler has answered the messages read before it, at most until `due`.
     ReplyDeferred {
-        reply: Option<CloseReason>,
+        reply: Option<Box<CloseReason>>,
         due: Instant,
         deadline: Instant,
     },
@@ -40,7 +40,7 @@ pub(crate) enum CloseState {
     /// The connection failed. Our close frame goes out at `due` (the handler may answer
     /// the messages read before the bad input first); `sent` once it is queued.
     Failing {
-        reason: CloseReason,
+        reason: Box<CloseReason>,
         due: Instant,
         sent: bool,
         deadline: Instant,
@@ -106,7 +106,7 @@ impl CloseState {
                     S::PeerClosed { deadline }
                 } else {
                     S::ReplyDeferred {
-                        reply: reason,
+                        reply: reason.map(Box::new),
                         due: now + config.timeout.min(ANSWERS_MAX),
                         deadline,
                     }
@@ -139,7 +139,7 @@ impl CloseState {
             ) => {
                 let now = now();
                 *self = S::Failing {
-                    reason,
+                    reason: Box::new(reason),
                     due: if answers {
                         now + config.timeout.min(ANSWERS_MAX)
                     } else {
@@ -252,13 +252,13 @@ impl CloseState {
     /// one sent.
     pub(crate) fn pending_frame(&self) -> Option<(Option<CloseReason>, Instant)> {
         match self {
-            CloseState::ReplyDeferred { reply, due, .. } => Some((reply.clone(), *due)),
+            CloseState::ReplyDeferred { reply, due, .. } => Some((reply.as_deref().cloned(), *due)),
             CloseState::Failing {
                 reason,
                 due,
                 sent: false,
                 ..
-            } => Some((Some(reason.clone()), *due)),
+            } => Some((Some(CloseReason::clone(reason)), *due)),
             _ => None,
         }
     }

@@ -119,8 +119,8 @@ pub(crate) struct Connection<T: Transport> {
     pongs: Vec<Bytes>,
     pinger: Option<Box<Pinger>>,
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The instant the timer was last polled with (and is registered for).
-    sleep_armed: Option<Instant>,
+    /// The timer was polled with its current deadline (and is registered for it).
+    sleep_armed: bool,
     handler: Option<HandlerFuture>,
     route: Arc<str>,
     /// Reading stopped at its budget with input still waiting.
@@ -240,7 +240,7 @@ impl<T: Transport> Connection<T> {
             pongs: Vec::new(),
             pinger,
             sleep: None,
-            sleep_armed: None,
+            sleep_armed: false,
             handler: Some(handler),
             route,
             read_more: false,
@@ -471,12 +471,20 @@ impl<T: Transport> Connection<T> {
     /// Step 3: pings, the pong timeout, close deadlines. Returns true if something is
     /// due that the write step must send.
     fn timer_step(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.pinger.is_none() && matches!(self.close, CloseState::Open) {
+            // No timer of ours is running: no clock read.
+            if self.sleep.is_some() {
+                self.sleep = None;
+                self.sleep_armed = false;
+            }
+            return false;
+        }
         let deadline = self.close.deadline();
         let pending = self.close.pending_frame().map(|(_, due)| due);
         if deadline.is_none() && pending.is_none() && self.pinger.is_none() {
             // No timer of ours is running: no clock read.
             self.sleep = None;
-            self.sleep_armed = None;
+            self.sleep_armed = false;
             return false;
         }
         let now = Instant::now();
@@ -522,10 +530,10 @@ impl<T: Transport> Connection<T> {
     fn arm_timer(&mut self, cx: &mut Context<'_>, at: Option<Instant>) -> bool {
         let Some(at) = at else {
             self.sleep = None;
-            self.sleep_armed = None;
+            self.sleep_armed = false;
             return false;
         };
-        if self.sleep_armed == Some(at) {
+        if self.sleep_armed && self.sleep.as_ref().is_some_and(|s| s.deadline() == at) {
             // Polled with this instant already: the timer will wake us.
             return false;
         }
@@ -536,10 +544,10 @@ impl<T: Transport> Connection<T> {
             sleep.as_mut().reset(at);
         }
         if sleep.as_mut().poll(cx).is_ready() {
-            self.sleep_armed = None;
+            self.sleep_armed = false;
             return true;
         }
-        self.sleep_armed = Some(at);
+        self.sleep_armed = true;
         false
     }
 

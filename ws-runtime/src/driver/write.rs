@@ -52,30 +52,63 @@ thread_local! {
     };
 }
 
-/// Bytes the transport has not taken yet, in order.
+/// Bytes the transport has not taken yet, in order. Boxed, and only while it holds
+/// something: a session whose peer keeps up holds no backlog.
 #[derive(Default)]
-pub(crate) struct Backlog {
+pub(crate) struct Backlog(Option<Box<Chunks>>);
+
+#[derive(Default)]
+struct Chunks {
     chunks: VecDeque<Bytes>,
     /// Bytes of the first chunk already written.
     offset: usize,
-    /// Bytes waiting in all.
-    bytes: usize,
 }
 
 impl Backlog {
     pub(crate) fn is_empty(&self) -> bool {
-        self.bytes == 0
+        self.0.is_none()
     }
 
     fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
-            self.bytes += chunk.len();
-            self.chunks.push_back(chunk);
+            self.0
+                .get_or_insert_with(Default::default)
+                .chunks
+                .push_back(chunk);
         }
     }
 
+    /// Writes the backlog; `Ready(Ok)` once it is empty.
+    pub(crate) fn poll_write<T: AsyncWrite + Unpin>(
+        &mut self,
+        transport: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while let Some(inner) = self.0.as_deref_mut() {
+            let n = if inner.chunks.len() == 1 {
+                let chunk = &inner.chunks[0][inner.offset..];
+                std::task::ready!(write_slices(transport, cx, &[IoSlice::new(chunk)]))?
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut count = 0;
+                for (i, chunk) in inner.chunks.iter().take(MAX_SLICES).enumerate() {
+                    let skip = if i == 0 { inner.offset } else { 0 };
+                    slices[count] = IoSlice::new(&chunk[skip..]);
+                    count += 1;
+                }
+                std::task::ready!(write_slices(transport, cx, &slices[..count]))?
+            };
+            inner.advance(n);
+            if inner.chunks.is_empty() {
+                self.0 = None;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Chunks {
     fn advance(&mut self, mut n: usize) {
-        self.bytes -= n;
         while n > 0 {
             let front = self
                 .chunks
@@ -92,35 +125,6 @@ impl Backlog {
                 n = 0;
             }
         }
-        if self.chunks.is_empty() && self.chunks.capacity() > 16 {
-            self.chunks = VecDeque::new();
-        }
-    }
-
-    /// Writes the backlog; `Ready(Ok)` once it is empty.
-    pub(crate) fn poll_write<T: AsyncWrite + Unpin>(
-        &mut self,
-        transport: &mut T,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        while !self.is_empty() {
-            if self.chunks.len() == 1 {
-                let chunk = &self.chunks[0][self.offset..];
-                let n = std::task::ready!(write_slices(transport, cx, &[IoSlice::new(chunk)]))?;
-                self.advance(n);
-                continue;
-            }
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
-                let skip = if i == 0 { self.offset } else { 0 };
-                slices[count] = IoSlice::new(&chunk[skip..]);
-                count += 1;
-            }
-            let n = std::task::ready!(write_slices(transport, cx, &slices[..count]))?;
-            self.advance(n);
-        }
-        Poll::Ready(Ok(()))
     }
 }
 

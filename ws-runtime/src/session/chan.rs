@@ -59,11 +59,11 @@ impl Limits {
 /// The state shared by a session's handler half and its engine.
 pub(crate) struct Chan {
     state: Mutex<State>,
-    /// Room appeared in the outgoing queue, or sending became impossible.
-    space: Notify,
-    /// Frames were written, or the close reason became known.
+    /// Something a waiting handler may wait for happened: room appeared in the
+    /// outgoing queue or sending became impossible, frames were written, the close
+    /// reason became known. (One `Notify` for all: waiters check their condition again.)
     events: Notify,
-    limits: Limits,
+    limits: Arc<Limits>,
     /// No extension processes this session's frames: broadcasts may hand it frames
     /// already encoded.
     plain: bool,
@@ -129,13 +129,13 @@ pub(crate) enum BroadcastRefused {
 
 impl Chan {
     /// A session's state, and the engine's half of it.
-    pub(crate) fn new(limits: Limits, plain: bool) -> (Arc<Chan>, EngineSide) {
+    pub(crate) fn new(limits: Arc<Limits>, plain: bool) -> (Arc<Chan>, EngineSide) {
+        let room = limits.incoming_capacity;
         let chan = Arc::new(Chan {
             state: Mutex::new(State {
                 accepting: true,
                 ..State::default()
             }),
-            space: Notify::new(),
             events: Notify::new(),
             limits,
             plain,
@@ -144,7 +144,7 @@ impl Chan {
         let engine = EngineSide {
             chan: chan.clone(),
             unreported: 0,
-            room: limits.incoming_capacity,
+            room,
         };
         (chan, engine)
     }
@@ -245,7 +245,7 @@ impl Chan {
     /// Waits for room, then queues `frame` (`ChannelOverflow::Suspend`).
     pub(crate) async fn send_when_room(&self, mut frame: Frame) -> Result<()> {
         loop {
-            let mut notified = pin!(self.space.notified());
+            let mut notified = pin!(self.events.notified());
             notified.as_mut().enable();
             self.lock().space_waiting = true;
             frame = match self.try_push(frame) {
@@ -263,7 +263,7 @@ impl Chan {
         if self.queue_close(reason, true) {
             tracing::warn!("closing a session whose outgoing queue is full (1008)");
         }
-        self.space.notify_waiters();
+        self.events.notify_waiters();
     }
 
     /// Queues a close frame behind what is queued (or instead of it) and stops sends;
@@ -433,7 +433,7 @@ impl EngineSide {
         };
         drop(st);
         if notify {
-            self.chan.space.notify_waiters();
+            self.chan.events.notify_waiters();
         }
         if flushed {
             self.chan.events.notify_waiters();
@@ -460,7 +460,7 @@ impl EngineSide {
     /// Nothing more can be sent: sends fail, senders waiting for room wake up.
     pub(crate) fn stop_sending(&self) {
         self.chan.lock().accepting = false;
-        self.chan.space.notify_waiters();
+        self.chan.events.notify_waiters();
     }
 
     /// The peer will send no more data: `incoming` ends once drained.
@@ -495,7 +495,7 @@ impl EngineSide {
             waker.wake();
         }
         self.chan.events.notify_waiters();
-        self.chan.space.notify_waiters();
+        self.chan.events.notify_waiters();
     }
 
     /// Registers the engine's waker before it parks; returns false (and does not park)

@@ -39,6 +39,59 @@ pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
     Some(wire.into())
 }
 
+/// The handshake request's headers, kept for the session's lifetime in one small
+/// buffer (names and values, each behind its length) and turned into a `HeaderMap` the
+/// first time a handler asks: a session whose handler never looks holds only the bytes.
+pub(crate) struct CompactHeaders {
+    packed: Box<[u8]>,
+    map: std::sync::OnceLock<Box<HeaderMap>>,
+}
+
+impl CompactHeaders {
+    pub(crate) fn new(headers: &HeaderMap) -> Self {
+        let size = headers
+            .iter()
+            .map(|(name, value)| 4 + name.as_str().len() + value.len())
+            .sum();
+        let mut packed = Vec::with_capacity(size);
+        for (name, value) in headers {
+            for part in [name.as_str().as_bytes(), value.as_bytes()] {
+                // hyper bounds a request head at 64 KiB: every part fits a u16.
+                let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+                packed.extend_from_slice(&len.to_le_bytes());
+                packed.extend_from_slice(&part[..usize::from(len)]);
+            }
+        }
+        Self {
+            packed: packed.into_boxed_slice(),
+            map: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = Box::new(HeaderMap::new());
+            let mut rest = &self.packed[..];
+            let mut next = || {
+                let (len, tail) = rest.split_first_chunk::<2>()?;
+                let len = usize::from(u16::from_le_bytes(*len));
+                let (part, tail) = tail.split_at_checked(len)?;
+                rest = tail;
+                Some(part)
+            };
+            while let (Some(name), Some(value)) = (next(), next()) {
+                if let (Ok(name), Ok(value)) = (
+                    http::header::HeaderName::from_bytes(name),
+                    http::HeaderValue::from_bytes(value),
+                ) {
+                    map.append(name, value);
+                }
+            }
+            map
+        })
+    }
+}
+
 /// The next frame from [`Incoming::recv`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'a> {
@@ -227,7 +280,7 @@ impl std::fmt::Debug for Outgoing {
 /// What the handshake request said, kept for the session's lifetime.
 pub(crate) struct RequestInfo {
     pub(crate) uri: Uri,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: CompactHeaders,
     pub(crate) params: crate::routing::PathParams,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) protocol: Option<Box<str>>,
@@ -347,7 +400,7 @@ impl WebSocketSession {
 
     /// The handshake request's headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.info.headers
+        self.info.headers.map()
     }
 
     /// The peer's address.
