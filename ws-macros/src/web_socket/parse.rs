@@ -236,93 +236,15 @@ fn check_protocol(lit: &LitStr, errors: &mut Errors) -> bool {
     }
 }
 
-/// Checks a route path literal: `/` first, balanced braces, whole-segment `{name}`
-/// parameters with identifier names, no name twice.
+/// Checks a route path literal with the grammar shared with the runtime
+/// (`ws_dsl::path`): every problem is an error on the literal.
 pub(crate) fn route_path(lit: LitStr, errors: &mut Errors) -> RoutePath {
     let path = lit.value();
-    let span = lit.span();
-    let mut params: Vec<String> = Vec::new();
-    if path.is_empty() {
-        errors.at(
-            span,
-            "the route path is empty: it starts with `/`, e.g. `\"/chat\"`",
-        );
-        return RoutePath { lit, params };
+    let scanned = ws_dsl::path::scan(&path);
+    for problem in &scanned.problems {
+        errors.at(lit.span(), problem.message(&path));
     }
-    if !path.starts_with('/') {
-        errors.at(
-            span,
-            format!("route path `{path}` must start with `/`: write `\"/{path}\"`"),
-        );
-    }
-    if let Some(c) = path.chars().find(|c| matches!(c, '?' | '#')) {
-        errors.at(
-            span,
-            format!("route path `{path}` contains `{c}`: a route matches the path only; take `Query<T>` to read the query"),
-        );
-    }
-    if path.chars().any(char::is_whitespace) {
-        errors.at(
-            span,
-            format!("route path `{path}` contains whitespace: percent-encode it (`%20`)"),
-        );
-    }
-    // Braces first: when they do not pair up, segment checks would only add noise.
-    let mut open = false;
-    for c in path.chars() {
-        match (c, open) {
-            ('{', true) => {
-                errors.at(span, format!("unbalanced braces in route path `{path}`: `{{` inside a parameter; a parameter is `{{name}}`"));
-                return RoutePath { lit, params };
-            }
-            ('}', false) => {
-                errors.at(span, format!("unbalanced braces in route path `{path}`: `}}` without `{{`; a parameter is `{{name}}`"));
-                return RoutePath { lit, params };
-            }
-            ('{', false) => open = true,
-            ('}', true) => open = false,
-            _ => {}
-        }
-    }
-    if open {
-        errors.at(span, format!("unbalanced braces in route path `{path}`: a `{{` is never closed; a parameter is `{{name}}`"));
-        return RoutePath { lit, params };
-    }
-    for segment in path.split('/') {
-        if !segment.contains(['{', '}']) {
-            continue;
-        }
-        let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
-            errors.at(
-                span,
-                format!("segment `{segment}` of route path `{path}` mixes text and a parameter: a parameter is a whole segment, `/{{name}}`"),
-            );
-            continue;
-        };
-        if name.is_empty() {
-            errors.at(
-                span,
-                format!(
-                    "route path `{path}` has an empty parameter `{{}}`: name it, e.g. `{{id}}`"
-                ),
-            );
-            continue;
-        }
-        let valid = !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            errors.at(
-                span,
-                format!("invalid parameter name `{name}` in route path `{path}`: use letters, digits and `_`, not starting with a digit"),
-            );
-            continue;
-        }
-        if params.iter().any(|p| p == name) {
-            errors.at(span, format!("parameter `{{{name}}}` appears twice in route path `{path}`: each name is used once"));
-            continue;
-        }
-        params.push(name.to_string());
-    }
+    let params = scanned.param_names().map(str::to_string).collect();
     RoutePath { lit, params }
 }
 
