@@ -230,27 +230,15 @@ pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Keys
 ///
-/// | key | value | Ktor |
-/// |---|---|---|
-/// | `ping_period` | duration; leave out for no pings | `pingPeriod` |
-/// | `timeout` | duration (15s) | `timeout` |
-/// | `max_frame_size` | size in bytes (`u64::MAX`) | `maxFrameSize` |
-/// | `masking` | `false`; `true` is an error (RFC 6455 §5.1) | `masking` |
-/// | `extensions { ... }` | `Deflate { ... }`, user extensions, negotiated in order | `extensions { install(...) }` |
-/// | `content_converter` | a converter, such as `JsonConverter` | `contentConverter` |
-/// | `max_message_size` | size (64MiB), also after inflation | |
-/// | `outgoing_capacity`, `incoming_capacity` | frames (64, 32) | |
-/// | `outgoing_overflow` | `Suspend` or `Close` | `ChannelOverflow` |
-/// | `handshake_timeout` | duration (10s) | |
-/// | `allowed_origins` | `["https://a.example", ...]` or an expression | |
-/// | `read_buffer_size`, `write_buffer_size` | sizes | |
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/plugin_keys.md"))]
 ///
-/// `Deflate { ... }` takes `compression_level` (0..=9), `compress_if_bigger_than`
-/// (size), `compress_if` (a predicate on `&Frame`), `server_no_context_takeover`,
-/// `client_no_context_takeover` (bools), `server_max_window_bits` (9..=15: zlib cannot
-/// deflate with 8) and `client_max_window_bits` (8..=15). A user extension
-/// `MyExtension { key = value }` is `MyExtension::default().key(value)`; it must
-/// implement `ws::extension::ExtensionFactory` and `Default`.
+/// `Deflate { ... }` takes:
+///
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/deflate_keys.md"))]
+///
+/// A user extension `MyExtension { key = value }` is
+/// `MyExtension::default().key(value)`; it must implement
+/// `ws::extension::ExtensionFactory` and `Default`.
 ///
 /// # Values
 ///
