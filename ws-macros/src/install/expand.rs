@@ -6,20 +6,23 @@ use quote::{ToTokens, quote, quote_spanned};
 use ws_dsl::keys::KeyTable;
 
 use super::parse::{Extension, Install, Origins, Settings, Value};
+use crate::paths::Paths;
 
 /// `{ app.install(::ws::WebSocketOptions::new().key(value)...); }`
 pub(crate) fn generate(install: &Install) -> TokenStream {
     let app = &install.app;
-    let calls = setter_calls(&install.options);
+    let paths = &install.paths;
+    let calls = setter_calls(&install.options, paths);
+    let options = paths.web_socket_options(Span::call_site());
     quote! {
         {
-            #app.install(::ws::WebSocketOptions::new() #(#calls)*);
+            #app.install(#options::new() #(#calls)*);
         }
     }
 }
 
 /// `.setter(value)` for each setting, spanned at its key.
-fn setter_calls<K: KeyTable>(settings: &Settings<K>) -> Vec<TokenStream> {
+fn setter_calls<K: KeyTable>(settings: &Settings<K>, paths: &Paths) -> Vec<TokenStream> {
     let mut calls = Vec::new();
     for (spec, setting) in settings.in_table_order() {
         let key = &setting.key;
@@ -31,16 +34,14 @@ fn setter_calls<K: KeyTable>(settings: &Settings<K>) -> Vec<TokenStream> {
             }
         };
         let value = match &setting.value {
-            Value::Duration(duration) => duration.to_token_stream(),
+            Value::Duration(duration) => duration.tokens(paths),
             Value::Int(int) => int.to_token_stream(),
             Value::Bool(b) => b.to_token_stream(),
             Value::Expr(expr) => expr.to_token_stream(),
-            Value::Variant { ty, variant } => match syn::parse_str::<syn::Path>(ty) {
-                Ok(ty) => quote_spanned!(variant.span()=> ::ws::#ty::#variant),
-                Err(e) => {
-                    syn::Error::new(variant.span(), format!("`{ty}`: {e}")).to_compile_error()
-                }
-            },
+            Value::Variant { ty, variant } => {
+                let ty = paths.item(variant.span(), ty);
+                quote_spanned!(variant.span()=> #ty::#variant)
+            }
             Value::Origins(Origins::List(list)) if list.is_empty() => {
                 // `[""; 0]` keeps an empty list typed.
                 quote!([""; 0])
@@ -49,7 +50,7 @@ fn setter_calls<K: KeyTable>(settings: &Settings<K>) -> Vec<TokenStream> {
             Value::Origins(Origins::Expr(expr)) => expr.to_token_stream(),
             Value::Extensions(extensions) => {
                 for extension in extensions {
-                    let factory = factory(extension);
+                    let factory = factory(extension, paths);
                     calls.push(quote_spanned!(key.span()=> .#setter(#factory)));
                 }
                 continue;
@@ -69,19 +70,21 @@ fn ident(name: &str, span: Span) -> syn::Result<syn::Ident> {
 }
 
 /// The factory of one entry of `extensions { ... }`.
-fn factory(extension: &Extension) -> TokenStream {
+fn factory(extension: &Extension, paths: &Paths) -> TokenStream {
     match extension {
         Extension::Deflate { name, options } => {
-            let calls = setter_calls(options);
-            quote_spanned!(name.span()=> ::ws::extension::Deflate::new() #(#calls)*)
+            let calls = setter_calls(options, paths);
+            let deflate = paths.deflate(name.span());
+            quote_spanned!(name.span()=> #deflate::new() #(#calls)*)
         }
         Extension::User { ty, calls } => {
             let calls = calls
                 .iter()
                 .map(|(k, v)| quote_spanned!(k.span()=> .#k(#v)));
             let ty_span = syn::spanned::Spanned::span(ty);
+            let user_extension = paths.user_extension(ty_span);
             quote_spanned! {ty_span=>
-                ::ws::__private::user_extension(<#ty as ::core::default::Default>::default() #(#calls)*)
+                #user_extension(<#ty as ::core::default::Default>::default() #(#calls)*)
             }
         }
     }

@@ -11,6 +11,7 @@ use ws_dsl::keys::{DeflateKey, Key, KeySpec, KeyTable, Rule, Variant};
 
 use crate::diag::{Errors, nearest, unknown_key};
 use crate::lit::{self, BoolValue, DurationValue, IntValue, describe, peel};
+use crate::paths::Paths;
 
 /// Names people give the built-in deflate extension.
 const DEFLATE_SPELLINGS: &[(&str, &str)] = &[
@@ -128,6 +129,8 @@ pub(crate) struct Install {
     pub(crate) app: Expr,
     /// The checked options (keys with errors left out).
     pub(crate) options: Settings<Key>,
+    /// Where the generated code finds `ws` (`crate = my_ws`; `::ws` without it).
+    pub(crate) paths: Paths,
 }
 
 /// A `key = value` or `key { ... }` entry, before checking.
@@ -199,6 +202,7 @@ fn split_app(tokens: TokenStream) -> (Vec<TokenTree>, Option<Vec<TokenTree>>) {
 
 /// Reads the invocation; `None` when not even the application could be read.
 pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install> {
+    let (paths, tokens) = crate::paths::leading_crate(tokens, errors);
     let usage = "`install!(app, WebSockets { ping_period = 15s, ... })`";
     let (app_tokens, rest) = split_app(tokens);
     let Some(rest) = rest else {
@@ -234,6 +238,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             return Some(Install {
                 app,
                 options: Settings::default(),
+                paths,
             });
         }
         None => {
@@ -241,6 +246,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             return Some(Install {
                 app,
                 options: Settings::default(),
+                paths,
             });
         }
     };
@@ -255,6 +261,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
         return Some(Install {
             app,
             options: Settings::default(),
+            paths,
         });
     }
     let body = match rest.next() {
@@ -269,6 +276,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             return Some(Install {
                 app,
                 options: Settings::default(),
+                paths,
             });
         }
     };
@@ -289,13 +297,17 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
         match (|input: ParseStream<'_>| entries(input, takes_block)).parse2(body.stream()) {
             Ok(entries) => {
                 for entry in entries {
-                    option(&mut options, entry, "key", errors);
+                    option(&mut options, entry, "key", &paths, errors);
                 }
             }
             Err(e) => errors.push(e),
         }
     }
-    Some(Install { app, options })
+    Some(Install {
+        app,
+        options,
+        paths,
+    })
 }
 
 /// The value of an entry that must be `key = value`.
@@ -325,7 +337,13 @@ fn expr_value(entry: Entry, errors: &mut Errors) -> Option<(Ident, Expr, String)
 /// Checks one entry of a key table into `settings`: the key must be in the table, the
 /// value must follow the key's [`Rule`]. `what` names the keys in messages ("key",
 /// "`Deflate` key").
-fn option<K: KeyTable>(settings: &mut Settings<K>, entry: Entry, what: &str, errors: &mut Errors) {
+fn option<K: KeyTable>(
+    settings: &mut Settings<K>,
+    entry: Entry,
+    what: &str,
+    paths: &Paths,
+    errors: &mut Errors,
+) {
     let name = entry.key.to_string();
     let Some(table_key) = K::from_name(&name) else {
         let aliases: Vec<(&str, &str)> = K::ALL
@@ -343,7 +361,7 @@ fn option<K: KeyTable>(settings: &mut Settings<K>, entry: Entry, what: &str, err
         let key = entry.key;
         match entry.value {
             EntryValue::Block(block) => {
-                let list = extensions(block.stream(), errors);
+                let list = extensions(block.stream(), paths, errors);
                 let setting = Setting {
                     key,
                     written: "{ ... }".into(),
@@ -581,7 +599,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 /// Parses `Deflate { ... }, MyExtension { ... }, ...`.
-fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
+fn extensions(tokens: TokenStream, paths: &Paths, errors: &mut Errors) -> Vec<Extension> {
     let parsed = (|input: ParseStream<'_>| {
         let mut list: Vec<(syn::Path, Option<proc_macro2::Group>)> = Vec::new();
         while !input.is_empty() {
@@ -646,7 +664,7 @@ fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
             if name == "Deflate" {
                 let mut options = Settings::default();
                 for entry in entries {
-                    option(&mut options, entry, "`Deflate` key", errors);
+                    option(&mut options, entry, "`Deflate` key", paths, errors);
                 }
                 out.push(Extension::Deflate {
                     name: ident.clone(),
@@ -690,7 +708,7 @@ fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
                 );
                 continue;
             }
-            match lit::any_value(&expr, &key.to_string()) {
+            match lit::any_value(&expr, &key.to_string(), paths) {
                 Ok(value) => calls.push((key, value)),
                 Err(e) => errors.push(e),
             }

@@ -2,6 +2,7 @@
 //! signature, read into a checked model that keeps every span.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
@@ -11,6 +12,7 @@ use syn::{
 
 use super::rewrite;
 use crate::diag::{Errors, unknown_key};
+use crate::paths::{self, Paths};
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub(crate) struct Args {
     pub(crate) path: Option<RoutePath>,
     /// The required subprotocol.
     pub(crate) protocol: Option<LitStr>,
+    /// Where the generated code finds `ws` (`crate = my_ws`; `::ws` without it).
+    pub(crate) paths: Paths,
 }
 
 /// What a parameter's type says about it, as far as the syntax tells.
@@ -94,8 +98,11 @@ impl Parse for RawArgs {
         let mut positional = Vec::new();
         let mut named = Vec::new();
         while !input.is_empty() {
-            if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
-                let key: Ident = input.parse()?;
+            if (input.peek(Ident) || input.peek(Token![crate]))
+                && input.peek2(Token![=])
+                && !input.peek2(Token![==])
+            {
+                let key = Ident::parse_any(input)?;
                 input.parse::<Token![=]>()?;
                 named.push((key, input.parse()?));
             } else {
@@ -122,6 +129,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         return Args {
             path: None,
             protocol: None,
+            paths: Paths::default(),
         };
     }
     let raw: RawArgs = match syn::parse2(tokens) {
@@ -134,6 +142,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             return Args {
                 path: None,
                 protocol: None,
+                paths: Paths::default(),
             };
         }
     };
@@ -165,8 +174,20 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         Kind::Raw => &[],
     };
     let mut protocol: Option<LitStr> = None;
+    let mut root: Option<syn::Path> = None;
     for (key, value) in raw.named {
         let name = key.to_string();
+        if name == "crate" {
+            if root.is_some() {
+                errors.at(key.span(), "duplicate option `crate`: keep one");
+                continue;
+            }
+            match paths::crate_path(&value) {
+                Ok(path) => root = Some(path),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         if name == "protocol" && kind == Kind::Raw {
             errors.at(
                 key.span(),
@@ -210,7 +231,11 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             other => errors.spanned(&other, "`protocol` expects the subprotocol as a string literal, e.g. `protocol = \"chat.v1\"`"),
         }
     }
-    Args { path, protocol }
+    Args {
+        path,
+        protocol,
+        paths: Paths::new(root),
+    }
 }
 
 /// A subprotocol is an HTTP token (RFC 6455 §4.1, RFC 7230 §3.2.6).
@@ -283,12 +308,8 @@ fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
 }
 
 /// Reads and checks the handler; the body's `for ... in incoming` loops are rewritten.
-pub(crate) fn handler(
-    mut func: ItemFn,
-    kind: Kind,
-    path: Option<&RoutePath>,
-    errors: &mut Errors,
-) -> Handler {
+pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Errors) -> Handler {
+    let path = args.path.as_ref();
     let attr = kind.attr();
     let sig = &func.sig;
     if let Some(constness) = &sig.constness {
@@ -406,7 +427,7 @@ pub(crate) fn handler(
     // The one rewrite. In a function that is not `async`, the error above says so; the
     // function is then emitted as `async` to keep the body's `.await`s from adding
     // errors of their own.
-    rewrite::rewrite_body(&mut func.block, errors);
+    rewrite::rewrite_body(&mut func.block, &args.paths, errors);
     if !is_async {
         func.sig.asyncness = Some(Token![async](func.sig.fn_token.span));
     }
