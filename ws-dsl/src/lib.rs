@@ -21,6 +21,8 @@
 //!   check that the README's tables are the rendered rows, and `ws-macros`' tests that
 //!   the documented defaults are the runtime's.
 //!
+//! `docs/architecture.md` in the repository shows where this crate sits.
+//!
 //! Nothing here is `ws`'s public API: users see it through
 //! `ws::routing::PathPattern` and the macros' messages.
 

@@ -1,4 +1,4 @@
-//! DESIGN.md §3: the seed's multi-session chat, with `State<Connections<_>>`.
+//! The README's multi-session chat (Ktor's), with `State<Connections<_>>`.
 #![deny(warnings)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,4 +1,4 @@
-//! DESIGN.md §3: the seed's echo sample, with the full `install!` block.
+//! The README's echo sample (Ktor's), with the full `install!` block.
 #![deny(warnings)]
 use ws::prelude::*;
 

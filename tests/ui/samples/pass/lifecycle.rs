@@ -1,4 +1,4 @@
-//! DESIGN.md §3: connect, message, close and error as a handler reads them.
+//! The lifecycle sample (`examples/lifecycle.rs`): connect, message, close and error as a handler reads them.
 #![deny(warnings)]
 use ws::prelude::*;
 
