@@ -1,4 +1,4 @@
-//! The seed's multi-session chat: every text a user sends goes to everyone, prefixed
+//! Ktor's multi-session chat sample: every text a user sends goes to everyone, prefixed
 //! with the sender's name (`user0`, `user1`, ...). A chat page is served at `/` and a
 //! health check at `/health`.
 //!

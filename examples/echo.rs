@@ -1,4 +1,4 @@
-//! The seed's echo sample (Ktor's `webSocket("/echo")`): asks for a name, answers
+//! Ktor's echo sample (`webSocket("/echo")`): asks for a name, answers
 //! `Hi, NAME!` to each text, and closes with 1000 "Client said BYE" on `bye`.
 //!
 //! Run it:

@@ -1,4 +1,4 @@
-//! The seed's lifecycle sample: onConnect, onMessage, onClose and onError of an echo
+//! The lifecycle sample: onConnect, onMessage, onClose and onError of an echo
 //! session on `/echo`, each logged with `tracing`.
 //!
 //! - connect: the start of the handler;

@@ -11,11 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Cargo's target directory, wherever it is (CARGO_TARGET_DIR, .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 profile_flag=()
-dir=target/debug
+dir=$target_dir/debug
 if [ "${1:-}" = "--release" ]; then
   profile_flag=(--release)
-  dir=target/release
+  dir=$target_dir/release
 fi
 
 cargo build "${profile_flag[@]}" -p ws-bench --bins

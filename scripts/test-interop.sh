@@ -23,7 +23,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-target_dir=${CARGO_TARGET_DIR:-$root/target}
+# Cargo's target directory, wherever it is (CARGO_TARGET_DIR, .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+: "${target_dir:?cargo metadata gave no target directory}"
 work=$target_dir/interop
 logs=$work/logs
 interop=$root/tests/interop

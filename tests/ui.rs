@@ -1,5 +1,6 @@
-//! Compile-time behaviour of the macros: `tests/ui/pass` must compile, each file of
-//! `tests/ui/fail` must fail with exactly the errors of its `.stderr`.
+//! Compile-time behaviour of the macros, one folder per concern (`tests/ui/web_socket`,
+//! `install`, `routing`, `embedded_server`, `samples`): each `*/pass/*.rs` must compile,
+//! each `*/fail/*.rs` must fail with exactly the errors of its `.stderr`.
 //!
 //! Compiler messages change between Rust releases, so the `.stderr` files are only
 //! compared on the release they were made with (see `tests/ui/README.md`); on any other
@@ -31,6 +32,6 @@ fn ui() {
         return;
     }
     let cases = trybuild::TestCases::new();
-    cases.pass("tests/ui/pass/*.rs");
-    cases.compile_fail("tests/ui/fail/*.rs");
+    cases.pass("tests/ui/*/pass/*.rs");
+    cases.compile_fail("tests/ui/*/fail/*.rs");
 }

@@ -6,14 +6,17 @@
 # (ws-bench/cgtop.py: instructions per message by component and by function).
 #
 #   ws-bench/profile.sh [MESSAGES=50000] [SIZE=20] [KIND=text|binary]
-#   WS_EXAMPLE="target/release/peers tt-batched" ws-bench/profile.sh   # another server
+#   WS_EXAMPLE="$TARGET/release/peers tt-batched" ws-bench/profile.sh  # another server
+#   ($TARGET: cargo's target directory, `target` unless CARGO_TARGET_DIR says otherwise)
 #   CONNS=1 INFLIGHT=1 ws-bench/profile.sh 20000                        # ping-pong
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-50000}
 size=${2:-20}
 kind=${3:-text}
-read -ra example <<<"${WS_EXAMPLE:-target/release/examples/conformance}"
+# Cargo's target directory, wherever it is (CARGO_TARGET_DIR, .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+read -ra example <<<"${WS_EXAMPLE:-$target_dir/release/examples/conformance}"
 
 cargo build --release -p ws-bench --bins
 [ -n "${WS_EXAMPLE:-}" ] || cargo build --release --examples
@@ -32,7 +35,7 @@ for _ in $(seq 600); do
 done
 addr=$(sed -n 's#.*Listening on http://\([^ /]*\).*#\1#p' "$out/server.stdout" | head -1)
 addr="127.0.0.1:${addr##*:}"
-load=(target/release/loadgen echo --addr "$addr" --pid "$vg" --kind "$kind" --size "$size"
+load=("$target_dir/release/loadgen" echo --addr "$addr" --pid "$vg" --kind "$kind" --size "$size"
   --conns "${CONNS:-64}" --inflight "${INFLIGHT:-16}")
 "${load[@]}" --messages 5000 >/dev/null
 callgrind_control -d "$vg" >/dev/null  # part 1: start-up and warm-up

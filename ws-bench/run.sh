@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 cargo build --release -p ws-bench --bins
 cargo build --release --examples
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-exec target/release/bench "$@"
+# Cargo's target directory, wherever it is (CARGO_TARGET_DIR, .cargo/config.toml).
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+exec "$target_dir/release/bench" "$@"

@@ -36,7 +36,7 @@ async fn send_binary(client: &mut Client, bytes: &[u8]) {
         .expect("send");
 }
 
-// ----- the seed's echo sample -----
+// ----- Ktor's echo sample (examples/echo.rs) -----
 
 #[web_socket("/echo")]
 async fn echo(session: WebSocketSession) -> Result<()> {

@@ -8,6 +8,7 @@ use syn::{Expr, Ident, Lit, Token};
 
 use crate::diag::{Errors, unknown_key};
 use crate::lit::{self, describe, peel};
+use crate::paths::Paths;
 
 const KEYS: &[&str] = &["port", "host", "grace_period"];
 const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
@@ -21,6 +22,7 @@ enum Arg {
 /// Expands one `embedded_server!`.
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
+    let (paths, input) = crate::paths::leading_crate(input, &mut errors);
     let parsed = (|input: ParseStream<'_>| {
         let mut args = Vec::new();
         while !input.is_empty() {
@@ -79,7 +81,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                 seen.push((name.clone(), written));
                 let value = match name.as_str() {
                     "grace_period" => match lit::duration(&value, "grace_period") {
-                        Ok(d) => d.into_token_stream(),
+                        Ok(d) => d.tokens(&paths),
                         Err(e) => {
                             errors.push(e);
                             continue;
@@ -112,7 +114,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                     );
                     continue;
                 }
-                match configure_closure(c) {
+                match configure_closure(c, &paths) {
                     Ok(tokens) => closure = Some(tokens),
                     Err(e) => errors.push(e),
                 }
@@ -149,10 +151,11 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     }
     let errors = errors.to_compile_errors();
     let configure = closure.map(|c| quote!(.configure(#c)));
+    let server = paths.embedded_server(Span::call_site());
     let expansion = quote! {
         {
             #errors
-            ::ws::EmbeddedServer::new() #(#calls)* #configure
+            #server::new() #(#calls)* #configure
         }
     };
     crate::debug::print("embedded_server", "", &expansion);
@@ -185,7 +188,7 @@ fn check_port(value: &Expr) -> syn::Result<()> {
 }
 
 /// `|app| { ... }` with the parameter typed `&mut ::ws::Application`.
-fn configure_closure(c: syn::ExprClosure) -> syn::Result<TokenStream> {
+fn configure_closure(c: syn::ExprClosure, paths: &Paths) -> syn::Result<TokenStream> {
     if let Some(asyncness) = &c.asyncness {
         return Err(syn::Error::new(
             asyncness.span,
@@ -214,8 +217,9 @@ fn configure_closure(c: syn::ExprClosure) -> syn::Result<TokenStream> {
         body,
         ..
     } = &c;
+    let application = paths.application(Span::call_site());
     Ok(quote! {
-        #(#attrs)* #lifetimes #constness #movability #capture |#input: &mut ::ws::Application| #body
+        #(#attrs)* #lifetimes #constness #movability #capture |#input: &mut #application| #body
     })
 }
 

@@ -50,6 +50,19 @@
 //! `Result<(), E: Display>`) are trait errors placed on the parameter or return type,
 //! with a message naming what is supported.
 //!
+//! # A renamed dependency
+//!
+//! The expansions name the `ws` crate as `::ws`. Under another name (a renamed
+//! dependency, or a crate that re-exports `ws`), say which path to use, as tokio's
+//! macros take `crate = "..."`: `#[web_socket("/echo", crate = my_ws)]` (among the
+//! options after the path), and as the first argument of the function-like macros,
+//! `install!(crate = my_ws, app, WebSockets { ... })`, `routing!(crate = my_ws, app,
+//! echo)`, `embedded_server!(crate = my_ws, port = 8080, |app| { ... })`. Each
+//! invocation says it for itself (the macros inside `embedded_server!`'s closure do not
+//! inherit it), and the path must resolve where the macro is invoked (`crate::my_ws`
+//! from a module for a crate-root `use ws as my_ws;`). A string, `crate = "my_ws"`,
+//! works too.
+//!
 //! # Seeing an expansion
 //!
 //! `WS_MACROS_DEBUG=1` while compiling prints every expansion to stderr;
@@ -62,6 +75,7 @@ mod diag;
 mod embedded_server;
 mod install;
 mod lit;
+mod paths;
 mod routing;
 mod spans;
 mod web_socket;
@@ -95,6 +109,8 @@ use proc_macro::TokenStream;
 /// - `protocol = "chat.v1"`: the subprotocol this route serves (Ktor's
 ///   `webSocket(path, protocol)`). Routes may share a path with different protocols;
 ///   a client that offers none of them is refused.
+/// - `crate = my_ws`: the path of the `ws` crate, when the dependency is renamed (see
+///   [the crate docs](crate#a-renamed-dependency)).
 ///
 /// # Parameters
 ///
@@ -165,7 +181,7 @@ pub fn web_socket(args: TokenStream, item: TokenStream) -> TokenStream {
 /// automatically (no Pong to a Ping, no reply to a Close).
 ///
 /// Everything else is as for [`#[web_socket]`](macro@web_socket), except that it takes
-/// only the path.
+/// only the path (and `crate = my_ws` for a renamed dependency).
 ///
 /// ```
 /// use ws::prelude::*;
@@ -204,7 +220,9 @@ pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// `install!(app, WebSockets { key = value, ... })` is exactly
 /// `app.install(WebSocketOptions::new().key(value)...)`: anything it says, the builder
-/// says too. `install!(app, WebSockets)` installs the defaults.
+/// says too. `install!(app, WebSockets)` installs the defaults;
+/// `install!(crate = my_ws, app, ...)` names a renamed `ws` dependency (see
+/// [the crate docs](crate#a-renamed-dependency)).
 ///
 /// ```
 /// use ws::prelude::*;
@@ -230,27 +248,15 @@ pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Keys
 ///
-/// | key | value | Ktor |
-/// |---|---|---|
-/// | `ping_period` | duration; leave out for no pings | `pingPeriod` |
-/// | `timeout` | duration (15s) | `timeout` |
-/// | `max_frame_size` | size in bytes (`u64::MAX`) | `maxFrameSize` |
-/// | `masking` | `false`; `true` is an error (RFC 6455 §5.1) | `masking` |
-/// | `extensions { ... }` | `Deflate { ... }`, user extensions, negotiated in order | `extensions { install(...) }` |
-/// | `content_converter` | a converter, such as `JsonConverter` | `contentConverter` |
-/// | `max_message_size` | size (64MiB), also after inflation | |
-/// | `outgoing_capacity`, `incoming_capacity` | frames (64, 32) | |
-/// | `outgoing_overflow` | `Suspend` or `Close` | `ChannelOverflow` |
-/// | `handshake_timeout` | duration (10s) | |
-/// | `allowed_origins` | `["https://a.example", ...]` or an expression | |
-/// | `read_buffer_size`, `write_buffer_size` | sizes | |
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/plugin_keys.md"))]
 ///
-/// `Deflate { ... }` takes `compression_level` (0..=9), `compress_if_bigger_than`
-/// (size), `compress_if` (a predicate on `&Frame`), `server_no_context_takeover`,
-/// `client_no_context_takeover` (bools), `server_max_window_bits` (9..=15: zlib cannot
-/// deflate with 8) and `client_max_window_bits` (8..=15). A user extension
-/// `MyExtension { key = value }` is `MyExtension::default().key(value)`; it must
-/// implement `ws::extension::ExtensionFactory` and `Default`.
+/// `Deflate { ... }` takes:
+///
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/deflate_keys.md"))]
+///
+/// A user extension `MyExtension { key = value }` is
+/// `MyExtension::default().key(value)`; it must implement
+/// `ws::extension::ExtensionFactory` and `Default`.
 ///
 /// # Values
 ///
@@ -285,7 +291,8 @@ pub fn install(input: TokenStream) -> TokenStream {
 /// `routing!(app, echo, chat, some::module::handler)` calls `app.route(...)` with each
 /// handler's route, in order. Naming a handler twice is a compile error; two handlers
 /// with the same path (and protocol) are a start-up error naming both handlers and
-/// where they are defined.
+/// where they are defined. `routing!(crate = my_ws, app, ...)` names a renamed `ws`
+/// dependency (see [the crate docs](crate#a-renamed-dependency)).
 ///
 /// ```
 /// use ws::prelude::*;
@@ -337,6 +344,8 @@ pub fn routing(input: TokenStream) -> TokenStream {
 /// 8080, host `0.0.0.0`, grace period 5s) and takes any expression; the closure comes
 /// last. Then `.start().await` serves until Ctrl-C or SIGTERM (Ktor's
 /// `start(wait = true)`), or `.bind().await` starts it in the background.
+/// `embedded_server!(crate = my_ws, ...)` names a renamed `ws` dependency (see
+/// [the crate docs](crate#a-renamed-dependency)).
 ///
 /// ```
 /// use ws::prelude::*;

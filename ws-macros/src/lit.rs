@@ -10,6 +10,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit, UnOp};
 
 use crate::diag::{nearest, one_of};
+use crate::paths::Paths;
 
 /// Duration units and their length in nanoseconds.
 const DURATION_UNITS: &[(&str, u128)] = &[
@@ -86,26 +87,27 @@ impl DurationValue {
     }
 }
 
-impl ToTokens for DurationValue {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
+impl DurationValue {
+    /// The value as Rust: a literal becomes a `Duration` constructor under `paths`.
+    pub(crate) fn tokens(&self, paths: &Paths) -> TokenStream {
         match self {
             DurationValue::Const { secs, nanos, span } => {
                 let (secs, nanos) = (*secs, *nanos);
-                let generated = if nanos == 0 {
+                let duration = paths.duration(*span);
+                if nanos == 0 {
                     let secs = Literal::u64_unsuffixed(secs);
-                    quote_spanned!(*span=> ::ws::__private::Duration::from_secs(#secs))
+                    quote_spanned!(*span=> #duration::from_secs(#secs))
                 } else if nanos % 1_000_000 == 0 && secs < u64::MAX / 1000 {
                     let millis =
                         Literal::u64_unsuffixed(secs * 1000 + u64::from(nanos / 1_000_000));
-                    quote_spanned!(*span=> ::ws::__private::Duration::from_millis(#millis))
+                    quote_spanned!(*span=> #duration::from_millis(#millis))
                 } else {
                     let s = Literal::u64_unsuffixed(secs);
                     let n = Literal::u32_unsuffixed(nanos);
-                    quote_spanned!(*span=> ::ws::__private::Duration::new(#s, #n))
-                };
-                tokens.extend(generated);
+                    quote_spanned!(*span=> #duration::new(#s, #n))
+                }
             }
-            DurationValue::Expr(expr) => expr.to_tokens(tokens),
+            DurationValue::Expr(expr) => expr.to_token_stream(),
         }
     }
 }
@@ -508,7 +510,7 @@ pub(crate) fn boolean(expr: &Expr, key: &str) -> syn::Result<BoolValue> {
 
 /// Turns a unit literal (`15s`, `1KiB`) into plain Rust for a setter whose type the
 /// macro does not know (a user extension's); other expressions are kept as written.
-pub(crate) fn any_value(expr: &Expr, key: &str) -> syn::Result<TokenStream> {
+pub(crate) fn any_value(expr: &Expr, key: &str, paths: &Paths) -> syn::Result<TokenStream> {
     let suffix = match peel(expr) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
@@ -527,7 +529,7 @@ pub(crate) fn any_value(expr: &Expr, key: &str) -> syn::Result<TokenStream> {
         return Ok(expr.to_token_stream());
     }
     if DURATION_UNITS.iter().any(|(name, _)| *name == suffix) {
-        return duration(expr, key).map(|d| d.to_token_stream());
+        return duration(expr, key).map(|d| d.tokens(paths));
     }
     if SIZE_UNITS.iter().any(|(name, _)| *name == suffix) {
         return size(expr, key, u128::from(u64::MAX), "u64").map(|s| s.to_token_stream());

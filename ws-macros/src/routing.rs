@@ -18,6 +18,7 @@ const USAGE: &str = "`routing!(app, echo, chat)`";
 /// Expands one `routing!`.
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
+    let (paths, input) = crate::paths::leading_crate(input, &mut errors);
     let parsed = (|input: ParseStream<'_>| {
         let app: Expr = input.parse()?;
         let mut handlers = Vec::new();
@@ -66,8 +67,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             continue;
         }
         seen.push((written, handler));
+        let route_def = paths.route_def(handler.span());
         routes.push(quote_spanned! {handler.span()=>
-            .route(<#handler as ::ws::__private::RouteDef>::route())
+            .route(<#handler as #route_def>::route())
         });
     }
     let errors = errors.to_compile_errors();

@@ -1,4 +1,4 @@
-//! A set of live sessions with a broadcast helper: the seed's chat sample.
+//! A set of live sessions with a broadcast helper: Ktor's chat sample.
 //!
 //! Install one as state (`app.state(Connections::<String>::new())`), take it in a
 //! handler with `State<Connections<String>>`, [`join`](Connections::join) on connect,
@@ -64,7 +64,7 @@ impl<T: Send + Sync + 'static> Connections<T> {
     }
 
     /// Adds a session with its data; it stays a member while the returned guard lives.
-    /// Ids count up from 0 in joining order (the seed's `user0`, `user1`, ...).
+    /// Ids count up from 0 in joining order (the chat sample's `user0`, `user1`, ...).
     pub fn join(self: &Arc<Self>, session: &WebSocketSession, data: T) -> Member<T> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let data = Arc::new(data);

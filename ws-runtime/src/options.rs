@@ -27,20 +27,10 @@ pub enum ChannelOverflow {
 
 /// Settings of the WebSockets plugin (Ktor's `WebSocketOptions`).
 ///
-/// | setting | default | meaning |
-/// |---|---|---|
-/// | [`ping_period`](Self::ping_period) | off | send a Ping this often |
-/// | [`timeout`](Self::timeout) | 15 s | with pings on, no Pong within it closes the session with 1011 "Ping timeout"; also how long a close handshake may take |
-/// | [`max_frame_size`](Self::max_frame_size) | `u64::MAX` | larger incoming message (checked on the reassembled message, as Ktor does): close 1009 |
-/// | [`masking`](Self::masking) | `false` | a server must not mask (RFC 6455 §5.1): `true` is refused at start-up |
-/// | [`max_message_size`](Self::max_message_size) | 64 MiB | larger incoming message, also after inflation: close 1009 |
-/// | [`outgoing_capacity`](Self::outgoing_capacity) | 64 frames | bound of each session's outgoing queue |
-/// | [`outgoing_overflow`](Self::outgoing_overflow) | [`ChannelOverflow::Suspend`] | what a full outgoing queue does |
-/// | [`incoming_capacity`](Self::incoming_capacity) | 32 frames | frames read ahead of the handler before reading pauses |
-/// | [`handshake_timeout`](Self::handshake_timeout) | 10 s | a request whose headers are not complete by then is cut off |
-/// | [`allowed_origins`](Self::allowed_origins) | any | browsers' `Origin` must be one of these, else 403 |
-/// | [`extension`](Self::extension) | none | extensions offered, negotiated in order |
-/// | [`content_converter`](Self::content_converter) | none | used by `send_serialized` / `receive_deserialized` |
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/options_table.md"))]
+///
+/// (The table is `install!`'s, generated from `ws-dsl/src/keys.rs`: a key is written
+/// there once, with its setter here.)
 ///
 /// ```
 /// use std::time::Duration;

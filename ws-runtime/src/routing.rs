@@ -15,97 +15,40 @@ use crate::extract::{HandshakeRequest, Rejection, SessionParts, StartupCheck};
 use crate::session::WebSocketSession;
 
 /// Decoded `{name}` path parameters of a request, in route order.
-pub type PathParams = Vec<(Box<str>, Box<str>)>;
+pub type PathParams = ws_dsl::path::PathParams;
 
-/// A `{name}` or literal segment of a route path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Segment {
-    Static(String),
-    Param(String),
-}
+/// Why a route path is not valid (the grammar is shared with `#[web_socket]`, which
+/// refuses the same paths at compile time).
+pub use ws_dsl::path::PathError;
 
 /// A parsed route path such as `/chat/{room}`.
+///
+/// The grammar (`/` first, whole-segment `{name}` parameters, each name once) is the
+/// one `#[web_socket]` checks at compile time.
 #[derive(Clone, Debug)]
 pub struct PathPattern {
     raw: String,
-    segments: Vec<Segment>,
-}
-
-/// Why a route path is not valid.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PathError {
-    /// The path does not start with `/`.
-    #[error("route path `{0}` must start with `/`")]
-    NoLeadingSlash(String),
-    /// Braces do not pair up, or a segment mixes text and a parameter.
-    #[error(
-        "route path `{0}` has unbalanced or misplaced braces: a parameter is a whole segment `{{name}}`"
-    )]
-    Braces(String),
-    /// A parameter name is empty or not an identifier.
-    #[error(
-        "route path `{path}` has an invalid parameter name `{name}`: use letters, digits and `_`, not starting with a digit"
-    )]
-    BadName {
-        /// The path.
-        path: String,
-        /// The offending name.
-        name: String,
-    },
-    /// Two parameters share a name.
-    #[error("route path `{path}` uses the parameter name `{name}` twice")]
-    Duplicate {
-        /// The path.
-        path: String,
-        /// The repeated name.
-        name: String,
-    },
+    /// `None` for a path that did not parse: it matches nothing (the route's
+    /// `path_error` stops the server at start-up).
+    parsed: Option<ws_dsl::path::PathPattern>,
 }
 
 impl PathPattern {
     /// Parses and checks a route path.
     pub fn parse(path: &str) -> Result<Self, PathError> {
-        if !path.starts_with('/') {
-            return Err(PathError::NoLeadingSlash(path.to_string()));
-        }
-        let mut segments = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        for segment in path[1..].split('/') {
-            if let Some(inner) = segment.strip_prefix('{') {
-                let Some(name) = inner.strip_suffix('}') else {
-                    return Err(PathError::Braces(path.to_string()));
-                };
-                if name.contains(['{', '}']) {
-                    return Err(PathError::Braces(path.to_string()));
-                }
-                let valid = !name.is_empty()
-                    && !name.starts_with(|c: char| c.is_ascii_digit())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    return Err(PathError::BadName {
-                        path: path.to_string(),
-                        name: name.to_string(),
-                    });
-                }
-                if names.contains(&name) {
-                    return Err(PathError::Duplicate {
-                        path: path.to_string(),
-                        name: name.to_string(),
-                    });
-                }
-                names.push(name);
-                segments.push(Segment::Param(name.to_string()));
-            } else if segment.contains(['{', '}']) {
-                return Err(PathError::Braces(path.to_string()));
-            } else {
-                segments.push(Segment::Static(segment.to_string()));
-            }
-        }
+        let parsed = ws_dsl::path::PathPattern::parse(path)?;
         Ok(Self {
             raw: path.to_string(),
-            segments,
+            parsed: Some(parsed),
         })
+    }
+
+    /// A pattern for a path that did not parse: it matches nothing.
+    fn invalid(path: &str) -> Self {
+        Self {
+            raw: path.to_string(),
+            parsed: None,
+        }
     }
 
     /// The path as written.
@@ -115,77 +58,23 @@ impl PathPattern {
 
     /// The parameter names, in order.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().filter_map(|s| match s {
-            Segment::Param(name) => Some(name.as_str()),
-            Segment::Static(_) => None,
-        })
+        self.parsed.iter().flat_map(|p| p.param_names())
     }
 
     /// Whether two patterns match exactly the same paths (`/a/{x}` and `/a/{y}` do).
     pub fn same_shape(&self, other: &PathPattern) -> bool {
-        self.segments.len() == other.segments.len()
-            && self
-                .segments
-                .iter()
-                .zip(&other.segments)
-                .all(|(a, b)| match (a, b) {
-                    (Segment::Static(a), Segment::Static(b)) => a == b,
-                    (Segment::Param(_), Segment::Param(_)) => true,
-                    _ => false,
-                })
+        match (&self.parsed, &other.parsed) {
+            (Some(a), Some(b)) => a.same_shape(b),
+            (None, None) => true,
+            (Some(_), None) | (None, Some(_)) => false,
+        }
     }
 
     /// Matches a request path; on success the decoded parameters and the number of
     /// static segments (more is a better match).
     pub(crate) fn matches(&self, path: &str) -> Option<(PathParams, usize)> {
-        let rest = path.strip_prefix('/')?;
-        let mut params = Vec::new();
-        let mut statics = 0;
-        let mut parts = rest.split('/');
-        for segment in &self.segments {
-            let part = parts.next()?;
-            match segment {
-                Segment::Static(s) => {
-                    if s != part {
-                        return None;
-                    }
-                    statics += 1;
-                }
-                Segment::Param(name) => {
-                    if part.is_empty() {
-                        return None;
-                    }
-                    let value = percent_decode(part)?;
-                    params.push((name.as_str().into(), value.into()));
-                }
-            }
-        }
-        if parts.next().is_some() {
-            return None;
-        }
-        Some((params, statics))
+        self.parsed.as_ref()?.matches(path)
     }
-}
-
-/// Decodes `%XX` escapes; `None` if an escape is malformed or the result is not UTF-8.
-fn percent_decode(input: &str) -> Option<String> {
-    if !input.contains('%') {
-        return Some(input.to_string());
-    }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = input.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A handler's future, type-erased.
@@ -287,13 +176,7 @@ impl Route {
     ) -> Self {
         let (pattern, path_error) = match PathPattern::parse(path) {
             Ok(p) => (p, None),
-            Err(e) => (
-                PathPattern {
-                    raw: path.to_string(),
-                    segments: Vec::new(),
-                },
-                Some(e),
-            ),
+            Err(e) => (PathPattern::invalid(path), Some(e)),
         };
         let name = name.into();
         let label = Arc::from(format!("{path} ({name})"));
@@ -354,47 +237,28 @@ impl Route {
 mod tests {
     use super::*;
 
+    // The grammar itself is tested in `ws-dsl`; these check the wrapper.
     #[test]
-    fn parses_and_matches_params() {
+    fn wraps_the_shared_grammar() {
         let p = PathPattern::parse("/chat/{room}/users/{id}").unwrap();
+        assert_eq!(p.as_str(), "/chat/{room}/users/{id}");
+        assert_eq!(p.param_names().collect::<Vec<_>>(), ["room", "id"]);
         let (params, statics) = p.matches("/chat/lobby%20one/users/7").unwrap();
         assert_eq!(statics, 2);
         assert_eq!(&*params[0].1, "lobby one");
-        assert_eq!(&*params[1].1, "7");
-        assert!(p.matches("/chat/lobby/users").is_none());
-        assert!(p.matches("/chat//users/7").is_none());
-    }
-
-    #[test]
-    fn rejects_bad_paths() {
-        assert!(matches!(
-            PathPattern::parse("chat"),
-            Err(PathError::NoLeadingSlash(_))
-        ));
-        assert!(matches!(
-            PathPattern::parse("/a/{b"),
-            Err(PathError::Braces(_))
-        ));
-        assert!(matches!(
-            PathPattern::parse("/a/x{b}"),
-            Err(PathError::Braces(_))
-        ));
-        assert!(matches!(
-            PathPattern::parse("/a/{1b}"),
-            Err(PathError::BadName { .. })
-        ));
         assert!(matches!(
             PathPattern::parse("/{a}/{a}"),
             Err(PathError::Duplicate { .. })
         ));
+        assert!(p.same_shape(&PathPattern::parse("/chat/{r}/users/{i}").unwrap()));
     }
 
     #[test]
-    fn same_shape_ignores_param_names() {
-        let a = PathPattern::parse("/a/{x}").unwrap();
-        let b = PathPattern::parse("/a/{y}").unwrap();
-        let c = PathPattern::parse("/a/b").unwrap();
-        assert!(a.same_shape(&b));
-        assert!(!a.same_shape(&c));
+    fn an_invalid_path_matches_nothing() {
+        let route = Route::new("chat/{", |_session: WebSocketSession| async {});
+        assert!(route.path_error.is_some());
+        assert_eq!(route.path(), "chat/{");
+        assert!(route.pattern.matches("/chat/{").is_none());
+        assert!(route.pattern.matches("/").is_none());
     }
 }

@@ -520,7 +520,7 @@ pub fn cases() -> Vec<Case> {
     out.push(Case::new(
         "11.5.3",
         "headers dribbled slowly past a 300 ms handshake timeout: cut off (in-process server)",
-        "RFC 6455 §10.4 (resource limits), DESIGN §4 handshake timeout",
+        "RFC 6455 §10.4 (resource limits); the handshake_timeout option",
         |env: Env| async move { slowloris(env.short_handshake, true).await },
     ));
     out.push(Case::new(

@@ -187,7 +187,7 @@ pub fn cases() -> Vec<Case> {
         Case::new(
             "9.9.6",
             "exactly 64 MiB (the limit) in 64 fragments of 1 MiB: accepted and echoed",
-            "RFC 6455 §5.4; DESIGN §4 max_message_size",
+            "RFC 6455 §5.4; the max_message_size option",
             |env: Env| async move {
                 let mut conn = Conn::connect(env.echo, "/echo").await?;
                 let chunk = noise(MIB, 4);

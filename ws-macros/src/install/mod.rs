@@ -91,4 +91,78 @@ mod tests {
             "{out}"
         );
     }
+
+    /// `Name { a: 1, b: None }` → `[("a", "1"), ("b", "None")]` (no nested commas in
+    /// the defaults).
+    fn debug_fields(debug: &str) -> Vec<(String, String)> {
+        let inner =
+            &debug[debug.find('{').expect("a struct") + 1..debug.rfind('}').expect("a struct")];
+        inner
+            .split(", ")
+            .filter_map(|field| field.trim().split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The runtime's `Debug` of a default the table documents as `default`.
+    fn expected_debug(spec: &ws_dsl::keys::KeySpec) -> String {
+        use crate::lit::{DurationValue, IntValue};
+        use ws_dsl::keys::Rule;
+        let written = spec.default.trim_matches('`');
+        let literal: Option<syn::Expr> = syn::parse_str(written).ok();
+        let prose = literal.is_none() || written.contains(' ');
+        match spec.rule {
+            Rule::Duration { .. } if prose => "None".into(),
+            Rule::Duration { .. } => match crate::lit::duration(&literal.unwrap(), spec.name) {
+                Ok(DurationValue::Const { secs, nanos, .. }) => {
+                    format!("{:?}", std::time::Duration::new(secs, nanos))
+                }
+                _ => panic!("`{}`: default `{written}` is not a duration", spec.name),
+            },
+            Rule::Size { .. } | Rule::Count { .. } if written == "unlimited" => "None".into(),
+            Rule::Size { .. } | Rule::Count { .. } if written == "u64::MAX" => u64::MAX.to_string(),
+            Rule::Size { .. } | Rule::Count { .. } => {
+                match crate::lit::size(&literal.expect("a literal"), spec.name, u128::MAX, "u128") {
+                    Ok(IntValue::Const { value, .. }) => value.to_string(),
+                    _ => panic!("`{}`: default `{written}` is not a size", spec.name),
+                }
+            }
+            Rule::Bool { .. } if written == "off" => "false".into(),
+            Rule::Bool { .. } | Rule::Variant { .. } => written.into(),
+            Rule::Expr { .. } => "false".into(),
+            Rule::Origins => "None".into(),
+            Rule::Extensions => "[]".into(),
+        }
+    }
+
+    #[test]
+    fn documented_defaults_are_the_runtime_defaults() {
+        let tables = [
+            (
+                ws_dsl::keys::PLUGIN,
+                format!("{:?}", ws::WebSocketOptions::new()),
+            ),
+            (
+                ws_dsl::keys::DEFLATE,
+                format!("{:?}", ws::extension::Deflate::new()),
+            ),
+        ];
+        for (rows, debug) in tables {
+            let fields = debug_fields(&debug);
+            for spec in rows {
+                let actual = fields
+                    .iter()
+                    .find(|(k, _)| k == spec.name)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or_else(|| panic!("no field `{}` in {debug}", spec.name));
+                assert_eq!(
+                    actual,
+                    expected_debug(spec),
+                    "`{}`: ws-dsl/src/keys.rs documents the default `{}`",
+                    spec.name,
+                    spec.default
+                );
+            }
+        }
+    }
 }

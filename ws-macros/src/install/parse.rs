@@ -7,52 +7,11 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Lit, Token};
 
+use ws_dsl::keys::{DeflateKey, Key, KeySpec, KeyTable, Rule, Variant};
+
 use crate::diag::{Errors, nearest, unknown_key};
 use crate::lit::{self, BoolValue, DurationValue, IntValue, describe, peel};
-
-/// The keys of the `WebSockets` plugin, in the order of DESIGN.md §4 and the builder.
-pub(crate) const KEYS: &[&str] = &[
-    "ping_period",
-    "timeout",
-    "max_frame_size",
-    "masking",
-    "extensions",
-    "content_converter",
-    "max_message_size",
-    "outgoing_capacity",
-    "outgoing_overflow",
-    "incoming_capacity",
-    "handshake_timeout",
-    "allowed_origins",
-    "read_buffer_size",
-    "write_buffer_size",
-];
-
-/// Ktor (and other frameworks') names that are more than a camelCase rename.
-const KTOR_KEYS: &[(&str, &str)] = &[
-    ("pingPeriodMillis", "ping_period"),
-    ("timeoutMillis", "timeout"),
-    ("pingInterval", "ping_period"),
-    ("maxMessageSize", "max_message_size"),
-    ("contentConverter", "content_converter"),
-];
-
-/// The keys of `Deflate { ... }`.
-const DEFLATE_KEYS: &[&str] = &[
-    "compression_level",
-    "compress_if_bigger_than",
-    "compress_if",
-    "server_no_context_takeover",
-    "client_no_context_takeover",
-    "server_max_window_bits",
-    "client_max_window_bits",
-    "max_compressors",
-];
-
-const KTOR_DEFLATE_KEYS: &[(&str, &str)] = &[
-    ("compressIfBiggerThan", "compress_if_bigger_than"),
-    ("minimalSize", "compress_if_bigger_than"),
-];
+use crate::paths::Paths;
 
 /// Names people give the built-in deflate extension.
 const DEFLATE_SPELLINGS: &[(&str, &str)] = &[
@@ -65,22 +24,37 @@ const DEFLATE_SPELLINGS: &[(&str, &str)] = &[
     ("Compression", "permessage-deflate is `Deflate` here"),
 ];
 
-/// A key with its value.
-pub(crate) struct Setting<T> {
+/// A key with its checked value.
+pub(crate) struct Setting {
     /// The key as written (errors and the setter call sit on it).
     pub(crate) key: Ident,
     /// The value as written, for "already set to ..." messages.
     written: String,
     /// The checked value.
-    pub(crate) value: T,
+    pub(crate) value: Value,
 }
 
-/// `outgoing_overflow`.
-pub(crate) enum Overflow {
-    /// `Suspend` or `Close`, spelled as the `ChannelOverflow` variant.
-    Variant(Ident),
-    /// Any other expression.
+/// A checked value, by the [`Rule`] of its key.
+pub(crate) enum Value {
+    /// [`Rule::Duration`].
+    Duration(DurationValue),
+    /// [`Rule::Size`] and [`Rule::Count`].
+    Int(IntValue),
+    /// [`Rule::Bool`].
+    Bool(BoolValue),
+    /// [`Rule::Expr`], and the expressions of [`Rule::Variant`].
     Expr(Expr),
+    /// [`Rule::Variant`] written bare: `Close`.
+    Variant {
+        /// The enum, a path from the crate root (`ChannelOverflow`).
+        ty: &'static str,
+        /// The variant as written.
+        variant: Ident,
+    },
+    /// [`Rule::Origins`].
+    Origins(Origins),
+    /// [`Rule::Extensions`].
+    Extensions(Vec<Extension>),
 }
 
 /// `allowed_origins`.
@@ -91,17 +65,44 @@ pub(crate) enum Origins {
     Expr(Expr),
 }
 
-/// The keys of the built-in `Deflate` extension.
-#[derive(Default)]
-pub(crate) struct DeflateOptions {
-    pub(crate) compression_level: Option<Setting<IntValue>>,
-    pub(crate) compress_if_bigger_than: Option<Setting<IntValue>>,
-    pub(crate) compress_if: Option<Setting<Expr>>,
-    pub(crate) server_no_context_takeover: Option<Setting<BoolValue>>,
-    pub(crate) client_no_context_takeover: Option<Setting<BoolValue>>,
-    pub(crate) server_max_window_bits: Option<Setting<IntValue>>,
-    pub(crate) client_max_window_bits: Option<Setting<IntValue>>,
-    pub(crate) max_compressors: Option<Setting<IntValue>>,
+/// The checked keys of one table (the plugin's or `Deflate`'s), each once.
+pub(crate) struct Settings<K> {
+    entries: Vec<(K, Setting)>,
+}
+
+impl<K: KeyTable> Default for Settings<K> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: KeyTable> Settings<K> {
+    /// Records a setting, or reports a duplicate key at the second occurrence.
+    fn set(&mut self, key: K, setting: Setting, errors: &mut Errors) {
+        if let Some((_, first)) = self.entries.iter().find(|(k, _)| *k == key) {
+            errors.at(
+                setting.key.span(),
+                format!(
+                    "duplicate key `{}`: it is already set to `{}` above; keep one",
+                    setting.key, first.written
+                ),
+            );
+            return;
+        }
+        self.entries.push((key, setting));
+    }
+
+    /// The settings in table order (the order of the generated setter calls).
+    pub(crate) fn in_table_order(&self) -> Vec<(&'static KeySpec, &Setting)> {
+        let mut sorted: Vec<&(K, Setting)> = self.entries.iter().collect();
+        sorted.sort_by_key(|(key, _)| *key);
+        sorted
+            .into_iter()
+            .map(|(key, setting)| (key.spec(), setting))
+            .collect()
+    }
 }
 
 /// One entry of `extensions { ... }`.
@@ -111,7 +112,7 @@ pub(crate) enum Extension {
         /// `Deflate` as written.
         name: Ident,
         /// Its keys.
-        options: Box<DeflateOptions>,
+        options: Settings<DeflateKey>,
     },
     /// A user type: `Default::default()` then one setter call per key.
     User {
@@ -122,31 +123,14 @@ pub(crate) enum Extension {
     },
 }
 
-/// The options of the `WebSockets` plugin.
-#[derive(Default)]
-pub(crate) struct Options {
-    pub(crate) ping_period: Option<Setting<DurationValue>>,
-    pub(crate) timeout: Option<Setting<DurationValue>>,
-    pub(crate) max_frame_size: Option<Setting<IntValue>>,
-    pub(crate) masking: Option<Setting<BoolValue>>,
-    pub(crate) extensions: Option<Setting<Vec<Extension>>>,
-    pub(crate) content_converter: Option<Setting<Expr>>,
-    pub(crate) max_message_size: Option<Setting<IntValue>>,
-    pub(crate) outgoing_capacity: Option<Setting<IntValue>>,
-    pub(crate) outgoing_overflow: Option<Setting<Overflow>>,
-    pub(crate) incoming_capacity: Option<Setting<IntValue>>,
-    pub(crate) handshake_timeout: Option<Setting<DurationValue>>,
-    pub(crate) allowed_origins: Option<Setting<Origins>>,
-    pub(crate) read_buffer_size: Option<Setting<IntValue>>,
-    pub(crate) write_buffer_size: Option<Setting<IntValue>>,
-}
-
 /// A whole invocation.
 pub(crate) struct Install {
     /// The application expression.
     pub(crate) app: Expr,
     /// The checked options (keys with errors left out).
-    pub(crate) options: Options,
+    pub(crate) options: Settings<Key>,
+    /// Where the generated code finds `ws` (`crate = my_ws`; `::ws` without it).
+    pub(crate) paths: Paths,
 }
 
 /// A `key = value` or `key { ... }` entry, before checking.
@@ -161,8 +145,9 @@ enum EntryValue {
     Missing,
 }
 
-/// Parses `key = value, key { ... }, ...`.
-fn entries(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
+/// Parses `key = value, key { ... }, ...`; `takes_block` says which keys may be
+/// written `key = { ... }` too.
+fn entries(input: ParseStream<'_>, takes_block: fn(&Ident) -> bool) -> syn::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     while !input.is_empty() {
         let key = Ident::parse_any(input)
@@ -171,7 +156,7 @@ fn entries(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
         if has_eq {
             input.parse::<Token![=]>()?;
         }
-        let block_allowed = !has_eq || key == "extensions";
+        let block_allowed = !has_eq || takes_block(&key);
         let value = if block_allowed && input.cursor().group(Delimiter::Brace).is_some() {
             match input.parse::<TokenTree>()? {
                 TokenTree::Group(g) => EntryValue::Block(g),
@@ -200,31 +185,6 @@ fn entries(input: ParseStream<'_>) -> syn::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Records `value` in `slot`, or reports a duplicate key at the second occurrence.
-fn set<T>(
-    slot: &mut Option<Setting<T>>,
-    key: Ident,
-    written: String,
-    value: T,
-    errors: &mut Errors,
-) {
-    if let Some(first) = slot {
-        errors.at(
-            key.span(),
-            format!(
-                "duplicate key `{key}`: it is already set to `{}` above; keep one",
-                first.written
-            ),
-        );
-        return;
-    }
-    *slot = Some(Setting {
-        key,
-        written,
-        value,
-    });
-}
-
 /// Splits `app, WebSockets { ... }` at the first top-level comma.
 fn split_app(tokens: TokenStream) -> (Vec<TokenTree>, Option<Vec<TokenTree>>) {
     let mut app = Vec::new();
@@ -242,6 +202,7 @@ fn split_app(tokens: TokenStream) -> (Vec<TokenTree>, Option<Vec<TokenTree>>) {
 
 /// Reads the invocation; `None` when not even the application could be read.
 pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install> {
+    let (paths, tokens) = crate::paths::leading_crate(tokens, errors);
     let usage = "`install!(app, WebSockets { ping_period = 15s, ... })`";
     let (app_tokens, rest) = split_app(tokens);
     let Some(rest) = rest else {
@@ -276,14 +237,16 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             );
             return Some(Install {
                 app,
-                options: Options::default(),
+                options: Settings::default(),
+                paths,
             });
         }
         None => {
             errors.at(Span::call_site(), format!("missing the plugin: {usage}"));
             return Some(Install {
                 app,
-                options: Options::default(),
+                options: Settings::default(),
+                paths,
             });
         }
     };
@@ -297,7 +260,8 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
         errors.at(plugin.span(), message);
         return Some(Install {
             app,
-            options: Options::default(),
+            options: Settings::default(),
+            paths,
         });
     }
     let body = match rest.next() {
@@ -311,7 +275,8 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             );
             return Some(Install {
                 app,
-                options: Options::default(),
+                options: Settings::default(),
+                paths,
             });
         }
     };
@@ -323,18 +288,26 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
             format!("unexpected tokens after the plugin: {usage}"),
         ),
     }
-    let mut options = Options::default();
+    let mut options = Settings::default();
     if let Some(body) = body {
-        match entries.parse2(body.stream()) {
+        let takes_block: fn(&Ident) -> bool = |key| {
+            Key::from_name(&key.to_string())
+                .is_some_and(|key| matches!(key.spec().rule, Rule::Extensions))
+        };
+        match (|input: ParseStream<'_>| entries(input, takes_block)).parse2(body.stream()) {
             Ok(entries) => {
                 for entry in entries {
-                    option(&mut options, entry, errors);
+                    option(&mut options, entry, "key", &paths, errors);
                 }
             }
             Err(e) => errors.push(e),
         }
     }
-    Some(Install { app, options })
+    Some(Install {
+        app,
+        options,
+        paths,
+    })
 }
 
 /// The value of an entry that must be `key = value`.
@@ -361,186 +334,193 @@ fn expr_value(entry: Entry, errors: &mut Errors) -> Option<(Ident, Expr, String)
     }
 }
 
-/// Checks one entry into the model.
-fn option(options: &mut Options, entry: Entry, errors: &mut Errors) {
+/// Checks one entry of a key table into `settings`: the key must be in the table, the
+/// value must follow the key's [`Rule`]. `what` names the keys in messages ("key",
+/// "`Deflate` key").
+fn option<K: KeyTable>(
+    settings: &mut Settings<K>,
+    entry: Entry,
+    what: &str,
+    paths: &Paths,
+    errors: &mut Errors,
+) {
     let name = entry.key.to_string();
-    if !KEYS.contains(&name.as_str()) {
-        errors.at(entry.key.span(), unknown_key("key", &name, KEYS, KTOR_KEYS));
+    let Some(table_key) = K::from_name(&name) else {
+        let aliases: Vec<(&str, &str)> = K::ALL
+            .iter()
+            .flat_map(|k| k.spec().aliases().map(|alias| (alias, k.spec().name)))
+            .collect();
+        errors.at(
+            entry.key.span(),
+            unknown_key(what, &name, &K::names(), &aliases),
+        );
         return;
-    }
-    if name == "extensions" {
+    };
+    let spec = table_key.spec();
+    if let Rule::Extensions = spec.rule {
         let key = entry.key;
         match entry.value {
             EntryValue::Block(block) => {
-                let list = extensions(block.stream(), errors);
-                set(&mut options.extensions, key, "{ ... }".into(), list, errors);
+                let list = extensions(block.stream(), paths, errors);
+                let setting = Setting {
+                    key,
+                    written: "{ ... }".into(),
+                    value: Value::Extensions(list),
+                };
+                settings.set(table_key, setting, errors);
             }
-            _ => errors.at(
-                key.span(),
-                "`extensions` takes a block: `extensions { Deflate { compression_level = 6 } }`",
-            ),
+            _ => errors.push(takes_a_block(&key)),
         }
         return;
     }
     let Some((key, expr, written)) = expr_value(entry, errors) else {
         return;
     };
-    if let Err(e) = checked_option(options, &name, key, &expr, written, errors) {
-        errors.push(e);
-    }
-}
-
-/// Checks the value of one plugin key and records it in the model.
-fn checked_option(
-    options: &mut Options,
-    name: &str,
-    key: Ident,
-    expr: &Expr,
-    written: String,
-    errors: &mut Errors,
-) -> syn::Result<()> {
-    match name {
-        "ping_period" | "timeout" | "handshake_timeout" => {
-            let value = lit::duration(expr, name)?;
-            if value.is_zero() {
-                return Err(syn::Error::new_spanned(expr, zero_duration(name)));
-            }
-            let slot = match name {
-                "ping_period" => &mut options.ping_period,
-                "timeout" => &mut options.timeout,
-                _ => &mut options.handshake_timeout,
-            };
-            set(slot, key, written, value, errors);
-        }
-        "max_frame_size" | "max_message_size" | "read_buffer_size" | "write_buffer_size" => {
-            let (max, ty) = if name.starts_with("max") {
-                (u64::MAX, "u64")
-            } else {
-                (u64::MAX, "usize")
-            };
-            let value = lit::size(expr, name, u128::from(max), ty)?;
-            if value.value() == Some(0) && name != "write_buffer_size" {
-                let why = if name == "read_buffer_size" {
-                    "nothing could be read"
-                } else {
-                    "no message would fit; for no limit write `u64::MAX`"
-                };
-                return Err(syn::Error::new_spanned(
-                    expr,
-                    format!("`{name}` must be greater than zero: {why}"),
-                ));
-            }
-            let slot = match name {
-                "max_frame_size" => &mut options.max_frame_size,
-                "max_message_size" => &mut options.max_message_size,
-                "read_buffer_size" => &mut options.read_buffer_size,
-                _ => &mut options.write_buffer_size,
-            };
-            set(slot, key, written, value, errors);
-        }
-        "outgoing_capacity" | "incoming_capacity" => {
-            let value = lit::integer(
-                expr,
-                name,
-                "a number of frames",
-                u128::from(u64::MAX),
-                "usize",
-            )?;
-            if value.value() == Some(0) {
-                return Err(syn::Error::new_spanned(
-                    expr,
-                    format!("`{name}` must be at least 1 frame"),
-                ));
-            }
-            let slot = if name == "outgoing_capacity" {
-                &mut options.outgoing_capacity
-            } else {
-                &mut options.incoming_capacity
-            };
-            set(slot, key, written, value, errors);
-        }
-        "masking" => {
-            let value = lit::boolean(expr, name)?;
-            if let BoolValue::Const(b) = &value
-                && b.value
-            {
-                return Err(syn::Error::new(
-                    b.span(),
-                    "`masking = true`: a server must not mask the frames it sends (RFC 6455 §5.1); remove the key or write `masking = false`",
-                ));
-            }
-            set(&mut options.masking, key, written, value, errors);
-        }
-        "outgoing_overflow" => {
-            let value = overflow(expr)?;
-            set(&mut options.outgoing_overflow, key, written, value, errors);
-        }
-        "allowed_origins" => {
-            let value = origins(expr, errors);
-            set(&mut options.allowed_origins, key, written, value, errors);
-        }
-        _ => {
-            // content_converter
-            if matches!(peel(expr), Expr::Lit(_)) {
-                return Err(syn::Error::new_spanned(
-                    expr,
-                    format!(
-                        "`content_converter` expects a converter such as `JsonConverter`, found {}",
-                        describe(expr)
-                    ),
-                ));
-            }
-            set(
-                &mut options.content_converter,
+    match checked_value(spec, &key, &expr, errors) {
+        Ok(value) => settings.set(
+            table_key,
+            Setting {
                 key,
                 written,
-                expr.clone(),
-                errors,
-            );
+                value,
+            },
+            errors,
+        ),
+        Err(e) => errors.push(e),
+    }
+}
+
+fn takes_a_block(key: &Ident) -> syn::Error {
+    syn::Error::new(
+        key.span(),
+        format!("`{key}` takes a block: `{key} {{ Deflate {{ compression_level = 6 }} }}`"),
+    )
+}
+
+/// Checks a value by its key's rule.
+fn checked_value(
+    spec: &KeySpec,
+    key: &Ident,
+    expr: &Expr,
+    errors: &mut Errors,
+) -> syn::Result<Value> {
+    let name = spec.name;
+    let refuse = |message: String| Err(syn::Error::new_spanned(expr, message));
+    match spec.rule {
+        Rule::Duration { zero } => {
+            let value = lit::duration(expr, name)?;
+            if let Some(why) = zero
+                && value.is_zero()
+            {
+                return refuse(format!("`{name}` {why}"));
+            }
+            Ok(Value::Duration(value))
         }
+        Rule::Size { ty, zero } => {
+            let value = lit::size(expr, name, ty.max(), ty.name())?;
+            if let Some(why) = zero
+                && value.value() == Some(0)
+            {
+                return refuse(format!("`{name}` {why}"));
+            }
+            Ok(Value::Int(value))
+        }
+        Rule::Count {
+            what,
+            ty,
+            zero,
+            range,
+        } => {
+            let value = lit::integer(expr, name, what, ty.max(), ty.name())?;
+            if let Some(found) = value.value() {
+                if let Some(range) = range {
+                    if let Some((_, message)) = range.refused.iter().find(|(v, _)| *v == found) {
+                        return refuse((*message).to_string());
+                    }
+                    if !(range.min..=range.max).contains(&found) {
+                        return refuse(range.outside.replace("{found}", &found.to_string()));
+                    }
+                }
+                if let Some(why) = zero
+                    && found == 0
+                {
+                    return refuse(format!("`{name}` {why}"));
+                }
+            }
+            Ok(Value::Int(value))
+        }
+        Rule::Bool { refuse_true } => {
+            let value = lit::boolean(expr, name)?;
+            if let (Some(message), BoolValue::Const(b)) = (refuse_true, &value)
+                && b.value
+            {
+                return Err(syn::Error::new(b.span(), message));
+            }
+            Ok(Value::Bool(value))
+        }
+        Rule::Expr { expects } => {
+            if matches!(peel(expr), Expr::Lit(_)) {
+                return refuse(format!(
+                    "`{name}` expects {expects}, found {}",
+                    describe(expr)
+                ));
+            }
+            Ok(Value::Expr(expr.clone()))
+        }
+        Rule::Variant { ty, what, variants } => variant(expr, name, ty, what, variants),
+        Rule::Origins => Ok(Value::Origins(origins(expr, errors))),
+        // `key = value` for a block key (`extensions = Deflate`).
+        Rule::Extensions => Err(takes_a_block(key)),
     }
-    Ok(())
 }
 
-fn zero_duration(key: &str) -> String {
-    match key {
-        "ping_period" => "`ping_period` must be greater than zero: to send no pings, leave `ping_period` out".into(),
-        "timeout" => "`timeout` must be greater than zero: it is how long to wait for a Pong after a Ping, and for the close handshake".into(),
-        _ => format!("`{key}` must be greater than zero"),
-    }
-}
-
-fn overflow(expr: &Expr) -> syn::Result<Overflow> {
-    let accepted = "`Suspend` (wait for room) or `Close` (close the session with 1008)";
+/// A [`Rule::Variant`] value: a variant written bare, or any other expression.
+fn variant(
+    expr: &Expr,
+    name: &str,
+    ty: &'static str,
+    what: &str,
+    variants: &[Variant],
+) -> syn::Result<Value> {
     match peel(expr) {
         Expr::Path(path) if path.qself.is_none() && path.path.segments.len() == 1 => {
             let ident = &path.path.segments[0].ident;
-            let name = ident.to_string();
-            match name.as_str() {
-                "Suspend" | "Close" => Ok(Overflow::Variant(ident.clone())),
-                _ if name.eq_ignore_ascii_case("suspend") => Err(syn::Error::new(
+            let written = ident.to_string();
+            if variants.iter().any(|v| v.name == written) {
+                return Ok(Value::Variant {
+                    ty,
+                    variant: ident.clone(),
+                });
+            }
+            match variants
+                .iter()
+                .find(|v| v.name.eq_ignore_ascii_case(&written))
+            {
+                Some(v) => Err(syn::Error::new(
                     ident.span(),
                     format!(
-                        "unknown overflow policy `{name}`: did you mean `Suspend`? (Ktor's `SUSPEND`)"
+                        "unknown {what} `{written}`: did you mean `{}`? (Ktor's `{}`)",
+                        v.name, v.ktor
                     ),
                 )),
-                _ if name.eq_ignore_ascii_case("close") => Err(syn::Error::new(
-                    ident.span(),
-                    format!(
-                        "unknown overflow policy `{name}`: did you mean `Close`? (Ktor's `CLOSE`)"
-                    ),
-                )),
-                _ => Ok(Overflow::Expr(expr.clone())),
+                None => Ok(Value::Expr(expr.clone())),
             }
         }
-        Expr::Lit(_) => Err(syn::Error::new_spanned(
-            expr,
-            format!(
-                "`outgoing_overflow` expects {accepted}, found {}",
-                describe(expr)
-            ),
-        )),
-        _ => Ok(Overflow::Expr(expr.clone())),
+        Expr::Lit(_) => {
+            let accepted: Vec<String> = variants
+                .iter()
+                .map(|v| format!("`{}` ({})", v.name, v.means))
+                .collect();
+            let accepted = match accepted.as_slice() {
+                [init @ .., last] if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+                _ => accepted.concat(),
+            };
+            Err(syn::Error::new_spanned(
+                expr,
+                format!("`{name}` expects {accepted}, found {}", describe(expr)),
+            ))
+        }
+        _ => Ok(Value::Expr(expr.clone())),
     }
 }
 
@@ -619,7 +599,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 /// Parses `Deflate { ... }, MyExtension { ... }, ...`.
-fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
+fn extensions(tokens: TokenStream, paths: &Paths, errors: &mut Errors) -> Vec<Extension> {
     let parsed = (|input: ParseStream<'_>| {
         let mut list: Vec<(syn::Path, Option<proc_macro2::Group>)> = Vec::new();
         while !input.is_empty() {
@@ -669,24 +649,26 @@ fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
         seen.push(written.clone());
         let entries = match body {
             None => Vec::new(),
-            Some(body) => match entries.parse2(body.stream()) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
+            Some(body) => {
+                match (|input: ParseStream<'_>| entries(input, |_| false)).parse2(body.stream()) {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
                 }
-            },
+            }
         };
         if let Some(ident) = path.get_ident() {
             let name = ident.to_string();
             if name == "Deflate" {
-                let mut options = DeflateOptions::default();
+                let mut options = Settings::default();
                 for entry in entries {
-                    deflate_option(&mut options, entry, errors);
+                    option(&mut options, entry, "`Deflate` key", paths, errors);
                 }
                 out.push(Extension::Deflate {
                     name: ident.clone(),
-                    options: Box::new(options),
+                    options,
                 });
                 continue;
             }
@@ -726,7 +708,7 @@ fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
                 );
                 continue;
             }
-            match lit::any_value(&expr, &key.to_string()) {
+            match lit::any_value(&expr, &key.to_string(), paths) {
                 Ok(value) => calls.push((key, value)),
                 Err(e) => errors.push(e),
             }
@@ -734,132 +716,6 @@ fn extensions(tokens: TokenStream, errors: &mut Errors) -> Vec<Extension> {
         out.push(Extension::User { ty: path, calls });
     }
     out
-}
-
-/// Checks one key of `Deflate { ... }`.
-fn deflate_option(options: &mut DeflateOptions, entry: Entry, errors: &mut Errors) {
-    let name = entry.key.to_string();
-    if !DEFLATE_KEYS.contains(&name.as_str()) {
-        errors.at(
-            entry.key.span(),
-            unknown_key("`Deflate` key", &name, DEFLATE_KEYS, KTOR_DEFLATE_KEYS),
-        );
-        return;
-    }
-    let Some((key, expr, written)) = expr_value(entry, errors) else {
-        return;
-    };
-    if let Err(e) = checked_deflate_option(options, &name, key, &expr, written, errors) {
-        errors.push(e);
-    }
-}
-
-/// Checks the value of one `Deflate` key and records it in the model.
-fn checked_deflate_option(
-    options: &mut DeflateOptions,
-    name: &str,
-    key: Ident,
-    expr: &Expr,
-    written: String,
-    errors: &mut Errors,
-) -> syn::Result<()> {
-    match name {
-        "compression_level" => {
-            let value = lit::integer(
-                expr,
-                name,
-                "a zlib level from 0 to 9",
-                u128::from(u32::MAX),
-                "u32",
-            )?;
-            if let Some(level) = value.value()
-                && level > 9
-            {
-                return Err(syn::Error::new_spanned(
-                    expr,
-                    format!(
-                        "`compression_level` is a zlib level from 0 (store) to 9 (smallest), found {level}"
-                    ),
-                ));
-            }
-            set(&mut options.compression_level, key, written, value, errors);
-        }
-        "compress_if_bigger_than" => {
-            let value = lit::size(expr, name, u128::from(u64::MAX), "usize")?;
-            set(
-                &mut options.compress_if_bigger_than,
-                key,
-                written,
-                value,
-                errors,
-            );
-        }
-        "compress_if" => {
-            if matches!(peel(expr), Expr::Lit(_)) {
-                return Err(syn::Error::new_spanned(
-                    expr,
-                    format!(
-                        "`compress_if` expects a predicate such as `|frame| frame.len() > 100`, found {}",
-                        describe(expr)
-                    ),
-                ));
-            }
-            set(&mut options.compress_if, key, written, expr.clone(), errors);
-        }
-        "max_compressors" => {
-            let value = lit::integer(
-                expr,
-                name,
-                "a number of compressors",
-                u128::from(u64::MAX),
-                "usize",
-            )?;
-            set(&mut options.max_compressors, key, written, value, errors);
-        }
-        "server_no_context_takeover" | "client_no_context_takeover" => {
-            let value = lit::boolean(expr, name)?;
-            let slot = if name.starts_with("server") {
-                &mut options.server_no_context_takeover
-            } else {
-                &mut options.client_no_context_takeover
-            };
-            set(slot, key, written, value, errors);
-        }
-        _ => {
-            let server = name.starts_with("server");
-            let value = lit::integer(
-                expr,
-                name,
-                "a number of window bits",
-                u128::from(u8::MAX),
-                "u8",
-            )?;
-            if let Some(bits) = value.value() {
-                if server && bits == 8 {
-                    return Err(syn::Error::new_spanned(
-                        expr,
-                        "`server_max_window_bits` is 9 to 15: RFC 7692 allows 8, but zlib cannot deflate with an 8-bit window",
-                    ));
-                }
-                let low = if server { 9 } else { 8 };
-                if !(low..=15).contains(&bits) {
-                    return Err(syn::Error::new_spanned(
-                        expr,
-                        format!(
-                            "`{name}` is {low} to 15 (the LZ77 window is 2^bits bytes, RFC 7692 §7.1.2), found {bits}"
-                        ),
-                    ));
-                }
-            }
-            let slot = if server {
-                &mut options.server_max_window_bits
-            } else {
-                &mut options.client_max_window_bits
-            };
-            set(slot, key, written, value, errors);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

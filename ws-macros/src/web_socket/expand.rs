@@ -7,6 +7,7 @@ use syn::spanned::Spanned;
 
 use super::parse::{Args, Handler, Kind};
 use crate::diag::Errors;
+use crate::paths::Paths;
 
 /// The whole output. With errors: the function, the errors, and a stub route item (so
 /// `routing!(app, handler)` elsewhere adds no errors of its own).
@@ -24,11 +25,14 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         .iter()
         .filter(|a| a.path().is_ident("cfg"))
         .collect();
+    let paths = &args.paths;
     let route = match (&args.path, errors.is_empty()) {
-        (Some(path), true) => route_body(handler, &path.lit, args.protocol.as_ref(), kind),
+        (Some(path), true) => route_body(handler, &path.lit, args.protocol.as_ref(), kind, paths),
         _ => quote!(::core::unreachable!()),
     };
     let errors = errors.to_compile_errors();
+    let route_def = paths.route_def(Span::call_site());
+    let route_ty = paths.route(Span::call_site());
     let doc = format!(
         "The route of the `{}` handler `{name}` (see `routing!`).",
         kind.attr()
@@ -45,8 +49,8 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
 
         #(#cfgs)*
         #[allow(deprecated, clippy::all)]
-        impl ::ws::__private::RouteDef for #name {
-            fn route() -> ::ws::Route {
+        impl #route_def for #name {
+            fn route() -> #route_ty {
                 #route
             }
         }
@@ -60,6 +64,7 @@ fn route_body(
     path: &syn::LitStr,
     protocol: Option<&syn::LitStr>,
     kind: Kind,
+    paths: &Paths,
 ) -> TokenStream {
     let name = &handler.func.sig.ident;
     let name_str = syn::ext::IdentExt::unraw(name).to_string();
@@ -78,14 +83,16 @@ fn route_body(
         let at_ty = ty.span();
         let e = format_ident!("__ws_e{}", i, span = hidden);
         let a = format_ident!("__ws_a{}", i, span = hidden);
+        let handler_param = paths.handler_param(at_ty);
+        let startup_check = paths.startup_check(at_ty);
         checks.push(quote_spanned! {at_ty=>
-            <#ty as ::ws::__private::HandlerParam>::startup_check as ::ws::__private::StartupCheck
+            <#ty as #handler_param>::startup_check as #startup_check
         });
         early.push(quote_spanned! {at_ty=>
-            let #e = <#ty as ::ws::__private::HandlerParam>::from_handshake(#req)?;
+            let #e = <#ty as #handler_param>::from_handshake(#req)?;
         });
         complete.push(quote_spanned! {at_ty=>
-            let #a = <#ty as ::ws::__private::HandlerParam>::from_session(#e, &mut #parts);
+            let #a = <#ty as #handler_param>::from_session(#e, &mut #parts);
         });
         call_args.push(a);
     }
@@ -99,13 +106,17 @@ fn route_body(
         syn::ReturnType::Type(_, ty) => crate::spans::covering(&returned, ty),
         syn::ReturnType::Default => quote!(#returned),
     };
-    let result =
-        quote_spanned!(handler.return_span=> ::ws::__private::into_handler_result(#returned_value));
+    let into_handler_result = paths.handler_result(handler.return_span);
+    let result = quote_spanned!(handler.return_span=> #into_handler_result(#returned_value));
+    let (boxed, box_handler_future) = (
+        paths.boxed(name.span()),
+        paths.box_handler_future(name.span()),
+    );
     let future = quote_spanned! {name.span()=>
-        ::ws::__private::Box::pin(async move {
+        #boxed::pin(async move {
             let #returned = #call;
             #result
-        }) as ::ws::__private::BoxHandlerFuture
+        }) as #box_handler_future
     };
     let location = quote_spanned! {name.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
@@ -117,18 +128,27 @@ fn route_body(
     } else {
         quote!(mut #parts)
     };
+    let at = Span::call_site();
+    let (route, vec, handshake_request) =
+        (paths.route(at), paths.vec(at), paths.handshake_request(at));
+    let (result, session_start, rejection) = (
+        paths.result(at),
+        paths.session_start(at),
+        paths.rejection(at),
+    );
+    let (ok, boxed, session_parts) = (paths.ok(at), paths.boxed(at), paths.session_parts(at));
     quote! {
-        ::ws::Route::from_parts(
+        #route::from_parts(
             #path,
             #name_str,
             #location,
-            ::ws::__private::Vec::from([#(#checks),*]),
-            move |#req: &::ws::__private::HandshakeRequest<'_>| -> ::ws::__private::Result<::ws::__private::SessionStart, ::ws::__private::Rejection> {
+            #vec::from([#(#checks),*]),
+            move |#req: &#handshake_request<'_>| -> #result<#session_start, #rejection> {
                 #(#early)*
-                ::ws::__private::Ok(::ws::__private::Box::new(move |#parts_binding: ::ws::__private::SessionParts| {
+                #ok(#boxed::new(move |#parts_binding: #session_parts| {
                     #(#complete)*
                     #future
-                }) as ::ws::__private::SessionStart)
+                }) as #session_start)
             },
         )
         #protocol

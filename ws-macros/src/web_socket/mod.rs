@@ -31,7 +31,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenS
         }
     };
     let args = parse::args(args, kind, &mut errors);
-    let handler = parse::handler(func, kind, args.path.as_ref(), &mut errors);
+    let handler = parse::handler(func, kind, &args, &mut errors);
     let output = expand::generate(&handler, &args, kind, &errors);
     crate::debug::print(kind.name(), &handler.func.sig.ident.to_string(), &output);
     output

@@ -2,6 +2,7 @@
 //! signature, read into a checked model that keeps every span.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
@@ -11,6 +12,7 @@ use syn::{
 
 use super::rewrite;
 use crate::diag::{Errors, unknown_key};
+use crate::paths::{self, Paths};
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub(crate) struct Args {
     pub(crate) path: Option<RoutePath>,
     /// The required subprotocol.
     pub(crate) protocol: Option<LitStr>,
+    /// Where the generated code finds `ws` (`crate = my_ws`; `::ws` without it).
+    pub(crate) paths: Paths,
 }
 
 /// What a parameter's type says about it, as far as the syntax tells.
@@ -94,8 +98,11 @@ impl Parse for RawArgs {
         let mut positional = Vec::new();
         let mut named = Vec::new();
         while !input.is_empty() {
-            if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
-                let key: Ident = input.parse()?;
+            if (input.peek(Ident) || input.peek(Token![crate]))
+                && input.peek2(Token![=])
+                && !input.peek2(Token![==])
+            {
+                let key = Ident::parse_any(input)?;
                 input.parse::<Token![=]>()?;
                 named.push((key, input.parse()?));
             } else {
@@ -122,6 +129,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         return Args {
             path: None,
             protocol: None,
+            paths: Paths::default(),
         };
     }
     let raw: RawArgs = match syn::parse2(tokens) {
@@ -134,6 +142,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             return Args {
                 path: None,
                 protocol: None,
+                paths: Paths::default(),
             };
         }
     };
@@ -165,8 +174,20 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         Kind::Raw => &[],
     };
     let mut protocol: Option<LitStr> = None;
+    let mut root: Option<syn::Path> = None;
     for (key, value) in raw.named {
         let name = key.to_string();
+        if name == "crate" {
+            if root.is_some() {
+                errors.at(key.span(), "duplicate option `crate`: keep one");
+                continue;
+            }
+            match paths::crate_path(&value) {
+                Ok(path) => root = Some(path),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         if name == "protocol" && kind == Kind::Raw {
             errors.at(
                 key.span(),
@@ -210,7 +231,11 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             other => errors.spanned(&other, "`protocol` expects the subprotocol as a string literal, e.g. `protocol = \"chat.v1\"`"),
         }
     }
-    Args { path, protocol }
+    Args {
+        path,
+        protocol,
+        paths: Paths::new(root),
+    }
 }
 
 /// A subprotocol is an HTTP token (RFC 6455 §4.1, RFC 7230 §3.2.6).
@@ -236,93 +261,15 @@ fn check_protocol(lit: &LitStr, errors: &mut Errors) -> bool {
     }
 }
 
-/// Checks a route path literal: `/` first, balanced braces, whole-segment `{name}`
-/// parameters with identifier names, no name twice.
+/// Checks a route path literal with the grammar shared with the runtime
+/// (`ws_dsl::path`): every problem is an error on the literal.
 pub(crate) fn route_path(lit: LitStr, errors: &mut Errors) -> RoutePath {
     let path = lit.value();
-    let span = lit.span();
-    let mut params: Vec<String> = Vec::new();
-    if path.is_empty() {
-        errors.at(
-            span,
-            "the route path is empty: it starts with `/`, e.g. `\"/chat\"`",
-        );
-        return RoutePath { lit, params };
+    let scanned = ws_dsl::path::scan(&path);
+    for problem in &scanned.problems {
+        errors.at(lit.span(), problem.message(&path));
     }
-    if !path.starts_with('/') {
-        errors.at(
-            span,
-            format!("route path `{path}` must start with `/`: write `\"/{path}\"`"),
-        );
-    }
-    if let Some(c) = path.chars().find(|c| matches!(c, '?' | '#')) {
-        errors.at(
-            span,
-            format!("route path `{path}` contains `{c}`: a route matches the path only; take `Query<T>` to read the query"),
-        );
-    }
-    if path.chars().any(char::is_whitespace) {
-        errors.at(
-            span,
-            format!("route path `{path}` contains whitespace: percent-encode it (`%20`)"),
-        );
-    }
-    // Braces first: when they do not pair up, segment checks would only add noise.
-    let mut open = false;
-    for c in path.chars() {
-        match (c, open) {
-            ('{', true) => {
-                errors.at(span, format!("unbalanced braces in route path `{path}`: `{{` inside a parameter; a parameter is `{{name}}`"));
-                return RoutePath { lit, params };
-            }
-            ('}', false) => {
-                errors.at(span, format!("unbalanced braces in route path `{path}`: `}}` without `{{`; a parameter is `{{name}}`"));
-                return RoutePath { lit, params };
-            }
-            ('{', false) => open = true,
-            ('}', true) => open = false,
-            _ => {}
-        }
-    }
-    if open {
-        errors.at(span, format!("unbalanced braces in route path `{path}`: a `{{` is never closed; a parameter is `{{name}}`"));
-        return RoutePath { lit, params };
-    }
-    for segment in path.split('/') {
-        if !segment.contains(['{', '}']) {
-            continue;
-        }
-        let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
-            errors.at(
-                span,
-                format!("segment `{segment}` of route path `{path}` mixes text and a parameter: a parameter is a whole segment, `/{{name}}`"),
-            );
-            continue;
-        };
-        if name.is_empty() {
-            errors.at(
-                span,
-                format!(
-                    "route path `{path}` has an empty parameter `{{}}`: name it, e.g. `{{id}}`"
-                ),
-            );
-            continue;
-        }
-        let valid = !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            errors.at(
-                span,
-                format!("invalid parameter name `{name}` in route path `{path}`: use letters, digits and `_`, not starting with a digit"),
-            );
-            continue;
-        }
-        if params.iter().any(|p| p == name) {
-            errors.at(span, format!("parameter `{{{name}}}` appears twice in route path `{path}`: each name is used once"));
-            continue;
-        }
-        params.push(name.to_string());
-    }
+    let params = scanned.param_names().map(str::to_string).collect();
     RoutePath { lit, params }
 }
 
@@ -361,12 +308,8 @@ fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
 }
 
 /// Reads and checks the handler; the body's `for ... in incoming` loops are rewritten.
-pub(crate) fn handler(
-    mut func: ItemFn,
-    kind: Kind,
-    path: Option<&RoutePath>,
-    errors: &mut Errors,
-) -> Handler {
+pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Errors) -> Handler {
+    let path = args.path.as_ref();
     let attr = kind.attr();
     let sig = &func.sig;
     if let Some(constness) = &sig.constness {
@@ -484,7 +427,7 @@ pub(crate) fn handler(
     // The one rewrite. In a function that is not `async`, the error above says so; the
     // function is then emitted as `async` to keep the body's `.await`s from adding
     // errors of their own.
-    rewrite::rewrite_body(&mut func.block, errors);
+    rewrite::rewrite_body(&mut func.block, &args.paths, errors);
     if !is_async {
         func.sig.asyncness = Some(Token![async](func.sig.fn_token.span));
     }

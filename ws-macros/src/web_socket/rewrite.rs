@@ -41,10 +41,12 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Expr, ExprForLoop, Ident, Item, Lifetime, Member, Pat};
 
 use crate::diag::Errors;
+use crate::paths::Paths;
 
 /// Rewrites every `for ... in <..incoming>` loop of a handler body.
-pub(crate) fn rewrite_body(block: &mut Block, errors: &mut Errors) {
+pub(crate) fn rewrite_body(block: &mut Block, paths: &Paths, errors: &mut Errors) {
     let mut rewriter = Rewriter {
+        paths,
         errors,
         awaitable: true,
         loops: 0,
@@ -53,6 +55,7 @@ pub(crate) fn rewrite_body(block: &mut Block, errors: &mut Errors) {
 }
 
 struct Rewriter<'e> {
+    paths: &'e Paths,
     errors: &'e mut Errors,
     /// Whether `.await` is possible here (not inside a plain closure).
     awaitable: bool,
@@ -85,7 +88,7 @@ impl VisitMut for Rewriter<'_> {
                 }
                 check_break_values(for_loop, self.errors);
                 self.loops += 1;
-                let rewritten = receive_loop(for_loop, self.awaitable, self.loops);
+                let rewritten = receive_loop(for_loop, self.paths, self.awaitable, self.loops);
                 match syn::parse2::<Expr>(rewritten) {
                     Ok(new) => *expr = new,
                     Err(e) => self.errors.push(e),
@@ -131,7 +134,12 @@ pub(crate) fn incoming_source(expr: &Expr) -> Option<&Expr> {
 /// Builds the receive loop for a `for` whose body was already visited. Where `.await`
 /// is impossible (an error was reported), the loop is built without it, so that the
 /// body still type-checks and no follow-on errors appear.
-fn receive_loop(for_loop: &ExprForLoop, awaitable: bool, number: usize) -> TokenStream {
+fn receive_loop(
+    for_loop: &ExprForLoop,
+    paths: &Paths,
+    awaitable: bool,
+    number: usize,
+) -> TokenStream {
     let ExprForLoop {
         attrs,
         label,
@@ -162,13 +170,16 @@ fn receive_loop(for_loop: &ExprForLoop, awaitable: bool, number: usize) -> Token
     };
     // The `FrameSource` bound (what the loop can receive from) lands on the source.
     let borrowed_value = crate::spans::covering(&borrowed, source);
-    let frames =
-        quote_spanned!(source.span()=> ::ws::__private::FrameSource::frames(#borrowed_value));
+    let frame_source = paths.frame_source(source.span());
+    let frames = quote_spanned!(source.span()=> #frame_source::frames(#borrowed_value));
     let next = if awaitable {
-        quote_spanned!(generated=> ::ws::__private::next_frame(#incoming).await)
+        let next_frame = paths.next_frame(generated);
+        quote_spanned!(generated=> #next_frame(#incoming).await)
     } else {
-        quote_spanned!(generated=> ::ws::__private::no_frame(#incoming))
+        let no_frame = paths.no_frame(generated);
+        quote_spanned!(generated=> #no_frame(#incoming))
     };
+    let (some, none) = (paths.some(generated), paths.none(generated));
     quote_spanned! {generated=>
         #(#attrs)*
         {
@@ -176,8 +187,8 @@ fn receive_loop(for_loop: &ExprForLoop, awaitable: bool, number: usize) -> Token
             let #incoming = #frames;
             #label: loop {
                 let #frame = match #next {
-                    ::ws::__private::Some(#frame) => #frame,
-                    ::ws::__private::None => break #label,
+                    #some(#frame) => #frame,
+                    #none => break #label,
                 };
                 #[allow(irrefutable_let_patterns)]
                 let #pat = #frame else {

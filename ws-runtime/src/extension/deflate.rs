@@ -2,16 +2,9 @@
 //!
 //! # Options
 //!
-//! | option | default | meaning |
-//! |---|---|---|
-//! | `compression_level` | 6 | zlib level 0–9: 1 is about twice as fast as 6 on incompressible data, 9 rarely pays |
-//! | `compress_if_bigger_than` | 0 | only messages of at least this many bytes are compressed |
-//! | `compress_if` | all | a predicate on the outgoing frame; `false` sends it uncompressed |
-//! | `server_no_context_takeover` | off | start each outgoing message with an empty window: worse ratio, no compressor kept between messages |
-//! | `client_no_context_takeover` | off | ask the client to do the same, so no decompressor is kept between messages |
-//! | `server_max_window_bits` | 15 | our compression window (9–15); a client's `server_max_window_bits` lowers it |
-//! | `client_max_window_bits` | 15 | the largest window we ask the client to use, when it lets us ask |
-//! | `max_compressors` | unlimited | at most this many sessions hold a compressor at once; the others send uncompressed until one is free |
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/deflate_table.md"))]
+//!
+//! (The table is `install!`'s `Deflate { ... }`, generated from `ws-dsl/src/keys.rs`.)
 //!
 //! # Memory and CPU
 //!
