@@ -48,6 +48,9 @@ pub mod error;
 pub mod extension;
 pub mod extract;
 pub mod frame;
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+pub mod fuzz;
 mod handshake;
 pub mod http;
 pub mod options;
