@@ -968,6 +968,62 @@ async fn raw_sessions_still_refuse_bad_control_frames() {
     assert_eq!(client.expect_close().await.close_code(), Some(1002));
 }
 
+/// A raw session sees the wire: the frames of a fragmented message one by one, each
+/// with its `fin` flag, and a ping sent between them in its place, before the rest of
+/// the message (Ktor's `webSocketRaw`). A raw handler can send fragments as well.
+#[tokio::test]
+async fn raw_sessions_see_fragments_and_controls_in_wire_order() {
+    let (tx, mut rx) = probe();
+    let server = serve(move |app| {
+        app.route(
+            Route::new("/raw", move |session: WebSocketSession| {
+                let tx = tx.clone();
+                async move {
+                    while let Some(frame) = session.incoming.recv().await {
+                        let seen = match &frame {
+                            Frame::Fragment(f) => format!(
+                                "fragment {:?} first={} fin={} {:?}",
+                                f.frame_type,
+                                f.first,
+                                f.fin,
+                                String::from_utf8_lossy(&f.payload)
+                            ),
+                            other => format!("{other:?}"),
+                        };
+                        let _ = tx.send(seen);
+                        if let Frame::Fragment(f) = frame {
+                            // Echo each fragment as it came.
+                            session.send(Frame::Fragment(f)).await?;
+                        }
+                    }
+                    Ok::<(), ws::Error>(())
+                }
+            })
+            .raw(true),
+        );
+    })
+    .await;
+    let mut client = RawClient::connect(server.local_addr(), "/raw").await;
+    let mut bytes = raw::masked(false, raw::TEXT, b"Hel");
+    bytes.extend(raw::masked(true, raw::PING, b"p"));
+    bytes.extend(raw::masked(true, raw::CONT, b"lo"));
+    client.send(&bytes).await;
+    assert_eq!(
+        recv(&mut rx).await,
+        "fragment Text first=true fin=false \"Hel\""
+    );
+    assert_eq!(recv(&mut rx).await, "Ping(b\"p\")");
+    assert_eq!(
+        recv(&mut rx).await,
+        "fragment Text first=false fin=true \"lo\""
+    );
+    // The echoed fragments keep their opcodes and FIN bits.
+    let first = client.read_frame().await.unwrap();
+    assert_eq!((first.fin, first.opcode, &first.payload[..]), (false, raw::TEXT, &b"Hel"[..]));
+    let last = client.read_frame().await.unwrap();
+    assert_eq!((last.fin, last.opcode, &last.payload[..]), (true, raw::CONT, &b"lo"[..]));
+}
+
 // ----- extensions at start-up -----
 
 /// An extension that claims RSV1, like permessage-deflate.
