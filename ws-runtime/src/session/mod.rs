@@ -1,7 +1,7 @@
 //! The session a handler holds: `incoming`, `outgoing`, `send`, `close`, `close_reason`.
 //!
 //! The handler's half ([`Incoming`], [`Outgoing`], [`WebSocketSession`]) and the
-//! engine's half share one state ([`chan`]); the handler and the engine normally run in
+//! engine's half share one state (`chan`); the handler and the engine normally run in
 //! the same task. `send` and `recv` are futures of their own ([`SendFrame`], [`Recv`])
 //! that complete on their first poll in the usual case: room in the queue, a frame
 //! waiting.
