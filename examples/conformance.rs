@@ -50,18 +50,26 @@ async fn main() -> std::io::Result<()> {
     let deflate = std::env::args().any(|arg| arg == "--deflate");
     let ping_period = millis("--ping-period-ms");
     let timeout = millis("--timeout-ms").unwrap_or(Duration::from_secs(15));
-    embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
-        if deflate {
-            install!(app, WebSockets {
-                ping_period = ping_period,
-                timeout = timeout,
-                extensions { Deflate },
-            });
-        } else {
-            install!(app, WebSockets { ping_period = ping_period, timeout = timeout });
+    // Benchmarks and soak tests hold tens of thousands of connections from one
+    // address: the server-wide limits are raised past what they use.
+    embedded_server!(
+        port = common::port(),
+        host = "0.0.0.0",
+        max_connections = 1_000_000,
+        max_handshakes = 100_000,
+        |app| {
+            if deflate {
+                install!(app, WebSockets {
+                    ping_period = ping_period,
+                    timeout = timeout,
+                    extensions { Deflate },
+                });
+            } else {
+                install!(app, WebSockets { ping_period = ping_period, timeout = timeout });
+            }
+            routing!(app, echo);
         }
-        routing!(app, echo);
-    })
+    )
     .start()
     .await
 }

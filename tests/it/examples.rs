@@ -1,10 +1,7 @@
 //! The examples as users run them: each binary is started with `--port 0`, talked to
 //! with tokio-tungstenite, and (for shutdown) sent SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -12,60 +9,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TCode;
 
 use crate::support::*;
-
-/// A running example process, killed when dropped.
-struct Example {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --examples`",
-        path.display()
-    );
-    path
-}
-
-/// Starts an example on a free port and waits for its `Listening on` line.
-fn start(name: &str) -> Example {
-    let mut child = Command::new(example_path(name))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("example starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .next()
-        .expect("the example prints a line")
-        .expect("stdout is UTF-8");
-    let addr = line
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-    // Keep draining stdout so the example never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Example {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    }
-}
 
 #[tokio::test]
 async fn echo_example_is_the_seed_sample() {

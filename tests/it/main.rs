@@ -3,6 +3,7 @@
 
 mod dsl;
 mod examples;
+mod limits;
 mod raw;
 mod runtime;
 mod support;

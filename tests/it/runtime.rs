@@ -1019,9 +1019,15 @@ async fn raw_sessions_see_fragments_and_controls_in_wire_order() {
     );
     // The echoed fragments keep their opcodes and FIN bits.
     let first = client.read_frame().await.unwrap();
-    assert_eq!((first.fin, first.opcode, &first.payload[..]), (false, raw::TEXT, &b"Hel"[..]));
+    assert_eq!(
+        (first.fin, first.opcode, &first.payload[..]),
+        (false, raw::TEXT, &b"Hel"[..])
+    );
     let last = client.read_frame().await.unwrap();
-    assert_eq!((last.fin, last.opcode, &last.payload[..]), (true, raw::CONT, &b"lo"[..]));
+    assert_eq!(
+        (last.fin, last.opcode, &last.payload[..]),
+        (true, raw::CONT, &b"lo"[..])
+    );
 }
 
 // ----- extensions at start-up -----

@@ -1,6 +1,9 @@
 //! Shared helpers: start a server on 127.0.0.1:0, connect tokio-tungstenite clients.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -49,4 +52,94 @@ pub async fn next_text(client: &mut Client) -> String {
 
 pub async fn send_text(client: &mut Client, text: &str) {
     client.send(Message::text(text)).await.expect("send");
+}
+
+/// A running example process, killed when dropped.
+pub struct Example {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// Starts an example on a free port and waits for its `Listening on` line.
+pub fn start(name: &str) -> Example {
+    start_with(name, &[], None)
+}
+
+/// Starts an example with extra arguments, under `ulimit -n` if given.
+pub fn start_with(name: &str, args: &[&str], max_files: Option<u32>) -> Example {
+    let path = example_path(name);
+    let mut command = match max_files {
+        None => Command::new(&path),
+        Some(n) => {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(&path);
+            sh
+        }
+    };
+    let mut child = command
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("example starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .next()
+        .expect("the example prints a line")
+        .expect("stdout is UTF-8");
+    let addr = line
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    // Keep draining stdout so the example never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Example {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+/// The resident set size of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// CPU time (user + system) a process has used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }

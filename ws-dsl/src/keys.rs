@@ -326,6 +326,19 @@ key_table! {
             setter: "outgoing_capacity",
             doc: "bound of each session's outgoing queue",
         },
+        /// `outgoing_capacity_bytes`.
+        OutgoingCapacityBytes => KeySpec {
+            name: "outgoing_capacity_bytes",
+            rule: Rule::Size {
+                ty: IntType::Usize,
+                zero: Some("must be greater than zero: a frame larger than the bound is queued alone"),
+            },
+            ktor: &[],
+            value: "size",
+            default: "4MiB",
+            setter: "outgoing_capacity_bytes",
+            doc: "bound of each session's outgoing queue in payload bytes, frames being written included",
+        },
         /// `outgoing_overflow`.
         OutgoingOverflow => KeySpec {
             name: "outgoing_overflow",
@@ -370,6 +383,33 @@ key_table! {
             setter: "handshake_timeout",
             doc: "a request whose headers are not complete by then is cut off",
         },
+        /// `idle_timeout`.
+        IdleTimeout => KeySpec {
+            name: "idle_timeout",
+            rule: Rule::Duration {
+                zero: Some("must be greater than zero: to turn it off, write `idle_timeout = None`"),
+            },
+            ktor: &[],
+            value: "duration or `None`",
+            default: "5m",
+            setter: "idle_timeout",
+            doc: "no frame either way for this long (pings count) closes the session with 1001",
+        },
+        /// `max_messages_per_second`.
+        MaxMessagesPerSecond => KeySpec {
+            name: "max_messages_per_second",
+            rule: Rule::Count {
+                what: "a number of messages",
+                ty: IntType::U32,
+                zero: Some("must be at least 1 message: to turn the limit off, leave the key out"),
+                range: None,
+            },
+            ktor: &[],
+            value: "messages",
+            default: "no limit",
+            setter: "max_messages_per_second",
+            doc: "more messages per second from a peer (a token bucket of one second's worth) closes the session with 1008",
+        },
         /// `allowed_origins`.
         AllowedOrigins => KeySpec {
             name: "allowed_origins",
@@ -389,9 +429,9 @@ key_table! {
             },
             ktor: &[],
             value: "size",
-            default: "1KiB",
+            default: "64KiB",
             setter: "read_buffer_size",
-            doc: "bytes read from the socket per read call (bulk reads use a larger transient buffer)",
+            doc: "the most one socket read takes (reads go into a buffer each worker thread shares; 64 KiB is also the largest)",
         },
         /// `write_buffer_size`.
         WriteBufferSize => KeySpec {

@@ -1,5 +1,7 @@
 //! `embedded_server!(port = 8080, host = "0.0.0.0", grace_period = 5s, |app| { ... })`:
 //! Ktor's `embeddedServer(Netty, port = 8080) { ... }`, as `EmbeddedServer` builder calls.
+//! The server-wide limits are keys too: `max_connections`, `max_connections_per_ip`,
+//! `max_handshakes` (counts, at least 1) and `tcp_keepalive` (a duration, or `None`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -10,7 +12,15 @@ use crate::diag::{Errors, unknown_key};
 use crate::lit::{self, describe, peel};
 use crate::paths::Paths;
 
-const KEYS: &[&str] = &["port", "host", "grace_period"];
+const KEYS: &[&str] = &[
+    "port",
+    "host",
+    "grace_period",
+    "max_connections",
+    "max_connections_per_ip",
+    "max_handshakes",
+    "tcp_keepalive",
+];
 const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
 const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
 
@@ -87,6 +97,44 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                             continue;
                         }
                     },
+                    "tcp_keepalive" => match lit::duration(&value, "tcp_keepalive") {
+                        Ok(d) if d.is_zero() => {
+                            errors.spanned(
+                                &value,
+                                "`tcp_keepalive` must be greater than zero: to turn keepalive off, write `tcp_keepalive = None`",
+                            );
+                            continue;
+                        }
+                        Ok(d) => d.tokens(&paths),
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    },
+                    "max_connections" | "max_connections_per_ip" | "max_handshakes" => {
+                        match lit::integer(
+                            &value,
+                            &name,
+                            "a number of connections",
+                            u128::from(u64::MAX),
+                            "usize",
+                        ) {
+                            Ok(n) if n.value() == Some(0) => {
+                                errors.spanned(
+                                    &value,
+                                    format!(
+                                        "`{name}` must be at least 1: no connection would get in"
+                                    ),
+                                );
+                                continue;
+                            }
+                            Ok(_) => value.into_token_stream(),
+                            Err(e) => {
+                                errors.push(e);
+                                continue;
+                            }
+                        }
+                    }
                     "port" => match check_port(&value) {
                         Ok(()) => value.into_token_stream(),
                         Err(e) => {
@@ -135,7 +183,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                     ),
                     None => errors.spanned(
                         &other,
-                        format!("expected `key = value` (`port`, `host`, `grace_period`) or the configuration closure `|app| {{ ... }}`: {USAGE}"),
+                        format!("expected `key = value` (`port`, `host`, `grace_period`, `max_connections`, ...) or the configuration closure `|app| {{ ... }}`: {USAGE}"),
                     ),
                 }
             }

@@ -342,7 +342,15 @@ pub fn routing(input: TokenStream) -> TokenStream {
 /// is `EmbeddedServer::new().port(8080).host("0.0.0.0").grace_period(..)
 /// .configure(|app: &mut Application| { ... })`. Every key is optional (defaults: port
 /// 8080, host `0.0.0.0`, grace period 5s) and takes any expression; the closure comes
-/// last. Then `.start().await` serves until Ctrl-C or SIGTERM (Ktor's
+/// last. The server-wide limits are keys too, each a builder call of `EmbeddedServer`:
+///
+/// | key | default | over it |
+/// |---|---|---|
+/// | `max_connections` | 10,000 | a new connection gets 503 with `Retry-After` |
+/// | `max_connections_per_ip` | none (behind a proxy, every client has the proxy's address) | 503 with `Retry-After` |
+/// | `max_handshakes` | 1,024 (connections not yet upgraded) | 503 with `Retry-After` |
+/// | `tcp_keepalive` | `60s` (`None`: off) | the kernel drops a peer that stopped answering |
+/// Then `.start().await` serves until Ctrl-C or SIGTERM (Ktor's
 /// `start(wait = true)`), or `.bind().await` starts it in the background.
 /// `embedded_server!(crate = my_ws, ...)` names a renamed `ws` dependency (see
 /// [the crate docs](crate#a-renamed-dependency)).

@@ -60,3 +60,12 @@ impl<E: std::fmt::Display> IntoHandlerResult for std::result::Result<(), E> {
         self.map_err(|e| HandlerError(e.to_string()))
     }
 }
+
+/// A panic's message, for the log.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}

@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+mod admission;
 pub mod connections;
 pub mod convert;
 mod driver;
@@ -60,6 +61,7 @@ pub mod server;
 pub mod session;
 mod transport;
 
+pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
 pub use error::{Error, HandlerError, IntoHandlerResult, Result};

@@ -52,9 +52,12 @@ pub struct WebSocketOptions {
     masking: bool,
     max_message_size: u64,
     outgoing_capacity: usize,
+    outgoing_capacity_bytes: usize,
     outgoing_overflow: ChannelOverflow,
     incoming_capacity: usize,
     handshake_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    max_messages_per_second: Option<u32>,
     allowed_origins: Option<Vec<String>>,
     read_buffer_size: usize,
     write_buffer_size: usize,
@@ -71,11 +74,14 @@ impl Default for WebSocketOptions {
             masking: false,
             max_message_size: 64 << 20,
             outgoing_capacity: 64,
+            outgoing_capacity_bytes: 4 << 20,
             outgoing_overflow: ChannelOverflow::Suspend,
             incoming_capacity: 32,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_messages_per_second: None,
             allowed_origins: None,
-            read_buffer_size: 1024,
+            read_buffer_size: 64 << 10,
             write_buffer_size: 64 << 10,
             extensions: Vec::new(),
             content_converter: None,
@@ -92,9 +98,12 @@ impl fmt::Debug for WebSocketOptions {
             .field("masking", &self.masking)
             .field("max_message_size", &self.max_message_size)
             .field("outgoing_capacity", &self.outgoing_capacity)
+            .field("outgoing_capacity_bytes", &self.outgoing_capacity_bytes)
             .field("outgoing_overflow", &self.outgoing_overflow)
             .field("incoming_capacity", &self.incoming_capacity)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_messages_per_second", &self.max_messages_per_second)
             .field("allowed_origins", &self.allowed_origins)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("write_buffer_size", &self.write_buffer_size)
@@ -187,6 +196,29 @@ impl WebSocketOptions {
         self
     }
 
+    /// Bound of each session's outgoing queue in bytes of payload (4 MiB), counting the
+    /// frames taken for writing and not written yet. A frame larger than the bound is
+    /// queued alone.
+    pub fn outgoing_capacity_bytes(mut self, bytes: usize) -> Self {
+        self.outgoing_capacity_bytes = bytes;
+        self
+    }
+
+    /// A session with no frame either way for this long is closed with 1001 "Idle
+    /// timeout" (5 minutes; pings count as frames). `None` turns it off.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// At most this many messages per second from a peer (a token bucket holding one
+    /// second's worth); beyond it the session is closed with 1008 "Message rate
+    /// exceeded". Off by default.
+    pub fn max_messages_per_second(mut self, rate: impl Into<Option<u32>>) -> Self {
+        self.max_messages_per_second = rate.into();
+        self
+    }
+
     /// What a full outgoing queue does: wait or close the session (wait).
     pub fn outgoing_overflow(mut self, overflow: ChannelOverflow) -> Self {
         self.outgoing_overflow = overflow;
@@ -216,11 +248,12 @@ impl WebSocketOptions {
         self
     }
 
-    /// Bytes read from the socket per read call into the protocol engine's buffer
-    /// (1 KiB). The buffer is held by every connection, idle or not; bulk reads go
-    /// through a transient larger buffer, so a small value costs no throughput.
+    /// The most bytes one socket read takes (64 KiB, also the largest: reads go into a
+    /// buffer each worker thread shares between its connections, so no connection holds
+    /// a read buffer of its own). A large payload in progress is read straight into its
+    /// message buffer whatever this says.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.read_buffer_size = bytes.max(64);
+        self.read_buffer_size = bytes;
         self
     }
 
@@ -279,6 +312,21 @@ impl WebSocketOptions {
         self.outgoing_capacity
     }
 
+    /// The outgoing queue bound in bytes.
+    pub fn get_outgoing_capacity_bytes(&self) -> usize {
+        self.outgoing_capacity_bytes
+    }
+
+    /// The idle timeout, if on.
+    pub fn get_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// The incoming message rate limit, if set.
+    pub fn get_max_messages_per_second(&self) -> Option<u32> {
+        self.max_messages_per_second
+    }
+
     /// The outgoing overflow policy.
     pub fn get_outgoing_overflow(&self) -> ChannelOverflow {
         self.outgoing_overflow
@@ -333,6 +381,18 @@ impl WebSocketOptions {
         }
         if self.max_message_size == 0 {
             return Err(OptionsError::Zero("max_message_size"));
+        }
+        if self.outgoing_capacity_bytes == 0 {
+            return Err(OptionsError::Zero("outgoing_capacity_bytes"));
+        }
+        if self.idle_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(OptionsError::Zero("idle_timeout"));
+        }
+        if self.max_messages_per_second == Some(0) {
+            return Err(OptionsError::Zero("max_messages_per_second"));
+        }
+        if self.read_buffer_size == 0 {
+            return Err(OptionsError::Zero("read_buffer_size"));
         }
         if self.outgoing_capacity == 0 {
             return Err(OptionsError::Zero("outgoing_capacity"));

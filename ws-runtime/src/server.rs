@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
+use crate::admission::{Admission, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
@@ -257,6 +258,7 @@ pub struct EmbeddedServer {
     host: String,
     port: u16,
     grace_period: Duration,
+    limits: ServerLimits,
     app: Application,
 }
 
@@ -272,6 +274,7 @@ impl std::fmt::Debug for EmbeddedServer {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("grace_period", &self.grace_period)
+            .field("limits", &self.limits)
             .field("app", &self.app)
             .finish()
     }
@@ -284,6 +287,7 @@ impl EmbeddedServer {
             host: "0.0.0.0".to_string(),
             port: 8080,
             grace_period: Duration::from_secs(5),
+            limits: ServerLimits::default(),
             app: Application::new(),
         }
     }
@@ -301,9 +305,44 @@ impl EmbeddedServer {
     }
 
     /// How long shutdown waits for sessions to finish their close handshakes (5 s).
+    /// A session whose peer does not answer is dropped when its close handshake times
+    /// out (the `timeout` option, 15 s) or when the grace period ends, whichever comes
+    /// first; those still open then are counted in a log line.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace_period = grace;
         self
+    }
+
+    /// At most this many open connections, HTTP and WebSocket (10,000); over it, a new
+    /// connection is answered 503 with `Retry-After` before any session starts.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections;
+        self
+    }
+
+    /// At most this many open connections from one peer address; over it, 503. No limit
+    /// of its own by default: behind a proxy every client has the proxy's address.
+    pub fn max_connections_per_ip(mut self, connections: usize) -> Self {
+        self.limits.max_connections_per_ip = connections;
+        self
+    }
+
+    /// At most this many connections in their HTTP phase, not yet upgraded (1,024);
+    /// over it, 503.
+    pub fn max_handshakes(mut self, handshakes: usize) -> Self {
+        self.limits.max_handshakes = handshakes;
+        self
+    }
+
+    /// TCP keepalive idle time of accepted sockets (60 s); `None` turns it off.
+    pub fn tcp_keepalive(mut self, idle: impl Into<Option<Duration>>) -> Self {
+        self.limits.tcp_keepalive = idle.into();
+        self
+    }
+
+    /// The server-wide limits in effect.
+    pub fn limits(&self) -> &ServerLimits {
+        &self.limits
     }
 
     /// Runs `configure` on the application (the `|app| { ... }` block).
@@ -344,17 +383,33 @@ impl EmbeddedServer {
             state,
             limits,
         });
+        if self.limits.max_connections == 0
+            || self.limits.max_connections_per_ip == 0
+            || self.limits.max_handshakes == 0
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid server configuration:\n`max_connections`, `max_connections_per_ip` and `max_handshakes` must be at least 1",
+            ));
+        }
+        let idle_timeout = app.options.get_idle_timeout();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let inner = Arc::new(ServerInner {
             app,
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
-            connections: AtomicUsize::new(0),
-            idle: Notify::new(),
+            admission: Admission::new(self.limits),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,
             grace_period: self.grace_period,
         });
+        if let Some(idle_timeout) = idle_timeout {
+            tokio::spawn(sweep_idle(
+                Arc::downgrade(&inner),
+                idle_timeout,
+                shutdown_rx.clone(),
+            ));
+        }
         tokio::spawn(accept_loop(listener, inner.clone(), shutdown_rx));
         Ok(RunningServer {
             local_addr,
@@ -443,14 +498,18 @@ impl ServerHandle {
         let inner = &self.inner;
         inner.shutting_down.store(true, Ordering::SeqCst);
         let _ = inner.shutdown_tx.send(true);
-        let sessions: Vec<Arc<Chan>> = inner.lock_sessions().values().cloned().collect();
+        let sessions: Vec<Arc<Chan>> = inner
+            .lock_sessions()
+            .values()
+            .map(|entry| entry.chan.clone())
+            .collect();
         for shared in sessions {
             shared.request_close(going_away());
         }
         let wait_idle = async {
             loop {
-                let notified = inner.idle.notified();
-                if inner.connections.load(Ordering::SeqCst) == 0 {
+                let notified = inner.admission.idle.notified();
+                if inner.admission.connections() == 0 {
                     return;
                 }
                 notified.await;
@@ -461,15 +520,16 @@ impl ServerHandle {
             .is_err()
         {
             tracing::warn!(
-                remaining = inner.connections.load(Ordering::SeqCst),
-                "grace period over; leaving the remaining connections"
+                remaining = inner.admission.connections(),
+                sessions = inner.lock_sessions().len(),
+                "grace period over; dropping the connections still closing"
             );
         }
     }
 
     /// Open TCP connections (HTTP and WebSocket).
     pub fn connections(&self) -> usize {
-        self.inner.connections.load(Ordering::SeqCst)
+        self.inner.admission.connections()
     }
 
     /// Live WebSocket sessions.
@@ -484,37 +544,53 @@ fn going_away() -> CloseReason {
 
 pub(crate) struct ServerInner {
     app: Arc<AppInner>,
-    sessions: Mutex<HashMap<u64, Arc<Chan>>>,
+    sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_id: AtomicU64,
-    connections: AtomicUsize,
-    idle: Notify,
+    admission: Arc<Admission>,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     grace_period: Duration,
 }
 
 impl ServerInner {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Chan>>> {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, SessionEntry>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Counts a connection for the graceful shutdown.
-struct ConnectionGuard(Arc<ServerInner>);
+/// A live session in the registry: its shared state, and how many idle sweeps found
+/// it without traffic.
+struct SessionEntry {
+    chan: Arc<Chan>,
+    idle_sweeps: u32,
+}
 
-impl Drop for ConnectionGuard {
+/// A session's place in the registry, given back when dropped (however the session's
+/// task ends, panics included).
+struct Registered {
+    server: Arc<ServerInner>,
+    id: u64,
+}
+
+impl Drop for Registered {
     fn drop(&mut self) {
-        if self.0.connections.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
+        self.server.lock_sessions().remove(&self.id);
     }
 }
+
+/// Accept errors in a row before the loop logs again.
+const ACCEPT_ERRORS_LOGGED: u64 = 1;
 
 async fn accept_loop(
     listener: TcpListener,
     server: Arc<ServerInner>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Accept errors (out of descriptors, say) come in bursts: the first is logged, the
+    // loop backs off (10 ms, doubling up to 1 s) instead of spinning, and the end of
+    // the burst is logged with its count.
+    let mut errors: u64 = 0;
+    let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -523,15 +599,79 @@ async fn accept_loop(
         };
         match accepted {
             Ok((tcp, remote_addr)) => {
-                server.connections.fetch_add(1, Ordering::SeqCst);
-                let guard = ConnectionGuard(server.clone());
-                tokio::spawn(serve_connection(tcp, remote_addr, guard, shutdown.clone()));
+                if errors > 0 {
+                    tracing::warn!(errors, "accepting connections again");
+                    errors = 0;
+                    backoff = Duration::from_millis(10);
+                }
+                let admission = &server.admission;
+                admission.configure(&tcp);
+                match admission.admit(remote_addr.ip()) {
+                    Ok(ticket) => {
+                        tokio::spawn(serve_connection(
+                            tcp,
+                            remote_addr,
+                            ticket,
+                            server.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                    Err(why) => {
+                        tracing::debug!(%remote_addr, ?why, "connection refused with 503");
+                        admission.refuse(tcp, why);
+                    }
+                }
             }
             Err(e) => {
-                // Out of file descriptors or similar: log, back off, keep serving.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                errors += 1;
+                if errors == ACCEPT_ERRORS_LOGGED {
+                    tracing::error!(error = %e, "accept failed; backing off until it succeeds");
+                }
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+        }
+    }
+}
+
+/// Closes sessions that moved no frame for `idle_timeout` (1001 "Idle timeout"). One
+/// sweep over the registry per tick; a session's engine marks it active whenever frames
+/// move, so no session holds a timer of its own for this.
+async fn sweep_idle(
+    server: std::sync::Weak<ServerInner>,
+    idle_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let tick = (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let sweeps = idle_timeout.as_nanos().div_ceil(tick.as_nanos()).max(1) as u32;
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            _ = interval.tick() => {}
+        }
+        let Some(server) = server.upgrade() else {
+            return;
+        };
+        let mut idle = Vec::new();
+        for entry in server.lock_sessions().values_mut() {
+            if entry.chan.take_active() {
+                entry.idle_sweeps = 0;
+            } else {
+                entry.idle_sweeps += 1;
+                if entry.idle_sweeps == sweeps {
+                    idle.push(entry.chan.clone());
+                }
+            }
+        }
+        for chan in idle {
+            chan.request_close(CloseReason::new(CloseCode::GOING_AWAY, "Idle timeout"));
         }
     }
 }
@@ -539,20 +679,23 @@ async fn accept_loop(
 async fn serve_connection(
     tcp: TcpStream,
     remote_addr: SocketAddr,
-    guard: ConnectionGuard,
+    mut ticket: Ticket,
+    server: Arc<ServerInner>,
     shutdown: watch::Receiver<bool>,
 ) {
     // The HTTP phase is boxed so that the task keeps only the session's (smaller)
     // state once the connection is upgraded.
-    let pending = Box::pin(http_phase(tcp, remote_addr, guard.0.app.clone(), shutdown)).await;
+    let pending = Box::pin(http_phase(tcp, remote_addr, server.app.clone(), shutdown)).await;
+    ticket.handshake_done();
     let Some(pending) = pending else { return };
     // So is the wait for hyper to hand the connection over: across the session's
-    // await, the task holds the connection, its id and the guard, nothing else.
-    let Some((id, session)) = Box::pin(upgrade(pending, &guard.0)).await else {
+    // await, the task holds the connection, its registration and its ticket.
+    let Some((_registered, session)) = Box::pin(upgrade(pending, &server)).await else {
         return;
     };
+    drop(server);
     session.await;
-    guard.0.lock_sessions().remove(&id);
+    drop(ticket);
 }
 
 /// Serves HTTP on the connection until it closes or upgrades; returns the upgrade.
@@ -562,7 +705,6 @@ async fn http_phase(
     app: Arc<AppInner>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<PendingUpgrade> {
-    let _ = tcp.set_nodelay(true);
     let slot: UpgradeSlot = Arc::new(Mutex::new(None));
     let service = Service {
         app: app.clone(),
@@ -597,7 +739,7 @@ async fn http_phase(
 async fn upgrade(
     pending: PendingUpgrade,
     server: &Arc<ServerInner>,
-) -> Option<(u64, Connection<TcpStream>)> {
+) -> Option<(Registered, Connection<TcpStream>)> {
     let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -622,13 +764,15 @@ fn into_tcp(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)> 
     Some((parts.io.into_inner(), leftover))
 }
 
-/// Registers the session and builds its connection driver and handler.
+/// Registers the session and builds its connection driver and handler. A panic while
+/// the handler starts (in an extractor, say) closes the session with 1011 like a
+/// panicking handler.
 fn start_session(
     tcp: TcpStream,
     leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
-) -> (u64, Connection<TcpStream>) {
+) -> (Registered, Connection<TcpStream>) {
     let SessionSetup {
         route,
         start,
@@ -638,17 +782,35 @@ fn start_session(
     let app = &server.app;
     let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
-    server.lock_sessions().insert(id, chan.clone());
+    server.lock_sessions().insert(
+        id,
+        SessionEntry {
+            chan: chan.clone(),
+            idle_sweeps: 0,
+        },
+    );
+    let registered = Registered {
+        server: server.clone(),
+        id,
+    };
     if server.shutting_down.load(Ordering::SeqCst) {
         chan.request_close(going_away());
     }
     let session = WebSocketSession::new(chan, Arc::new(info));
     let (incoming, outgoing, info) = session.into_parts();
-    let handler = start(SessionParts {
+    let parts = SessionParts {
         incoming: Some(incoming),
         outgoing,
         info,
-    });
+    };
+    let handler = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| start(parts))) {
+        Ok(handler) => handler,
+        Err(panic) => {
+            let message = crate::error::panic_message(&*panic);
+            tracing::error!(route = &*route.label, panic = %message, "WebSocket session start panicked");
+            Box::pin(async move { Err(crate::error::HandlerError(format!("panic: {message}"))) })
+        }
+    };
     let settings = Settings::server(&app.options, route.raw);
     let stage = Stage::new(negotiated.extensions);
     let connection = Connection::new(
@@ -660,7 +822,7 @@ fn start_session(
         handler,
         route.label.clone(),
     );
-    (id, connection)
+    (registered, connection)
 }
 
 #[cfg(test)]
@@ -685,17 +847,18 @@ mod tests {
             limits,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let admission = Admission::new(ServerLimits::default());
+        let ticket = admission.admit(remote.ip()).unwrap();
         let server = Arc::new(ServerInner {
             app,
             sessions: Mutex::default(),
             next_id: AtomicU64::default(),
-            connections: AtomicUsize::new(1),
-            idle: Notify::new(),
+            admission,
             shutting_down: AtomicBool::default(),
             shutdown_tx,
             grace_period: Duration::from_secs(1),
         });
-        let task = serve_connection(tcp, remote, ConnectionGuard(server), shutdown_rx);
+        let task = serve_connection(tcp, remote, ticket, server, shutdown_rx);
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 1024,

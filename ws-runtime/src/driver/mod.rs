@@ -53,6 +53,10 @@ const POLL_BUDGET: usize = 32;
 /// Reads per read step (each up to the scratch size).
 const READS_PER_STEP: usize = 8;
 
+/// Bytes one poll of a connection's task may read before it yields to the other tasks
+/// of its worker: a peer flooding messages cannot starve the sessions beside it.
+const READ_BUDGET: usize = 256 * 1024;
+
 /// Pongs waiting to be written, at most: with this many, reading pauses until they
 /// are written, so a peer that pings without reading fills nothing but its own socket.
 const MAX_PONGS: usize = 16;
@@ -72,6 +76,32 @@ struct Pinger {
     due: bool,
 }
 
+/// A token bucket for `max_messages_per_second`: one second's worth of messages.
+struct RateLimit {
+    rate: u32,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * f64::from(self.rate)).min(f64::from(self.rate));
+    }
+
+    /// Takes a token for one message; false if there is none.
+    fn take(&mut self) -> bool {
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// What a connection is, beyond its transport and handler.
 pub(crate) struct Settings {
     pub(crate) role: Role,
@@ -80,6 +110,8 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     pub(crate) ping_period: Option<Duration>,
     pub(crate) write_buffer_size: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) max_messages_per_second: Option<u32>,
 }
 
 impl Settings {
@@ -93,6 +125,8 @@ impl Settings {
             // Raw sessions answer nothing by themselves, pings included (as Ktor's).
             ping_period: options.get_ping_period().filter(|_| !raw),
             write_buffer_size: options.get_write_buffer_size().max(1),
+            read_buffer_size: options.get_read_buffer_size(),
+            max_messages_per_second: options.get_max_messages_per_second(),
         }
     }
 }
@@ -109,8 +143,11 @@ pub(crate) struct Connection<T: Transport> {
     backlog: Backlog,
     close: CloseState,
     config: CloseConfig,
-    /// Frames taken from `outgoing` and not yet written out.
+    /// Frames taken from `outgoing` and not yet written out, and their payload bytes.
     unreported: u64,
+    unreported_bytes: usize,
+    /// The transport refused bytes (the backlog holds some); the session knows.
+    blocked: bool,
     /// Frames taken from `outgoing`, not yet encoded.
     batch: VecDeque<Outbound>,
     /// Frames read this pass, handed to `incoming` under one lock.
@@ -127,6 +164,9 @@ pub(crate) struct Connection<T: Transport> {
     read_more: bool,
     /// A server without extensions: small frames are written with no encoding step.
     plain_server: bool,
+    /// Bytes this poll may still read ([`READ_BUDGET`]).
+    read_budget: usize,
+    rate: Option<Box<RateLimit>>,
     write_buffer_size: usize,
 }
 
@@ -148,13 +188,24 @@ struct Inbox<'a> {
     pongs: &'a mut Vec<Bytes>,
     pinger: Option<&'a mut Pinger>,
     peer_close: Option<Option<CloseReason>>,
+    rate: Option<&'a mut RateLimit>,
+    /// A message came with no token left.
+    rate_exceeded: bool,
 }
 
 impl Sink for Inbox<'_> {
     #[inline(always)]
     fn event(&mut self, event: Event) -> Flow {
         let frame = match event {
-            Event::Data(frame) => frame,
+            Event::Data(frame) => {
+                if let Some(rate) = self.rate.as_deref_mut()
+                    && !rate.take()
+                {
+                    self.rate_exceeded = true;
+                    return Flow::Stop;
+                }
+                frame
+            }
             Event::Ping(payload) if self.raw => Frame::Ping(payload),
             Event::Ping(payload) => {
                 self.pongs.push(payload);
@@ -227,7 +278,7 @@ impl<T: Transport> Connection<T> {
             decoder: Decoder::new(settings.role, settings.raw, settings.limit, claimed),
             encoder: Encoder::new(settings.role),
             stage,
-            input: Input::new(leftover),
+            input: Input::new(leftover, settings.read_buffer_size),
             backlog: Backlog::default(),
             close: CloseState::Open,
             config: CloseConfig {
@@ -235,6 +286,8 @@ impl<T: Transport> Connection<T> {
                 raw: settings.raw,
             },
             unreported: 0,
+            unreported_bytes: 0,
+            blocked: false,
             batch: VecDeque::new(),
             inbox: VecDeque::new(),
             pongs: Vec::new(),
@@ -245,12 +298,21 @@ impl<T: Transport> Connection<T> {
             route,
             read_more: false,
             plain_server,
+            read_budget: READ_BUDGET,
+            rate: settings.max_messages_per_second.map(|rate| {
+                Box::new(RateLimit {
+                    rate,
+                    tokens: f64::from(rate),
+                    refilled: Instant::now(),
+                })
+            }),
             write_buffer_size: settings.write_buffer_size,
         }
     }
 
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.chan.running();
+        self.read_budget = READ_BUDGET;
         for _ in 0..POLL_BUDGET {
             self.read_step(cx);
             let mut again = self.poll_handler(cx);
@@ -266,6 +328,10 @@ impl<T: Transport> Connection<T> {
                     return Poll::Pending;
                 }
                 continue;
+            }
+            if self.read_budget == 0 {
+                // Read enough for one turn: let the worker's other tasks run.
+                break;
             }
             if again || std::mem::take(&mut self.read_more) {
                 continue;
@@ -347,8 +413,11 @@ impl<T: Transport> Connection<T> {
         } else {
             self.chan.room()
         };
-        if room == 0 || self.pongs.len() >= MAX_PONGS {
+        if room == 0 || self.pongs.len() >= MAX_PONGS || self.read_budget == 0 {
             return;
+        }
+        if let Some(rate) = self.rate.as_deref_mut() {
+            rate.refill();
         }
         let mut sink = Inbox {
             frames: &mut self.inbox,
@@ -359,10 +428,13 @@ impl<T: Transport> Connection<T> {
             pongs: &mut self.pongs,
             pinger: self.pinger.as_deref_mut(),
             peer_close: None,
+            rate: self.rate.as_deref_mut(),
+            rate_exceeded: false,
         };
         let mut failure: Option<ProtocolError> = None;
         let mut gone = false;
         let mut stopped = false;
+        let mut read_any = false;
         if self.input.has_stash() {
             match self
                 .input
@@ -392,10 +464,16 @@ impl<T: Transport> Connection<T> {
                     Ok(Err(e)) => failure = Some(e),
                     Ok(Ok(ReadOutcome::Pending)) => {}
                     Ok(Ok(ReadOutcome::Eof)) => gone = true,
-                    Ok(Ok(ReadOutcome::Decoded { stopped: s, .. })) => {
+                    Ok(Ok(ReadOutcome::Decoded { read, stopped: s })) => {
+                        read_any = true;
                         stopped = s;
-                        if !s && !self.decoder.ended() {
+                        self.read_budget = self.read_budget.saturating_sub(read);
+                        if !s && !self.decoder.ended() && self.read_budget > 0 {
                             continue;
+                        }
+                        if self.read_budget == 0 {
+                            // More may wait: the next turn reads it.
+                            break;
                         }
                     }
                 }
@@ -404,6 +482,10 @@ impl<T: Transport> Connection<T> {
             }
         }
         let peer_close = sink.peer_close.take();
+        let rate_exceeded = sink.rate_exceeded;
+        if read_any {
+            self.chan.mark_active();
+        }
         let bytes = sink.bytes;
         let pongs_full = self.pongs.len() >= MAX_PONGS;
         // Stopped for pongs: they go out in this pass's write step, reading resumes
@@ -432,7 +514,14 @@ impl<T: Transport> Connection<T> {
                 self.transition(cx, CloseEvent::Written);
             }
         }
-        if let Some(e) = failure {
+        if rate_exceeded {
+            self.fail(
+                cx,
+                CloseCode::VIOLATED_POLICY,
+                "Message rate exceeded",
+                true,
+            );
+        } else if let Some(e) = failure {
             self.fail(cx, e.code, &e.reason, true);
         } else if gone {
             self.transition(cx, CloseEvent::Gone);
@@ -453,11 +542,7 @@ impl<T: Transport> Connection<T> {
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".to_string());
+                let message = crate::error::panic_message(&*panic);
                 tracing::error!(route = &*self.route, panic = %message, "WebSocket handler panicked");
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
@@ -558,7 +643,20 @@ impl<T: Transport> Connection<T> {
         };
         if !self.backlog.is_empty() {
             match self.backlog.poll_write(transport, cx) {
-                Poll::Pending => return false,
+                Poll::Pending => {
+                    // A peer that does not read, closed for it (1008): its close frame
+                    // waits behind bytes it will not take, so linger only briefly.
+                    if matches!(self.close, CloseState::Open) && self.chan.overflowed() {
+                        self.fail(
+                            cx,
+                            CloseCode::VIOLATED_POLICY,
+                            "Outgoing queue overflow",
+                            false,
+                        );
+                        return true;
+                    }
+                    return false;
+                }
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "WebSocket connection write error");
                     self.transition(cx, CloseEvent::Gone);
@@ -575,6 +673,11 @@ impl<T: Transport> Connection<T> {
         }
         let mut outcome = WriteOutcome::default();
         write::with_batch(|batch| self.gather(cx, batch, &mut outcome));
+        if !self.backlog.is_empty() && !self.blocked {
+            // The peer is not keeping up: senders under `ChannelOverflow::Close` learn it.
+            self.blocked = true;
+            self.chan.set_blocked(true);
+        }
         if let Some(failure) = outcome.failure.take() {
             self.fail(cx, CloseCode::INTERNAL_ERROR, &failure, false);
             return true;
@@ -602,7 +705,16 @@ impl<T: Transport> Connection<T> {
     /// Everything taken so far is written: count it (reported when the engine next
     /// takes the lock). Returns true if another pass is needed.
     fn on_written(&mut self, cx: &mut Context<'_>) -> bool {
-        self.chan.written(std::mem::take(&mut self.unreported));
+        if self.unreported > 0 {
+            self.chan.mark_active();
+        }
+        self.chan.written(
+            std::mem::take(&mut self.unreported),
+            std::mem::take(&mut self.unreported_bytes),
+        );
+        if std::mem::take(&mut self.blocked) {
+            self.chan.set_blocked(false);
+        }
         if !matches!(self.close, CloseState::Open) {
             self.transition(cx, CloseEvent::Written);
         }
@@ -648,7 +760,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
             while let Some(outbound) = self.batch.pop_front() {
-                self.unreported += 1;
+                self.count(&outbound);
                 match outbound {
                     Outbound::Wire(wire) => {
                         if self.close.writes_data() {
@@ -664,8 +776,9 @@ impl<T: Transport> Connection<T> {
                             self.push_close(cx, batch, reason);
                         }
                         // Nothing follows a close frame (sends are refused after it).
-                        self.unreported += self.batch.len() as u64;
-                        self.batch.clear();
+                        for outbound in std::mem::take(&mut self.batch) {
+                            self.count(&outbound);
+                        }
                         break 'take;
                     }
                     Outbound::Frame(frame) => {
@@ -733,7 +846,7 @@ impl<T: Transport> Connection<T> {
                 self.chan.stop_sending();
                 self.chan.take_outgoing(&mut self.batch);
                 while let Some(outbound) = self.batch.pop_front() {
-                    self.unreported += 1;
+                    self.count(&outbound);
                     match outbound {
                         Outbound::Wire(wire) => batch.push_wire(&wire),
                         Outbound::Frame(frame) if !frame.is_control() => {
@@ -759,6 +872,15 @@ impl<T: Transport> Connection<T> {
         outcome.written = match batch.write(transport, cx, &mut self.backlog) {
             Poll::Ready(result) => Some(result),
             Poll::Pending => None,
+        };
+    }
+
+    /// Counts a frame taken from the queue, to report once it is written (or dropped).
+    fn count(&mut self, outbound: &Outbound) {
+        self.unreported += 1;
+        self.unreported_bytes += match outbound {
+            Outbound::Frame(frame) => frame.len(),
+            Outbound::Wire(wire) => wire.len(),
         };
     }
 

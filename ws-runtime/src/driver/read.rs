@@ -33,6 +33,8 @@ thread_local! {
 pub(crate) enum ReadOutcome {
     /// Bytes came and were decoded; the socket may hold more.
     Decoded {
+        /// Bytes the read brought.
+        read: usize,
         /// The sink stopped the decoder.
         stopped: bool,
     },
@@ -47,12 +49,18 @@ pub(crate) enum ReadOutcome {
 pub(crate) struct Input {
     /// Bytes read but not decoded (the session had no room), decoded first next time.
     stash: Vec<u8>,
+    /// The most one read into the scratch buffer takes (`read_buffer_size`).
+    read_size: usize,
 }
 
 impl Input {
-    /// Input that starts with `leftover` (bytes sent with the handshake).
-    pub(crate) fn new(leftover: Vec<u8>) -> Self {
-        Self { stash: leftover }
+    /// Input that starts with `leftover` (bytes sent with the handshake), reading at
+    /// most `read_size` bytes at a time.
+    pub(crate) fn new(leftover: Vec<u8>, read_size: usize) -> Self {
+        Self {
+            stash: leftover,
+            read_size: read_size.clamp(1, SCRATCH),
+        }
     }
 
     /// Whether bytes wait that no readiness event will announce.
@@ -90,15 +98,16 @@ impl Input {
         if let Some(want) = decoder.direct_want() {
             return self.read_direct(transport, cx, decoder, want, sink);
         }
+        let size = self.read_size;
         SCRATCH_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => {
                 if scratch.is_empty() {
                     scratch.resize(SCRATCH, 0);
                 }
-                self.read_into(&mut scratch, transport, cx, decoder, stage, sink)
+                self.read_into(&mut scratch[..size], transport, cx, decoder, stage, sink)
             }
             Err(_) => {
-                let mut spare = vec![0; SCRATCH];
+                let mut spare = vec![0; size];
                 self.read_into(&mut spare, transport, cx, decoder, stage, sink)
             }
         })
@@ -132,6 +141,7 @@ impl Input {
             self.stash.extend_from_slice(&input[decoded.consumed..]);
         }
         Ok(Ok(ReadOutcome::Decoded {
+            read: n,
             stopped: decoded.stopped,
         }))
     }
@@ -164,6 +174,7 @@ impl Input {
         }
         match decoder.direct_filled(from, sink) {
             Ok(flow) => Ok(Ok(ReadOutcome::Decoded {
+                read: n,
                 stopped: flow == crate::protocol::Flow::Stop,
             })),
             Err(e) => Ok(Err(e)),

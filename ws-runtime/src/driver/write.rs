@@ -249,7 +249,12 @@ impl Batch<'_> {
     ) -> Poll<io::Result<()>> {
         let cork = &mut *self.cork;
         if self.len == 0 {
-            return Poll::Ready(Ok(()));
+            // Nothing new: done only if nothing waits from before.
+            return if backlog.is_empty() {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            };
         }
         let end = cork.bytes.len();
         if cork

@@ -110,6 +110,7 @@ impl Stage {
     }
 
     /// Runs a whole incoming data frame through the extensions, last negotiated first.
+    /// A panicking extension fails the connection with 1011.
     pub(crate) fn incoming(
         &mut self,
         frame: ExtFrame,
@@ -118,16 +119,28 @@ impl Stage {
         let Stage::Frames(chain) = self else {
             return Ok(frame);
         };
-        let mut frame = frame;
-        for (_, extension) in chain.iter_mut().rev() {
-            frame = extension.process_incoming(frame, ctx)?;
-        }
-        Ok(frame)
+        guarded(|| {
+            let mut frame = frame;
+            for (_, extension) in chain.iter_mut().rev() {
+                frame = extension.process_incoming(frame, ctx)?;
+            }
+            Ok(frame)
+        })
     }
 
     /// Runs a whole outgoing message through the extensions, in negotiation order:
-    /// the payload to send and its RSV bits.
+    /// the payload to send and its RSV bits. A panicking extension (or `compress_if`
+    /// predicate) fails the connection with 1011.
     pub(crate) fn outgoing(
+        &mut self,
+        frame: &Frame,
+        text: bool,
+        payload: Bytes,
+    ) -> Result<(Bytes, Rsv), ExtensionError> {
+        guarded(|| self.outgoing_unguarded(frame, text, payload))
+    }
+
+    fn outgoing_unguarded(
         &mut self,
         frame: &Frame,
         text: bool,
@@ -154,6 +167,21 @@ impl Stage {
                 }
                 Ok((ext.payload, ext.rsv))
             }
+        }
+    }
+}
+
+/// Runs extension code; a panic becomes an [`ExtensionError::Internal`] (close 1011),
+/// logged. The extension is not used again: the connection fails.
+fn guarded<T>(f: impl FnOnce() -> Result<T, ExtensionError>) -> Result<T, ExtensionError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = crate::error::panic_message(&*panic);
+            tracing::error!(panic = %message, "WebSocket extension panicked");
+            Err(ExtensionError::Internal(format!(
+                "extension panicked: {message}"
+            )))
         }
     }
 }

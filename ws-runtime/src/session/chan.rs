@@ -39,6 +39,7 @@ pub(crate) enum Outbound {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
     pub(crate) outgoing_capacity: usize,
+    pub(crate) outgoing_bytes: usize,
     pub(crate) overflow: ChannelOverflow,
     pub(crate) incoming_capacity: usize,
     pub(crate) incoming_bytes: usize,
@@ -48,6 +49,7 @@ impl Limits {
     pub(crate) fn from_options(options: &WebSocketOptions) -> Self {
         Self {
             outgoing_capacity: options.get_outgoing_capacity(),
+            outgoing_bytes: options.get_outgoing_capacity_bytes(),
             overflow: options.get_outgoing_overflow(),
             incoming_capacity: options.get_incoming_capacity(),
             // Read ahead at most about 1 MiB, but always at least one whole message.
@@ -70,6 +72,8 @@ pub(crate) struct Chan {
     /// The engine waits to be woken: a send must wake it. A running engine clears it
     /// without the lock, and looks at the queue before it parks again.
     parked: AtomicBool,
+    /// Frames moved either way since the server's idle sweep last looked.
+    active: AtomicBool,
 }
 
 #[derive(Default)]
@@ -85,9 +89,15 @@ struct State {
     // handler -> engine
     outgoing: VecDeque<Outbound>,
     accepting: bool,
-    /// Frames ever queued, and of those, written.
+    /// Frames ever queued, and of those, written (or dropped after a close).
     queued: u64,
     written: u64,
+    /// Payload bytes queued and not yet written: in `outgoing`, or taken for writing.
+    pending_bytes: usize,
+    /// The transport refused bytes: the peer is not keeping up.
+    blocked: bool,
+    /// The session was closed for not reading (1008): a blocked engine gives up on it.
+    overflowed: bool,
     flush_waiting: bool,
     space_waiting: bool,
     terminate: bool,
@@ -99,6 +109,15 @@ struct State {
 }
 
 impl State {
+    /// Whether the outgoing queue is at its bound, counting the frames taken for
+    /// writing and not written yet. A frame larger than the byte bound still goes
+    /// alone into an empty queue.
+    fn outgoing_full(&self, limits: &Limits, len: usize) -> bool {
+        let pending = self.queued - self.written;
+        pending >= limits.outgoing_capacity as u64
+            || (pending > 0 && self.pending_bytes + len > limits.outgoing_bytes)
+    }
+
     fn incoming_full(&self, limits: &Limits) -> bool {
         self.incoming.len() >= limits.incoming_capacity
             || self.incoming_bytes >= limits.incoming_bytes
@@ -140,10 +159,11 @@ impl Chan {
             limits,
             plain,
             parked: AtomicBool::new(false),
+            active: AtomicBool::new(true),
         });
         let engine = EngineSide {
             chan: chan.clone(),
-            unreported: 0,
+            unreported: Unreported::default(),
             room,
         };
         (chan, engine)
@@ -196,7 +216,8 @@ impl Chan {
         if !st.accepting {
             return Err(TrySendError::Closed(frame));
         }
-        if st.outgoing.len() >= self.limits.outgoing_capacity {
+        let len = frame.len();
+        if st.outgoing_full(&self.limits, len) {
             return Err(TrySendError::Full(frame));
         }
         if matches!(frame, Frame::Close(_)) {
@@ -204,6 +225,7 @@ impl Chan {
         }
         st.outgoing.push_back(Outbound::Frame(frame));
         st.queued += 1;
+        st.pending_bytes += len;
         self.wake_engine(&st);
         Ok(())
     }
@@ -219,35 +241,44 @@ impl Chan {
             Some(wire) if self.plain => Outbound::Wire(wire.clone()),
             _ => Outbound::Frame(frame.clone()),
         };
+        let len = match &outbound {
+            Outbound::Frame(frame) => frame.len(),
+            Outbound::Wire(wire) => wire.len(),
+        };
         let mut st = self.lock();
         if !st.accepting {
             return Err(BroadcastRefused::Closed);
         }
-        if st.outgoing.len() >= self.limits.outgoing_capacity {
+        if st.outgoing_full(&self.limits, len) {
             return Err(BroadcastRefused::Full);
         }
         st.outgoing.push_back(outbound);
         st.queued += 1;
+        st.pending_bytes += len;
         self.wake_engine(&st);
         Ok(())
     }
 
-    /// What a send does when `try_push` found the queue full.
-    pub(crate) fn on_full(&self) -> Option<Error> {
-        (self.limits.overflow == ChannelOverflow::Close).then(|| {
-            self.close_slow_peer();
-            Error::Overflow {
-                capacity: self.limits.outgoing_capacity,
-            }
-        })
-    }
-
-    /// Waits for room, then queues `frame` (`ChannelOverflow::Suspend`).
+    /// What a send does when `try_push` found the queue full: wait for room
+    /// (`Suspend`, and `Close` while the peer keeps up), or fail and close the session
+    /// with 1008 (`Close`, when the transport refuses bytes: the peer is not reading).
     pub(crate) async fn send_when_room(&self, mut frame: Frame) -> Result<()> {
         loop {
             let mut notified = pin!(self.events.notified());
             notified.as_mut().enable();
-            self.lock().space_waiting = true;
+            {
+                let mut st = self.lock();
+                if self.limits.overflow == ChannelOverflow::Close && st.blocked {
+                    drop(st);
+                    self.close_slow_peer();
+                    return Err(Error::Overflow {
+                        capacity: self.limits.outgoing_capacity,
+                    });
+                }
+                st.space_waiting = true;
+                // The engine runs the write that makes room (in this task, usually).
+                self.wake_engine(&st);
+            }
             frame = match self.try_push(frame) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Closed(_)) => return Err(Error::Closed(self.known_reason())),
@@ -257,24 +288,30 @@ impl Chan {
         }
     }
 
-    /// Closes a peer that does not read: drops what is queued for it and queues 1008.
+    /// Closes a peer that does not read: queues 1008 behind what is queued (which goes
+    /// out first if the peer ever reads again) and refuses further sends.
     pub(crate) fn close_slow_peer(&self) {
         let reason = CloseReason::new(CloseCode::VIOLATED_POLICY, "Outgoing queue overflow");
-        if self.queue_close(reason, true) {
-            tracing::warn!("closing a session whose outgoing queue is full (1008)");
+        {
+            let mut st = self.lock();
+            st.overflowed = true;
+            // The reason is known now, even if the close frame never gets out.
+            if st.close_reason.is_none() {
+                st.close_reason = Some(Some(reason.clone()));
+            }
+        }
+        if self.queue_close(reason) {
+            tracing::warn!("closing a session whose peer does not read (1008)");
         }
         self.events.notify_waiters();
     }
 
-    /// Queues a close frame behind what is queued (or instead of it) and stops sends;
-    /// false if the session was already closing.
-    fn queue_close(&self, reason: CloseReason, discard_queue: bool) -> bool {
+    /// Queues a close frame behind what is queued and stops sends; false if the session
+    /// was already closing.
+    fn queue_close(&self, reason: CloseReason) -> bool {
         let mut st = self.lock();
         if !st.accepting {
             return false;
-        }
-        if discard_queue {
-            st.outgoing.clear();
         }
         st.outgoing
             .push_back(Outbound::Frame(Frame::Close(Some(reason))));
@@ -284,8 +321,13 @@ impl Chan {
         true
     }
 
+    /// Whether frames moved since the last call (the idle sweep's question).
+    pub(crate) fn take_active(&self) -> bool {
+        self.active.swap(false, Ordering::Relaxed)
+    }
+
     pub(crate) async fn close(&self, reason: CloseReason) -> Result<()> {
-        self.queue_close(reason, false);
+        self.queue_close(reason);
         let target = self.lock().queued;
         self.wait_written(target).await
     }
@@ -342,24 +384,33 @@ impl Chan {
     /// Queues a close with `reason` unless a close is already queued (the handler's
     /// end, a server shutdown).
     pub(crate) fn request_close(&self, reason: CloseReason) {
-        self.queue_close(reason, false);
+        self.queue_close(reason);
     }
 }
 
-/// Adds the frames written since the last report; true if a flush waits to hear it.
-fn report(unreported: &mut u64, st: &mut State) -> bool {
-    if *unreported == 0 {
+/// Adds the frames (and payload bytes) written since the last report; true if a
+/// flush or a sender waiting for room waits to hear it.
+fn report(unreported: &mut Unreported, st: &mut State) -> bool {
+    if unreported.frames == 0 {
         return false;
     }
-    st.written += std::mem::take(unreported);
-    std::mem::take(&mut st.flush_waiting)
+    st.written += std::mem::take(&mut unreported.frames);
+    st.pending_bytes -= std::mem::take(&mut unreported.bytes).min(st.pending_bytes);
+    std::mem::take(&mut st.flush_waiting) | std::mem::take(&mut st.space_waiting)
+}
+
+/// Frames written (or dropped) and their payload bytes, not yet reported.
+#[derive(Default)]
+struct Unreported {
+    frames: u64,
+    bytes: usize,
 }
 
 /// The engine's half of a session.
 pub(crate) struct EngineSide {
     chan: Arc<Chan>,
     /// Frames taken from the queue and written, not yet counted in `State::written`.
-    unreported: u64,
+    unreported: Unreported,
     /// Room in `incoming` as last seen: the handler only ever makes more.
     room: usize,
 }
@@ -416,18 +467,38 @@ impl EngineSide {
         }
     }
 
-    /// Counts frames taken from the queue as written; reported to waiting flushes the
-    /// next time the engine takes the lock.
-    pub(crate) fn written(&mut self, frames: u64) {
-        self.unreported += frames;
+    /// Counts frames taken from the queue (and their payload bytes) as written;
+    /// reported to waiting flushes and senders the next time the engine takes the lock.
+    pub(crate) fn written(&mut self, frames: u64, bytes: usize) {
+        self.unreported.frames += frames;
+        self.unreported.bytes += bytes;
+    }
+
+    /// Frames moved: the session is not idle.
+    pub(crate) fn mark_active(&self) {
+        self.chan.active.store(true, Ordering::Relaxed);
+    }
+
+    /// The transport refused bytes (`true`) or took all it was given (`false`): a
+    /// sender under `ChannelOverflow::Close` that finds the queue full while blocked
+    /// closes the session.
+    pub(crate) fn set_blocked(&self, blocked: bool) {
+        let mut st = self.chan.lock();
+        if st.blocked != blocked {
+            st.blocked = blocked;
+            let waiting = blocked && std::mem::take(&mut st.space_waiting);
+            drop(st);
+            if waiting {
+                self.chan.events.notify_waiters();
+            }
+        }
     }
 
     /// Moves the queued outgoing frames into `batch` (which must be empty).
     pub(crate) fn take_outgoing(&mut self, batch: &mut VecDeque<Outbound>) -> Taken {
         let mut st = self.chan.lock();
-        let flushed = report(&mut self.unreported, &mut st);
+        let notify = report(&mut self.unreported, &mut st);
         std::mem::swap(&mut st.outgoing, batch);
-        let notify = std::mem::take(&mut st.space_waiting) && !batch.is_empty();
         let taken = Taken {
             terminate: st.terminate,
         };
@@ -435,10 +506,12 @@ impl EngineSide {
         if notify {
             self.chan.events.notify_waiters();
         }
-        if flushed {
-            self.chan.events.notify_waiters();
-        }
         taken
+    }
+
+    /// Whether the session was closed for not reading (1008).
+    pub(crate) fn overflowed(&self) -> bool {
+        self.chan.lock().overflowed
     }
 
     /// Whether the handler has taken every frame read so far.

@@ -147,9 +147,6 @@ impl Future for SendFrame<'_> {
                         return Poll::Ready(Err(Error::Closed(this.chan.known_reason())));
                     }
                     Err(TrySendError::Full(frame)) => {
-                        if let Some(error) = this.chan.on_full() {
-                            return Poll::Ready(Err(error));
-                        }
                         this.state = SendState::Waiting(Box::pin(this.chan.send_when_room(frame)));
                     }
                 },

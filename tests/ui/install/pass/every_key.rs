@@ -67,9 +67,12 @@ fn main() {
         masking = false,
         max_message_size = 64MiB,
         outgoing_capacity = 128,
+        outgoing_capacity_bytes = 2MiB,
         outgoing_overflow = Close,
         incoming_capacity = 16,
         handshake_timeout = 2m,
+        idle_timeout = 90s,
+        max_messages_per_second = 500,
         allowed_origins = origins,
         read_buffer_size = 4KiB,
         write_buffer_size = 64_000,
@@ -95,6 +98,9 @@ fn main() {
     assert_eq!(o.get_max_message_size(), 64 << 20);
     assert_eq!(o.get_outgoing_overflow(), ChannelOverflow::Close);
     assert_eq!(o.get_handshake_timeout(), Duration::from_secs(120));
+    assert_eq!(o.get_outgoing_capacity_bytes(), 2 << 20);
+    assert_eq!(o.get_idle_timeout(), Some(Duration::from_secs(90)));
+    assert_eq!(o.get_max_messages_per_second(), Some(500));
     assert_eq!(o.get_read_buffer_size(), 4096);
     assert_eq!(o.get_write_buffer_size(), 64_000);
     assert_eq!(o.extension_names(), ["permessage-deflate", "x-marker"]);
