@@ -15,6 +15,9 @@
 //! The connection set is a `Connections<String>` installed as state: a member joins
 //! with its name and leaves when its handler returns; a broadcast never waits for a
 //! slow client (one whose queue is full is closed with 1008 instead).
+//!
+//! `--max-messages-per-second N` closes a user who sends more than N messages a
+//! second with 1008, so that one flooder cannot drown everyone else's messages.
 
 mod common;
 
@@ -52,11 +55,13 @@ async fn chat(
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    let rate: Option<u32> = common::option("max-messages-per-second");
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
         install!(app, WebSockets {
             ping_period = 15s,
             timeout = 15s,
             max_frame_size = 64KiB,
+            max_messages_per_second = rate,
         });
         app.state(Connections::<String>::new());
         app.get("/", |_| async { HttpResponse::html(PAGE) });

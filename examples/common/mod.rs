@@ -1,4 +1,4 @@
-//! What the examples share: the port to listen on.
+//! What the examples share: the port to listen on, and reading a command-line option.
 
 /// `--port N` (or `--port=N`), else the `PORT` environment variable, else 8080.
 /// `0` picks a free port; the server prints `Listening on http://ADDR` either way.
@@ -20,4 +20,26 @@ pub(crate) fn port() -> u16 {
             std::process::exit(2);
         }),
     }
+}
+
+/// The value of `--NAME VALUE` (or `--NAME=VALUE`), parsed; exits with a message if it
+/// does not parse.
+#[allow(dead_code)]
+pub(crate) fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let flag = format!("--{name}");
+    let mut args = std::env::args().skip(1);
+    let mut value = None;
+    while let Some(arg) = args.next() {
+        if arg == flag {
+            value = args.next();
+        } else if let Some(v) = arg.strip_prefix(&format!("{flag}=")) {
+            value = Some(v.to_string());
+        }
+    }
+    value.map(|v| {
+        v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("invalid {flag} `{v}`");
+            std::process::exit(2);
+        })
+    })
 }

@@ -91,3 +91,89 @@ async fn sigterm_closes_every_session_with_1001_and_exits() {
     };
     assert!(exit.success(), "exit status {exit}");
 }
+
+/// The chat example with `--max-messages-per-second 50`: one user floods, nine read.
+/// The flooder is closed with 1008; the readers keep getting each other's messages
+/// promptly through the flood (their p99 delivery latency stays under 50 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_closes_a_flooder_and_its_readers_keep_up() {
+    use futures_util::SinkExt;
+    let server = start_with("chat", &["--max-messages-per-second", "50"], None);
+    let epoch = Instant::now();
+    let (latency_tx, mut latency_rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+    let mut readers = Vec::new();
+    for _ in 0..9 {
+        let mut client = connect(server.addr, "/chat").await;
+        assert!(
+            next_text(&mut client)
+                .await
+                .starts_with("You are connected!")
+        );
+        readers.push(client);
+    }
+    let mut prober = readers.remove(0);
+    let mut tasks = Vec::new();
+    for mut reader in readers {
+        let latency_tx = latency_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut probes = 0;
+            while probes < 20 {
+                let Some(Message::Text(text)) = next(&mut reader).await else {
+                    panic!("a reader lost its session");
+                };
+                if let Some(nanos) = text.split("probe ").nth(1) {
+                    let sent = Duration::from_nanos(nanos.parse().unwrap());
+                    let _ = latency_tx.send(epoch.elapsed() - sent);
+                    probes += 1;
+                }
+            }
+        }));
+    }
+    let mut flooder = connect(server.addr, "/chat").await;
+    assert!(
+        next_text(&mut flooder)
+            .await
+            .starts_with("You are connected!")
+    );
+    let flood = tokio::spawn(async move {
+        for i in 0..2000 {
+            if flooder
+                .send(Message::text(format!("flood {i}")))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        // Read until the server's close frame.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), flooder.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("the flooder was not closed: {other:?}"),
+            }
+        }
+    });
+    for _ in 0..20 {
+        let now = epoch.elapsed().as_nanos();
+        send_text(&mut prober, &format!("probe {now}")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let close = flood.await.unwrap().expect("a close frame with a reason");
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(close.reason.as_str(), "Message rate exceeded");
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(latency_tx);
+    let mut latencies = Vec::new();
+    while let Some(latency) = latency_rx.recv().await {
+        latencies.push(latency);
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(50),
+        "readers' p99 delivery {p99:?}"
+    );
+}

@@ -372,7 +372,15 @@ impl<T: Transport> Connection<T> {
         self.backlog = Backlog::default();
         self.input = Input::default();
         self.chan.set_close_reason(None);
-        self.chan.finish();
+        let unwritten = self.chan.finish();
+        if unwritten > 0 {
+            // Accepted by `send`, never written: the connection ended first.
+            tracing::debug!(
+                route = &*self.route,
+                frames = unwritten,
+                "connection ended with frames not written"
+            );
+        }
     }
 
     /// Fails the connection (RFC 6455 §7.1.7) with a close frame of `code`; with

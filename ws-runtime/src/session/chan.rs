@@ -551,10 +551,12 @@ impl EngineSide {
         self.chan.request_close(reason);
     }
 
-    /// The connection is gone: everything waiting resolves.
-    pub(crate) fn finish(&mut self) {
+    /// The connection is gone: everything waiting resolves. Returns how many frames
+    /// that `send` accepted were never written (the peer went first).
+    pub(crate) fn finish(&mut self) -> u64 {
         let mut st = self.chan.lock();
         report(&mut self.unreported, &mut st);
+        let unwritten = st.queued - st.written;
         st.finished = true;
         st.accepting = false;
         st.incoming_done = true;
@@ -568,7 +570,7 @@ impl EngineSide {
             waker.wake();
         }
         self.chan.events.notify_waiters();
-        self.chan.events.notify_waiters();
+        unwritten
     }
 
     /// Registers the engine's waker before it parks; returns false (and does not park)
