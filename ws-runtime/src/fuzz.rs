@@ -106,3 +106,105 @@ fn deflate_stage(no_takeover: bool) -> Option<Box<Stage>> {
         SessionExtension::Custom(..) => None,
     }
 }
+
+/// Serves `request` (any bytes) as a client connection's input to a small app (a
+/// WebSocket route, one with a path parameter and a subprotocol, a plain HTTP route),
+/// over an in-memory transport, on a runtime whose clock only moves when everything
+/// waits. Returns everything the server wrote. Panics only if the server does.
+pub fn handshake(request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let echo = crate::Route::new("/echo", |session: crate::WebSocketSession| async move {
+            while let Some(frame) = session.incoming.recv().await {
+                session.send(frame).await?;
+            }
+            Ok::<(), crate::Error>(())
+        });
+        let room = crate::Route::new(
+            "/rooms/{room}",
+            |session: crate::WebSocketSession| async move {
+                let room = session.path_param("room").unwrap_or_default().to_owned();
+                session.send(room).await
+            },
+        )
+        .protocol("chat.v1");
+        let server = crate::EmbeddedServer::new()
+            .configure(|app| {
+                app.install(
+                    crate::WebSocketOptions::new()
+                        .extension(Deflate::new())
+                        .allowed_origins(["https://app.example"]),
+                );
+                app.route(echo);
+                app.route(room);
+                app.get("/health", |_| async { crate::HttpResponse::text("ok") });
+            })
+            .into_local()
+            .expect("a valid app");
+        let (mut client, io) = tokio::io::duplex(64 * 1024);
+        let serving = tokio::spawn(server.serve(io, "127.0.0.1:40000".parse().unwrap()));
+        // No half-close after the request: an HTTP/1 server may take it as the end of
+        // the connection. The paused clock ends the wait once the server is idle.
+        let _ = client.write_all(request).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = client.read(&mut buf).await {
+                if n == 0 || out.len() > 1 << 20 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await;
+        drop(client);
+        serving.abort();
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handshake_is_answered_over_the_in_memory_transport() {
+        let upgrade =
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let reply = handshake(upgrade);
+        assert!(
+            reply.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        let reply = handshake(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            reply.starts_with(b"HTTP/1.1 404"),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+        // A request that never ends is cut off by the handshake timeout (virtual time).
+        let reply = handshake(b"GET /echo HTTP/1.1\r\nHost: x\r\n");
+        assert!(reply.is_empty() || reply.starts_with(b"HTTP/1.1 "));
+    }
+
+    #[test]
+    fn decode_reports_what_the_core_did() {
+        let mode = Mode::from_bits(0, 1 << 20);
+        let frame = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+        assert_eq!(
+            decode(mode, &[3], &frame),
+            vec![Decoded::Frame(Frame::text("hi"))]
+        );
+        assert_eq!(
+            decode(mode, &[], &[0x81, 0x02, 0, 0]),
+            vec![Decoded::Failed(1002)]
+        );
+    }
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use http::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admission::{Admission, ServerLimits, Ticket};
@@ -30,6 +30,7 @@ use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
 use crate::routing::{PathParams, PathPattern, Route};
 use crate::session::{Chan, Limits, WebSocketSession};
+use crate::transport::Transport;
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
 /// `Application`): plugin options, routes, state and plain HTTP endpoints.
@@ -360,14 +361,36 @@ impl EmbeddedServer {
     /// background. Configuration errors (bad options, duplicate routes, missing state)
     /// come back as `InvalidInput`, every one of them in the message.
     pub async fn bind(self) -> io::Result<RunningServer> {
+        let (host, port) = (self.host.clone(), self.port);
+        let local = self.into_local()?;
+        let listener = TcpListener::bind((host.as_str(), port)).await?;
+        let local_addr = listener.local_addr()?;
+        let LocalServer { inner, shutdown } = local;
+        tokio::spawn(accept_loop(listener, inner.clone(), shutdown));
+        Ok(RunningServer {
+            local_addr,
+            handle: ServerHandle { inner },
+        })
+    }
+
+    /// Checks the configuration and builds the server's state without a listener:
+    /// connections are handed to it one by one (an in-memory transport, a TLS stream).
+    pub(crate) fn into_local(self) -> io::Result<LocalServer> {
         self.app.check().map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("invalid server configuration:\n{e}"),
             )
         })?;
-        let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
-        let local_addr = listener.local_addr()?;
+        if self.limits.max_connections == 0
+            || self.limits.max_connections_per_ip == 0
+            || self.limits.max_handshakes == 0
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid server configuration:\n`max_connections`, `max_connections_per_ip` and `max_handshakes` must be at least 1",
+            ));
+        }
         let Application {
             options,
             routes,
@@ -383,17 +406,8 @@ impl EmbeddedServer {
             state,
             limits,
         });
-        if self.limits.max_connections == 0
-            || self.limits.max_connections_per_ip == 0
-            || self.limits.max_handshakes == 0
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "invalid server configuration:\n`max_connections`, `max_connections_per_ip` and `max_handshakes` must be at least 1",
-            ));
-        }
         let idle_timeout = app.options.get_idle_timeout();
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown) = watch::channel(false);
         let inner = Arc::new(ServerInner {
             app,
             sessions: Mutex::new(HashMap::new()),
@@ -407,14 +421,10 @@ impl EmbeddedServer {
             tokio::spawn(sweep_idle(
                 Arc::downgrade(&inner),
                 idle_timeout,
-                shutdown_rx.clone(),
+                shutdown.clone(),
             ));
         }
-        tokio::spawn(accept_loop(listener, inner.clone(), shutdown_rx));
-        Ok(RunningServer {
-            local_addr,
-            handle: ServerHandle { inner },
-        })
+        Ok(LocalServer { inner, shutdown })
     }
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
@@ -449,6 +459,33 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A server's state without a listener: connections come one by one from elsewhere.
+pub(crate) struct LocalServer {
+    inner: Arc<ServerInner>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl LocalServer {
+    /// Serves one connection (admitted against the server-wide limits, as an accepted
+    /// one would be): HTTP until it upgrades or closes, then its session.
+    pub(crate) fn serve<T: Transport>(
+        &self,
+        io: T,
+        remote_addr: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let server = self.inner.clone();
+        let shutdown = self.shutdown.clone();
+        async move {
+            match server.admission.admit(remote_addr.ip()) {
+                Ok(ticket) => {
+                    serve_connection(io, remote_addr, ticket, server, shutdown).await;
+                }
+                Err(why) => tracing::debug!(%remote_addr, ?why, "connection refused"),
+            }
+        }
     }
 }
 
@@ -676,8 +713,10 @@ async fn sweep_idle(
     }
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
+/// Serves one connection over any transport (TCP, TLS, an in-memory duplex): HTTP
+/// until it upgrades or closes, then the WebSocket session.
+pub(crate) async fn serve_connection<T: Transport>(
+    io: T,
     remote_addr: SocketAddr,
     mut ticket: Ticket,
     server: Arc<ServerInner>,
@@ -685,12 +724,12 @@ async fn serve_connection(
 ) {
     // The HTTP phase is boxed so that the task keeps only the session's (smaller)
     // state once the connection is upgraded.
-    let pending = Box::pin(http_phase(tcp, remote_addr, server.app.clone(), shutdown)).await;
+    let pending = Box::pin(http_phase(io, remote_addr, server.app.clone(), shutdown)).await;
     ticket.handshake_done();
     let Some(pending) = pending else { return };
     // So is the wait for hyper to hand the connection over: across the session's
     // await, the task holds the connection, its registration and its ticket.
-    let Some((_registered, session)) = Box::pin(upgrade(pending, &server)).await else {
+    let Some((_registered, session)) = Box::pin(upgrade::<T>(pending, &server)).await else {
         return;
     };
     drop(server);
@@ -699,8 +738,8 @@ async fn serve_connection(
 }
 
 /// Serves HTTP on the connection until it closes or upgrades; returns the upgrade.
-async fn http_phase(
-    tcp: TcpStream,
+async fn http_phase<T: Transport>(
+    io: T,
     remote_addr: SocketAddr,
     app: Arc<AppInner>,
     mut shutdown: watch::Receiver<bool>,
@@ -719,7 +758,7 @@ async fn http_phase(
         .writev(false)
         .max_buf_size(64 * 1024);
     let conn = builder
-        .serve_connection(TokioIo::new(tcp), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
@@ -736,10 +775,10 @@ async fn http_phase(
 }
 
 /// Waits for hyper to hand over the upgraded connection; registers the session.
-async fn upgrade(
+async fn upgrade<T: Transport>(
     pending: PendingUpgrade,
     server: &Arc<ServerInner>,
-) -> Option<(Registered, Connection<TcpStream>)> {
+) -> Option<(Registered, Connection<T>)> {
     let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -748,18 +787,18 @@ async fn upgrade(
             return None;
         }
     };
-    let Some((tcp, leftover)) = into_tcp(upgraded) else {
-        tracing::error!("upgraded connection is not a TCP stream");
+    let Some((io, leftover)) = into_transport::<T>(upgraded) else {
+        tracing::error!("the upgraded connection is not the transport it was accepted on");
         return None;
     };
-    Some(start_session(tcp, leftover, setup, server))
+    Some(start_session(io, leftover, setup, server))
 }
 
-/// The TCP stream back from hyper, with the bytes hyper read past the request. Those
+/// The transport back from hyper, with the bytes hyper read past the request. Those
 /// bytes are a slice of hyper's 8 KiB read buffer: they are copied and the slice
 /// dropped here, or the whole buffer would stay allocated as long as the session.
-fn into_tcp(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)> {
-    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+fn into_transport<T: Transport>(upgraded: hyper::upgrade::Upgraded) -> Option<(T, Vec<u8>)> {
+    let parts = upgraded.downcast::<TokioIo<T>>().ok()?;
     let leftover = parts.read_buf.to_vec();
     Some((parts.io.into_inner(), leftover))
 }
@@ -767,12 +806,12 @@ fn into_tcp(upgraded: hyper::upgrade::Upgraded) -> Option<(TcpStream, Vec<u8>)> 
 /// Registers the session and builds its connection driver and handler. A panic while
 /// the handler starts (in an extractor, say) closes the session with 1011 like a
 /// panicking handler.
-fn start_session(
-    tcp: TcpStream,
+fn start_session<T: Transport>(
+    io: T,
     leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
-) -> (Registered, Connection<TcpStream>) {
+) -> (Registered, Connection<T>) {
     let SessionSetup {
         route,
         start,
@@ -814,7 +853,7 @@ fn start_session(
     let settings = Settings::server(&app.options, route.raw);
     let stage = Stage::new(negotiated.extensions);
     let connection = Connection::new(
-        tcp,
+        io,
         leftover,
         engine,
         settings,
@@ -831,6 +870,8 @@ mod tests {
 
     /// Every idle connection pays for its task's future: keep it small (the memory
     /// target is 6 KiB per idle connection, everything included).
+    use tokio::net::TcpStream;
+
     #[tokio::test]
     async fn connection_task_stays_small() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
