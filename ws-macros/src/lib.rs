@@ -70,17 +70,8 @@
 //! expansions. Cargo does not rebuild because an environment variable changed: touch
 //! the source file first.
 
-mod debug;
-mod diag;
-mod embedded_server;
-mod install;
-mod lit;
-mod paths;
-mod routing;
-mod spans;
-mod web_socket;
-
 use proc_macro::TokenStream;
+use ws_codegen::{embedded_server, install, routing, web_socket};
 
 /// Declares a WebSocket handler (Ktor's `webSocket("/path") { ... }`).
 ///
@@ -386,21 +377,4 @@ pub fn routing(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn embedded_server(input: TokenStream) -> TokenStream {
     embedded_server::expand(input.into()).into()
-}
-
-#[cfg(test)]
-mod test_support {
-    use proc_macro2::TokenStream;
-
-    /// Expands each input with a function-like macro's `expand` and checks that the
-    /// result is a `compile_error!`, not a panic or a silent success.
-    pub(crate) fn assert_each_is_an_error(expand: fn(TokenStream) -> TokenStream, inputs: &[&str]) {
-        for input in inputs {
-            let out = expand(input.parse().expect("lexes")).to_string();
-            assert!(
-                out.contains("compile_error"),
-                "`{input}` gave no error: {out}"
-            );
-        }
-    }
 }

@@ -469,6 +469,8 @@ pub(crate) struct LocalServer {
 }
 
 impl LocalServer {
+    // Used by the fuzz entry points now, and by the in-memory test host.
+    #[cfg_attr(not(feature = "fuzz"), allow(dead_code))]
     /// Serves one connection (admitted against the server-wide limits, as an accepted
     /// one would be): HTTP until it upgrades or closes, then its session.
     pub(crate) fn serve<T: Transport>(

@@ -6,18 +6,18 @@
 //! generates the hidden route item.
 
 mod expand;
-mod parse;
+pub(crate) mod parse;
 mod rewrite;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
-pub(crate) use parse::Kind;
+pub use parse::Kind;
 
 use crate::diag::Errors;
 
 /// Expands one handler attribute.
-pub(crate) fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
+pub fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
     let mut errors = Errors::new();
     let func: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,

@@ -16,7 +16,7 @@ use crate::diag::Errors;
 const USAGE: &str = "`routing!(app, echo, chat)`";
 
 /// Expands one `routing!`.
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+pub fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
     let (paths, input) = crate::paths::leading_crate(input, &mut errors);
     let parsed = (|input: ParseStream<'_>| {

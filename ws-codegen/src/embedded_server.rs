@@ -30,7 +30,7 @@ enum Arg {
 }
 
 /// Expands one `embedded_server!`.
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+pub fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
     let (paths, input) = crate::paths::leading_crate(input, &mut errors);
     let parsed = (|input: ParseStream<'_>| {

@@ -15,8 +15,8 @@ use crate::diag::{Errors, unknown_key};
 use crate::paths::{self, Paths};
 
 /// Which attribute is expanding.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
     /// `#[web_socket]`: control frames are answered by the session.
     Normal,
     /// `#[web_socket_raw]`: every frame reaches the handler (Ktor's `webSocketRaw`).

@@ -13,7 +13,7 @@ use quote::quote;
 use crate::diag::Errors;
 
 /// Expands one `install!`.
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+pub fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
     let install = parse::parse(input, &mut errors);
     let expansion = match &install {
