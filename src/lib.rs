@@ -79,6 +79,9 @@ pub mod prelude {
         EmbeddedServer, Error, Frame, Headers, HttpResponse, Incoming, JsonConverter, Member,
         Outgoing, Path, Query, RemoteAddr, Result, State, Text, WebSocketOptions, WebSocketSession,
     };
+    #[cfg(feature = "tls")]
+    #[doc(no_inline)]
+    pub use ws_runtime::Tls;
 }
 
 /// What macro expansions refer to, so generated code never depends on what the user's

@@ -7,3 +7,4 @@ mod limits;
 mod raw;
 mod runtime;
 mod support;
+mod tls;

@@ -1,7 +1,8 @@
 //! `embedded_server!(port = 8080, host = "0.0.0.0", grace_period = 5s, |app| { ... })`:
 //! Ktor's `embeddedServer(Netty, port = 8080) { ... }`, as `EmbeddedServer` builder calls.
 //! The server-wide limits are keys too: `max_connections`, `max_connections_per_ip`,
-//! `max_handshakes` (counts, at least 1) and `tcp_keepalive` (a duration, or `None`).
+//! `max_handshakes` (counts, at least 1) and `tcp_keepalive` (a duration, or `None`);
+//! `tls = Tls::pem_files("cert.pem", "key.pem")` serves the port over TLS.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -20,6 +21,7 @@ const KEYS: &[&str] = &[
     "max_connections_per_ip",
     "max_handshakes",
     "tcp_keepalive",
+    "tls",
 ];
 const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
 const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
@@ -111,6 +113,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
                             continue;
                         }
                     },
+                    // The certificate source, as written (`Tls::pem_files(..)`).
+                    "tls" => value.into_token_stream(),
                     "max_connections" | "max_connections_per_ip" | "max_handshakes" => {
                         match lit::integer(
                             &value,

@@ -59,6 +59,8 @@ mod protocol;
 pub mod routing;
 pub mod server;
 pub mod session;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 pub use admission::ServerLimits;
@@ -71,7 +73,9 @@ pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, 
 pub use http::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
 pub use routing::Route;
-pub use server::{Application, EmbeddedServer, RunningServer, ServerHandle};
+pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
+#[cfg(feature = "tls")]
+pub use tls::Tls;
 pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
 pub use transport::Transport;
 

@@ -258,9 +258,50 @@ impl AppInner {
 pub struct EmbeddedServer {
     host: String,
     port: u16,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
+    connectors: Vec<Connector>,
     grace_period: Duration,
     limits: ServerLimits,
     app: Application,
+}
+
+/// One more listener beside the main one ([`EmbeddedServer::connector`]): a plain port
+/// beside a TLS one, say (Ktor's `connector { }` and `sslConnector { }`).
+#[derive(Clone, Debug)]
+pub struct Connector {
+    host: Option<String>,
+    port: u16,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
+}
+
+impl Connector {
+    /// A plain (`ws://`, `http://`) listener on `port` (0 picks a free one).
+    pub fn plain(port: u16) -> Self {
+        Self {
+            host: None,
+            port,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// A TLS (`wss://`, `https://`) listener on `port`.
+    #[cfg(feature = "tls")]
+    pub fn tls(port: u16, tls: crate::tls::Tls) -> Self {
+        Self {
+            host: None,
+            port,
+            tls: Some(tls),
+        }
+    }
+
+    /// The interface to listen on (default: the server's `host`).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
 }
 
 impl Default for EmbeddedServer {
@@ -287,6 +328,9 @@ impl EmbeddedServer {
         Self {
             host: "0.0.0.0".to_string(),
             port: 8080,
+            #[cfg(feature = "tls")]
+            tls: None,
+            connectors: Vec::new(),
             grace_period: Duration::from_secs(5),
             limits: ServerLimits::default(),
             app: Application::new(),
@@ -302,6 +346,20 @@ impl EmbeddedServer {
     /// The port (default 8080; 0 picks a free port, see [`RunningServer::local_addr`]).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Serves the main port over TLS (`wss://`, `https://`) with this certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Listens on one more port too, plain or TLS (see [`Connector`]); every listener
+    /// serves the same application.
+    pub fn connector(mut self, connector: Connector) -> Self {
+        self.connectors.push(connector);
         self
     }
 
@@ -352,6 +410,24 @@ impl EmbeddedServer {
         self
     }
 
+    /// `http` or `https` for each listener, main first.
+    fn schemes(&self) -> Vec<&'static str> {
+        #[cfg(feature = "tls")]
+        let scheme = |tls: bool| if tls { "https" } else { "http" };
+        #[cfg(feature = "tls")]
+        let main = scheme(self.tls.is_some());
+        #[cfg(not(feature = "tls"))]
+        let main = "http";
+        let mut schemes = vec![main];
+        for _connector in &self.connectors {
+            #[cfg(feature = "tls")]
+            schemes.push(scheme(_connector.tls.is_some()));
+            #[cfg(not(feature = "tls"))]
+            schemes.push("http");
+        }
+        schemes
+    }
+
     /// The application as configured.
     pub fn application(&self) -> &Application {
         &self.app
@@ -360,15 +436,49 @@ impl EmbeddedServer {
     /// Checks the configuration, binds, and starts accepting connections in the
     /// background. Configuration errors (bad options, duplicate routes, missing state)
     /// come back as `InvalidInput`, every one of them in the message.
-    pub async fn bind(self) -> io::Result<RunningServer> {
-        let (host, port) = (self.host.clone(), self.port);
+    pub async fn bind(mut self) -> io::Result<RunningServer> {
+        let mut listeners = vec![Connector {
+            host: Some(self.host.clone()),
+            port: self.port,
+            #[cfg(feature = "tls")]
+            tls: self.tls.take(),
+        }];
+        listeners.append(&mut self.connectors);
+        let host = self.host.clone();
         let local = self.into_local()?;
-        let listener = TcpListener::bind((host.as_str(), port)).await?;
-        let local_addr = listener.local_addr()?;
+        let mut bound = Vec::with_capacity(listeners.len());
+        for connector in listeners {
+            let host = connector.host.as_deref().unwrap_or(&host);
+            let listener = TcpListener::bind((host, connector.port)).await?;
+            #[cfg(feature = "tls")]
+            let acceptor = match &connector.tls {
+                Some(tls) => Some(Arc::new(crate::tls::TlsAcceptor::new(tls)?)),
+                None => None,
+            };
+            #[cfg(not(feature = "tls"))]
+            let acceptor: Option<Arc<Plain>> = None;
+            bound.push((listener, acceptor));
+        }
         let LocalServer { inner, shutdown } = local;
-        tokio::spawn(accept_loop(listener, inner.clone(), shutdown));
+        let mut local_addrs = Vec::with_capacity(bound.len());
+        for (listener, acceptor) in bound {
+            local_addrs.push(listener.local_addr()?);
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = &acceptor {
+                inner
+                    .tls
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(acceptor.clone());
+            }
+            tokio::spawn(accept_loop(listener, acceptor, inner.clone(), shutdown.clone()));
+        }
+        #[cfg(feature = "tls")]
+        if !inner.tls.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            tokio::spawn(reload_on_sighup(Arc::downgrade(&inner), shutdown.clone()));
+        }
         Ok(RunningServer {
-            local_addr,
+            local_addrs,
             handle: ServerHandle { inner },
         })
     }
@@ -413,6 +523,8 @@ impl EmbeddedServer {
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             admission: Admission::new(self.limits),
+            #[cfg(feature = "tls")]
+            tls: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,
             grace_period: self.grace_period,
@@ -430,9 +542,12 @@ impl EmbeddedServer {
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
     /// `start(wait = true)`). Prints the address it listens on.
     pub async fn start(self) -> io::Result<()> {
+        let schemes = self.schemes();
         let server = self.bind().await?;
-        println!("Listening on http://{}", server.local_addr());
-        tracing::info!(addr = %server.local_addr(), "listening");
+        for (addr, scheme) in server.local_addrs().iter().zip(schemes) {
+            println!("Listening on {scheme}://{addr}");
+            tracing::info!(%addr, scheme, "listening");
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;
@@ -494,14 +609,19 @@ impl LocalServer {
 /// A bound, running server.
 #[derive(Debug)]
 pub struct RunningServer {
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     handle: ServerHandle,
 }
 
 impl RunningServer {
     /// The address the server listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every address it listens on: the main one, then each [`Connector`]'s.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// A handle that can shut the server down from elsewhere.
@@ -571,6 +691,18 @@ impl ServerHandle {
         self.inner.admission.connections()
     }
 
+    /// Reads the TLS certificates and keys of every TLS listener again (as SIGHUP
+    /// does): new handshakes use them, open sessions keep theirs. On an error the old
+    /// certificate stays in use and the error comes back.
+    #[cfg(feature = "tls")]
+    pub fn reload_tls(&self) -> io::Result<()> {
+        let acceptors = self.inner.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for acceptor in acceptors {
+            acceptor.reload()?;
+        }
+        Ok(())
+    }
+
     /// Live WebSocket sessions.
     pub fn sessions(&self) -> usize {
         self.inner.lock_sessions().len()
@@ -586,6 +718,8 @@ pub(crate) struct ServerInner {
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     next_id: AtomicU64,
     admission: Arc<Admission>,
+    #[cfg(feature = "tls")]
+    tls: Mutex<Vec<Arc<crate::tls::TlsAcceptor>>>,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     grace_period: Duration,
@@ -620,8 +754,19 @@ impl Drop for Registered {
 /// Accept errors in a row before the loop logs again.
 const ACCEPT_ERRORS_LOGGED: u64 = 1;
 
+/// What a listener's connections are wrapped in: TLS, or nothing.
+#[cfg(feature = "tls")]
+type Acceptor = crate::tls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = Plain;
+
+/// A listener without TLS (when the crate is built without it).
+#[cfg(not(feature = "tls"))]
+pub(crate) enum Plain {}
+
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<Arc<Acceptor>>,
     server: Arc<ServerInner>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -645,8 +790,8 @@ async fn accept_loop(
                 }
                 let admission = &server.admission;
                 admission.configure(&tcp);
-                match admission.admit(remote_addr.ip()) {
-                    Ok(ticket) => {
+                match (admission.admit(remote_addr.ip()), &tls) {
+                    (Ok(ticket), None) => {
                         tokio::spawn(serve_connection(
                             tcp,
                             remote_addr,
@@ -655,9 +800,26 @@ async fn accept_loop(
                             shutdown.clone(),
                         ));
                     }
-                    Err(why) => {
+                    #[cfg(feature = "tls")]
+                    (Ok(ticket), Some(acceptor)) => {
+                        tokio::spawn(serve_tls(
+                            tcp,
+                            acceptor.clone(),
+                            remote_addr,
+                            ticket,
+                            server.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
+                    #[cfg(not(feature = "tls"))]
+                    (Ok(_), Some(never)) => match **never {},
+                    (Err(why), None) => {
                         tracing::debug!(%remote_addr, ?why, "connection refused with 503");
                         admission.refuse(tcp, why);
+                    }
+                    (Err(why), Some(_)) => {
+                        // No plaintext answer on a TLS port: the connection is closed.
+                        tracing::debug!(%remote_addr, ?why, "TLS connection refused");
                     }
                 }
             }
@@ -714,6 +876,56 @@ async fn sweep_idle(
         }
     }
 }
+
+/// Runs the TLS handshake (within the handshake timeout), then serves the connection.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    tcp: tokio::net::TcpStream,
+    acceptor: Arc<crate::tls::TlsAcceptor>,
+    remote_addr: SocketAddr,
+    ticket: Ticket,
+    server: Arc<ServerInner>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let timeout = server.app.options.get_handshake_timeout();
+    let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%remote_addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote_addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    drop(acceptor);
+    serve_connection(stream, remote_addr, ticket, server, shutdown).await;
+}
+
+/// Reloads every TLS listener's certificate on SIGHUP.
+#[cfg(all(feature = "tls", unix))]
+async fn reload_on_sighup(server: std::sync::Weak<ServerInner>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            signal = hangup.recv() => if signal.is_none() { return },
+        }
+        let Some(server) = server.upgrade() else { return };
+        match (ServerHandle { inner: server }).reload_tls() {
+            Ok(()) => tracing::info!("TLS certificates reloaded"),
+            Err(e) => tracing::error!(error = %e, "TLS reload failed; the previous certificates stay"),
+        }
+    }
+}
+
+#[cfg(all(feature = "tls", not(unix)))]
+async fn reload_on_sighup(_: std::sync::Weak<ServerInner>, _: watch::Receiver<bool>) {}
 
 /// Serves one connection over any transport (TCP, TLS, an in-memory duplex): HTTP
 /// until it upgrades or closes, then the WebSocket session.
@@ -897,6 +1109,8 @@ mod tests {
             sessions: Mutex::default(),
             next_id: AtomicU64::default(),
             admission,
+            #[cfg(feature = "tls")]
+            tls: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::default(),
             shutdown_tx,
             grace_period: Duration::from_secs(1),
