@@ -18,6 +18,12 @@
 //!
 //! `--max-messages-per-second N` closes a user who sends more than N messages a
 //! second with 1008, so that one flooder cannot drown everyone else's messages.
+//!
+//! `--token T` turns on token mode: a guard lets a client in only with `?token=T` in
+//! the WebSocket URL (or a `token` cookie), and answers anyone else `401` with
+//! `WWW-Authenticate: Bearer` before any session starts. Open
+//! `http://localhost:8080/?token=T`: the page passes the token on. (The `auth` example
+//! shows per-user tokens and all three places a browser can put one.)
 
 mod common;
 
@@ -31,7 +37,31 @@ const PAGE: &str = include_str!("chat.html");
 /// Ktor's `Connection.lastId`: names are handed out in connection order.
 static LAST_ID: AtomicUsize = AtomicUsize::new(0);
 
-#[web_socket("/chat")]
+/// The token of token mode (`--token`), installed as state.
+struct ChatToken(Option<String>);
+
+/// Token mode's guard: without `--token` everyone gets in.
+async fn token_mode(req: &HandshakeRequest<'_>) -> std::result::Result<(), Rejection> {
+    let Some(expected) = req.state().get::<ChatToken>().and_then(|t| t.0.clone()) else {
+        return Ok(());
+    };
+    let given = req
+        .query("token")
+        .or_else(|| req.cookie("token").map(str::to_owned));
+    match given {
+        Some(given) if common::same_secret(&given, &expected) => Ok(()),
+        Some(_) => Err(Rejection::unauthorized(
+            "Bearer error=\"invalid_token\"",
+            "wrong token",
+        )),
+        None => Err(Rejection::unauthorized(
+            "Bearer",
+            "this chat needs a token: open the page as /?token=...",
+        )),
+    }
+}
+
+#[web_socket("/chat", guard = token_mode)]
 async fn chat(
     session: WebSocketSession,
     State(connections): State<Connections<String>>,
@@ -56,6 +86,7 @@ async fn chat(
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let rate: Option<u32> = common::option("max-messages-per-second");
+    let token: Option<String> = common::option("token");
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
         install!(app, WebSockets {
             ping_period = 15s,
@@ -64,6 +95,7 @@ async fn main() -> std::io::Result<()> {
             max_messages_per_second = rate,
         });
         app.state(Connections::<String>::new());
+        app.state(ChatToken(token));
         app.get("/", |_| async { HttpResponse::html(PAGE) });
         app.get("/health", |_| async { HttpResponse::text("ok") });
         routing!(app, chat);

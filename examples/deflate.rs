@@ -7,9 +7,10 @@
 //! cargo run --example deflate                   # port 8080; or -- --port 9000, or PORT=9000
 //! ```
 //!
-//! Try it: open the browser console on any http://localhost page and run
-//! `ws = new WebSocket("ws://localhost:8080/echo"); ws.onopen = () => console.log(ws.extensions)`
-//! — it prints `permessage-deflate` — or `python3 -m websockets ws://localhost:8080/echo`.
+//! Try it: open <http://localhost:8080/>: the page connects to `/echo` and shows the
+//! negotiated extension (`permessage-deflate`); or run
+//! `python3 -m websockets ws://localhost:8080/echo`. (A page of another origin is
+//! refused with 403: the origin check is on by default.)
 //!
 //! What the options cost (see the `ws::extension::deflate` docs): each compressed session
 //! holds a compressor (about 256 KiB at 15 window bits, 144 KiB at 12) and a
@@ -22,6 +23,9 @@
 mod common;
 
 use ws::prelude::*;
+
+/// A page that opens `/echo` and shows what was negotiated.
+const PAGE: &str = include_str!("deflate.html");
 
 #[web_socket("/echo")]
 async fn echo(session: WebSocketSession) -> Result<()> {
@@ -45,6 +49,7 @@ async fn main() -> std::io::Result<()> {
                 },
             },
         });
+        app.get("/", |_| async { HttpResponse::html(PAGE) });
         routing!(app, echo);
     })
     .start()

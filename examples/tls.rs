@@ -69,7 +69,9 @@ fn make_certificate(dir: &Path, with_ca: bool) -> (PathBuf, PathBuf) {
         let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
         std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("ca.pem is writable");
         let issuer = Issuer::new(ca_params, ca_key);
-        params.signed_by(&key, &issuer).expect("a signed certificate")
+        params
+            .signed_by(&key, &issuer)
+            .expect("a signed certificate")
     } else {
         params.self_signed(&key).expect("a self-signed certificate")
     };
@@ -89,7 +91,10 @@ async fn main() -> std::io::Result<()> {
         (None, None, Some(dir)) => {
             std::fs::create_dir_all(&dir)?;
             let files = make_certificate(&dir, true);
-            println!("Made a test CA and a certificate it signed in {}", dir.display());
+            println!(
+                "Made a test CA and a certificate it signed in {}",
+                dir.display()
+            );
             files
         }
         (None, None, None) => {

@@ -73,15 +73,16 @@ pub use ws_runtime::*;
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{embedded_server, install, routing, web_socket, web_socket_raw};
-    #[doc(no_inline)]
-    pub use ws_runtime::{
-        Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections, Deflate,
-        EmbeddedServer, Error, Frame, Headers, HttpResponse, Incoming, JsonConverter, Member,
-        Outgoing, Path, Query, RemoteAddr, Result, State, Text, WebSocketOptions, WebSocketSession,
-    };
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
     pub use ws_runtime::Tls;
+    #[doc(no_inline)]
+    pub use ws_runtime::{
+        AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
+        Deflate, EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
+        JsonConverter, Member, Outgoing, Path, Principal, Query, Rejection, RemoteAddr, Result,
+        State, Text, WebSocketOptions, WebSocketSession,
+    };
 }
 
 /// What macro expansions refer to, so generated code never depends on what the user's

@@ -43,3 +43,16 @@ pub(crate) fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
         })
     })
 }
+
+/// Whether a secret a client sent is the expected one, in time that does not depend on
+/// where they differ (so that timing does not reveal a prefix).
+#[allow(dead_code)]
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    let (given, expected) = (given.as_bytes(), expected.as_bytes());
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}

@@ -6,5 +6,6 @@ mod examples;
 mod limits;
 mod raw;
 mod runtime;
+mod security;
 mod support;
 mod tls;

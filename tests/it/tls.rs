@@ -13,7 +13,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use ws::{Connector, EmbeddedServer, Route, RunningServer, Tls, WebSocketOptions, WebSocketSession};
+use ws::{
+    Connector, EmbeddedServer, Route, RunningServer, Tls, WebSocketOptions, WebSocketSession,
+};
 
 /// A test certificate authority, and certificates it signs.
 struct TestCa {
@@ -87,9 +89,10 @@ async fn connect_tls(
     let name = ServerName::try_from("localhost").unwrap();
     let tls = ca.connector().connect(name, tcp).await?;
     let shown = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let (client, _) = tokio_tungstenite::client_async(format!("wss://localhost:{}/echo", addr.port()), tls)
-        .await
-        .map_err(std::io::Error::other)?;
+    let (client, _) =
+        tokio_tungstenite::client_async(format!("wss://localhost:{}/echo", addr.port()), tls)
+            .await
+            .map_err(std::io::Error::other)?;
     Ok((client, shown))
 }
 
@@ -187,7 +190,10 @@ async fn plaintext_on_the_tls_port_and_an_expired_certificate_fail_cleanly() {
     )
     .await
     .expect("the plaintext client is answered or dropped within 5 s");
-    assert!(plain.is_err(), "a plaintext handshake on the TLS port succeeded");
+    assert!(
+        plain.is_err(),
+        "a plaintext handshake on the TLS port succeeded"
+    );
     // The server still serves TLS clients.
     let (mut client, _) = connect_tls(&ca, addr).await.unwrap();
     echo_once(&mut client, "still serving").await;
@@ -195,7 +201,9 @@ async fn plaintext_on_the_tls_port_and_an_expired_certificate_fail_cleanly() {
     // A server whose certificate has expired: the client refuses it, the server lives.
     let expired = ca.leaf(true);
     let stale = tls_server(&expired, WebSocketOptions::new()).await;
-    let error = connect_tls(&ca, stale.local_addr()).await.err().expect("refused");
+    let Err(error) = connect_tls(&ca, stale.local_addr()).await else {
+        panic!("a client must refuse an expired certificate");
+    };
     assert!(
         error.to_string().to_lowercase().contains("expired"),
         "{error}"
@@ -226,7 +234,14 @@ async fn plain_and_tls_listeners_serve_side_by_side() {
         .unwrap();
     client.send(Message::text("plain")).await.unwrap();
     assert_eq!(
-        client.next().await.unwrap().unwrap().into_text().unwrap().as_str(),
+        client
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_text()
+            .unwrap()
+            .as_str(),
         "plain"
     );
     let (mut secure, _) = connect_tls(&ca, *tls).await.unwrap();

@@ -2,7 +2,9 @@
 //! Ktor's `embeddedServer(Netty, port = 8080) { ... }`, as `EmbeddedServer` builder calls.
 //! The server-wide limits are keys too: `max_connections`, `max_connections_per_ip`,
 //! `max_handshakes` (counts, at least 1) and `tcp_keepalive` (a duration, or `None`);
-//! `tls = Tls::pem_files("cert.pem", "key.pem")` serves the port over TLS.
+//! `tls = Tls::pem_files("cert.pem", "key.pem")` serves the port over TLS;
+//! `trusted_proxies = ["10.0.0.0/8"]` (each literal checked) and `proxy_protocol = true`
+//! configure what the server believes about a proxy in front of it.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -22,6 +24,8 @@ const KEYS: &[&str] = &[
     "max_handshakes",
     "tcp_keepalive",
     "tls",
+    "trusted_proxies",
+    "proxy_protocol",
 ];
 const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
 const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
@@ -29,6 +33,60 @@ const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
 enum Arg {
     Key(Ident, Expr),
     Positional(Expr),
+}
+
+/// `trusted_proxies = ["10.0.0.0/8", "::1"]`: each literal must be an address or a
+/// CIDR block; any other expression is passed through (the runtime checks it).
+fn trusted_proxies(value: &Expr) -> syn::Result<TokenStream> {
+    match peel(value) {
+        Expr::Array(array) => {
+            let mut errors: Option<syn::Error> = None;
+            for elem in &array.elems {
+                let problem = match peel(elem) {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) => s
+                        .value()
+                        .parse::<ws_dsl::net::IpNet>()
+                        .err()
+                        .map(|e| syn::Error::new(s.span(), format!("`trusted_proxies`: {e}"))),
+                    Expr::Lit(_) => Some(syn::Error::new_spanned(
+                        elem,
+                        format!(
+                            "a trusted proxy is a string such as `\"10.0.0.0/8\"` or `\"127.0.0.1\"`, found {}",
+                            describe(elem)
+                        ),
+                    )),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    match &mut errors {
+                        Some(all) => all.combine(problem),
+                        None => errors = Some(problem),
+                    }
+                }
+            }
+            match errors {
+                Some(e) => Err(e),
+                // `[""; 0]` keeps an empty list typed.
+                None if array.elems.is_empty() => Ok(quote!([""; 0])),
+                None => {
+                    let elems = array.elems.iter();
+                    Ok(quote!([#(#elems),*]))
+                }
+            }
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Err(syn::Error::new(
+            s.span(),
+            format!(
+                "`trusted_proxies` is a list: write `trusted_proxies = [\"{}\"]`",
+                s.value()
+            ),
+        )),
+        _ => Ok(value.into_token_stream()),
+    }
 }
 
 /// Expands one `embedded_server!`.
@@ -115,6 +173,29 @@ pub fn expand(input: TokenStream) -> TokenStream {
                     },
                     // The certificate source, as written (`Tls::pem_files(..)`).
                     "tls" => value.into_token_stream(),
+                    "trusted_proxies" => match trusted_proxies(&value) {
+                        Ok(tokens) => tokens,
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    },
+                    "proxy_protocol" => match peel(&value) {
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Bool(_), ..
+                        }) => value.into_token_stream(),
+                        Expr::Lit(_) => {
+                            errors.spanned(
+                                &value,
+                                format!(
+                                    "`proxy_protocol` expects `true` or `false`, found {}",
+                                    describe(&value)
+                                ),
+                            );
+                            continue;
+                        }
+                        _ => value.into_token_stream(),
+                    },
                     "max_connections" | "max_connections_per_ip" | "max_handshakes" => {
                         match lit::integer(
                             &value,

@@ -415,10 +415,10 @@ key_table! {
             name: "allowed_origins",
             rule: Rule::Origins,
             ktor: &[],
-            value: "`[\"https://app.example\", ..]` or an expression",
-            default: "any",
+            value: "`[\"https://app.example\", \"https://*.app.example\", ..]`, `any`, or an expression",
+            default: "the request's own host",
             setter: "allowed_origins",
-            doc: "a browser's `Origin` must be one of these, else 403",
+            doc: "a browser whose `Origin` is neither the host it connected to nor listed gets 403 (`any`: no check, only where sessions carry no cookies or other ambient credentials)",
         },
         /// `read_buffer_size`.
         ReadBufferSize => KeySpec {

@@ -1,5 +1,6 @@
-//! What the `ws` DSL accepts, in one place: the route path grammar ([`path`]) and the
-//! tables of `install!` keys ([`keys`]).
+//! What the `ws` DSL accepts, in one place: the route path grammar ([`path`]), the
+//! `allowed_origins` grammar and origin comparison ([`origin`]), the `trusted_proxies`
+//! grammar ([`net`]), and the tables of `install!` keys ([`keys`]).
 //!
 //! # Why a crate of its own
 //!
@@ -27,6 +28,8 @@
 //! `ws::routing::PathPattern` and the macros' messages.
 
 pub mod keys;
+pub mod net;
+pub mod origin;
 pub mod path;
 
 #[cfg(test)]

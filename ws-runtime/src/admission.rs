@@ -81,7 +81,7 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::Connections => "the server has as many connections as it takes",
             Refusal::PerIp => "too many connections from your address",
@@ -107,8 +107,10 @@ impl Admission {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// Admits a connection from `ip`, or says which limit it is over.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
+    /// Admits a connection from `ip`, or says which limit it is over. `None` for a
+    /// peer that is not counted by its address (a trusted proxy: its clients are
+    /// counted by theirs once known, [`Admission::charge`]).
+    pub(crate) fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Ticket, Refusal> {
         let limits = &self.limits;
         if self.connections.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             self.connections.fetch_sub(1, Ordering::SeqCst);
@@ -119,21 +121,53 @@ impl Admission {
             self.release_connection();
             return Err(Refusal::Handshakes);
         }
+        if let Some(ip) = ip
+            && !self.count_ip(ip)
         {
-            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            let count = per_ip.entry(ip).or_insert(0);
-            if *count >= limits.max_connections_per_ip {
-                drop(per_ip);
-                self.handshakes.fetch_sub(1, Ordering::SeqCst);
-                self.release_connection();
-                return Err(Refusal::PerIp);
-            }
-            *count += 1;
+            self.handshakes.fetch_sub(1, Ordering::SeqCst);
+            self.release_connection();
+            return Err(Refusal::PerIp);
         }
         Ok(Ticket {
             admission: self.clone(),
             ip,
             handshaking: true,
+        })
+    }
+
+    /// Counts one more connection from `ip`, if that stays within the limit.
+    fn count_ip(&self, ip: IpAddr) -> bool {
+        if self.limits.max_connections_per_ip == usize::MAX {
+            return true;
+        }
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= self.limits.max_connections_per_ip {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn uncount_ip(&self, ip: IpAddr) {
+        if self.limits.max_connections_per_ip == usize::MAX {
+            return;
+        }
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Counts a client behind a proxy by its own address, for as long as the returned
+    /// charge lives; `None` when that address is at its limit.
+    pub(crate) fn charge(self: &Arc<Self>, ip: IpAddr) -> Option<IpCharge> {
+        self.count_ip(ip).then(|| IpCharge {
+            admission: self.clone(),
+            ip,
         })
     }
 
@@ -195,7 +229,8 @@ impl Admission {
 /// An admitted connection's place in the counts; given back when dropped.
 pub(crate) struct Ticket {
     admission: Arc<Admission>,
-    ip: IpAddr,
+    /// The address the connection is counted under, if any.
+    ip: Option<IpAddr>,
     handshaking: bool,
 }
 
@@ -207,24 +242,39 @@ impl Ticket {
             self.admission.handshakes.fetch_sub(1, Ordering::SeqCst);
         }
     }
+
+    /// Counts the connection under `ip` from now on (the client's address a PROXY
+    /// protocol header gave); `false` when that address is at its limit.
+    pub(crate) fn count_as(&mut self, ip: IpAddr) -> bool {
+        if let Some(old) = self.ip.take() {
+            self.admission.uncount_ip(old);
+        }
+        if !self.admission.count_ip(ip) {
+            return false;
+        }
+        self.ip = Some(ip);
+        true
+    }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.handshake_done();
-        {
-            let mut per_ip = self
-                .admission
-                .per_ip
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(count) = per_ip.get_mut(&self.ip) {
-                *count -= 1;
-                if *count == 0 {
-                    per_ip.remove(&self.ip);
-                }
-            }
+        if let Some(ip) = self.ip {
+            self.admission.uncount_ip(ip);
         }
         self.admission.release_connection();
+    }
+}
+
+/// A proxied client's place in the per-address count (see [`Admission::charge`]).
+pub(crate) struct IpCharge {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for IpCharge {
+    fn drop(&mut self) {
+        self.admission.uncount_ip(self.ip);
     }
 }

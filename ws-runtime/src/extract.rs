@@ -16,6 +16,7 @@ use std::sync::Arc;
 use http::{HeaderMap, StatusCode};
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
+use crate::guard::AnyPrincipal;
 use crate::routing::PathPattern;
 use crate::session::{Incoming, Outgoing, RequestInfo, WebSocketSession};
 
@@ -52,12 +53,15 @@ impl StateMap {
     }
 }
 
-/// The upgrade request as extractors see it.
+/// The upgrade request as guards and extractors see it.
 pub struct HandshakeRequest<'a> {
     pub(crate) parts: &'a http::request::Parts,
     pub(crate) params: &'a [(Box<str>, Box<str>)],
     pub(crate) remote_addr: SocketAddr,
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) secure: bool,
     pub(crate) state: &'a StateMap,
+    pub(crate) principals: &'a [AnyPrincipal],
 }
 
 impl HandshakeRequest<'_> {
@@ -71,24 +75,99 @@ impl HandshakeRequest<'_> {
         self.params
     }
 
-    /// The peer's address.
+    /// The client's address: the peer's, or the one a trusted proxy forwarded
+    /// (`Forwarded`, `X-Forwarded-For`, the PROXY protocol). Port 0 when the proxy
+    /// forwarded none.
     pub fn remote_addr(&self) -> SocketAddr {
         self.remote_addr
+    }
+
+    /// The address of the socket's peer (a proxy's, behind one).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// `"https"` when the client reached the server over TLS (directly, or through a
+    /// trusted proxy that says so in `X-Forwarded-Proto` or `Forwarded: proto=`),
+    /// `"http"` otherwise.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "https" } else { "http" }
     }
 
     /// The application state.
     pub fn state(&self) -> &StateMap {
         self.state
     }
+
+    /// A header's value, if it is present once or more (the first) and is text.
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
+        self.parts.headers.get(name)?.to_str().ok()
+    }
+
+    /// A query parameter, percent-decoded (the first, if it repeats).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let query = self.parts.uri.query()?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+        pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// A cookie's value from the `Cookie` headers (RFC 6265 §5.4), without quotes.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| {
+                let v = v.trim();
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v)
+            })
+    }
+
+    /// The subprotocols the client offered in `Sec-WebSocket-Protocol`, in order. A
+    /// browser can put a token here (`new WebSocket(url, ["chat", "token.abc"])`):
+    /// the server selects only a protocol a route requires, never echoes the others.
+    pub fn protocols(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .headers
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The principal an earlier guard accepted this request with.
+    pub fn principal<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.principals.iter().find_map(|p| p.downcast_ref::<T>())
+    }
+
+    pub(crate) fn principal_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.principals
+            .iter()
+            .find_map(|p| p.clone().downcast::<T>().ok())
+    }
 }
 
-/// An HTTP refusal of a handshake: a status and a reason sent as the body.
+/// An HTTP refusal of a handshake: a status, headers, and a reason sent as the body.
+///
+/// The body is `text/plain` unless a `Content-Type` header is added; in a plain-text
+/// body, `<`, `>`, `&` and control characters are sent escaped (`\u{3c}`), so that a
+/// reason quoting the request can never become markup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     /// The status sent.
     pub status: StatusCode,
-    /// The reason, sent as a `text/plain` body.
+    /// The reason, sent as the body.
     pub message: String,
+    /// Headers sent with the status (boxed: most refusals have none).
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl Rejection {
@@ -97,12 +176,46 @@ impl Rejection {
         Self {
             status,
             message: message.into(),
+            headers: None,
         }
     }
 
     /// `400 Bad Request` with a reason.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// `401 Unauthorized` with a `WWW-Authenticate` challenge (`"Bearer"`,
+    /// `"Bearer realm=\"chat\""`) and a reason.
+    pub fn unauthorized(challenge: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message).header(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(challenge),
+        )
+    }
+
+    /// `403 Forbidden` with a reason.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// Adds a header to the answer.
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        self.headers.get_or_insert_default().append(name, value);
+        self
+    }
+
+    /// The headers sent with the status.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
+    }
+
+    pub(crate) fn into_parts(self) -> (StatusCode, String, HeaderMap) {
+        (
+            self.status,
+            self.message,
+            self.headers.map(|h| *h).unwrap_or_default(),
+        )
     }
 }
 
@@ -116,6 +229,8 @@ impl fmt::Display for Rejection {
 pub struct StartupContext<'a> {
     pub(crate) state: &'a StateMap,
     pub(crate) pattern: &'a PathPattern,
+    /// The principal types the route's guards yield (the application's included).
+    pub(crate) principals: &'a [(TypeId, &'static str)],
 }
 
 impl StartupContext<'_> {
@@ -165,7 +280,7 @@ impl SessionParts {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a parameter of a `#[web_socket]` handler",
     label = "not an extractor",
-    note = "a handler's parameters are extractors: `WebSocketSession`, `Incoming`, `Outgoing`, `Path<T>`, `Query<T>`, `Headers`, `State<T>`, `RemoteAddr`"
+    note = "a handler's parameters are extractors: `WebSocketSession`, `Incoming`, `Outgoing`, `Path<T>`, `Query<T>`, `Headers`, `State<T>`, `RemoteAddr`, `Principal<T>`"
 )]
 pub trait HandlerParam: Sized + Send + 'static {
     /// What the handshake yields.

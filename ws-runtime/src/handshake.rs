@@ -19,9 +19,12 @@ use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::{HandshakeRequest, Rejection};
+use crate::guard::AnyPrincipal;
 use crate::http::{HttpFuture, HttpResponse};
+use crate::proxy::Resolved;
 use crate::routing::{PathParams, Route, SessionStart};
 use crate::server::AppInner;
 use crate::session::RequestInfo;
@@ -40,6 +43,9 @@ pub(crate) struct SessionSetup {
     pub(crate) start: SessionStart,
     pub(crate) info: RequestInfo,
     pub(crate) negotiated: NegotiatedSet,
+    /// The per-address count of a client behind a trusted proxy (resolved from the
+    /// request), held as long as the session.
+    pub(crate) charge: Option<IpCharge>,
 }
 
 /// Where the service leaves an accepted upgrade for the connection task.
@@ -48,14 +54,19 @@ pub(crate) type UpgradeSlot = Arc<Mutex<Option<PendingUpgrade>>>;
 /// The hyper service of one connection.
 pub(crate) struct Service {
     pub(crate) app: Arc<AppInner>,
+    pub(crate) admission: Arc<Admission>,
     pub(crate) slot: UpgradeSlot,
-    pub(crate) remote_addr: SocketAddr,
+    /// The socket's peer (or the address a PROXY protocol header gave).
+    pub(crate) peer_addr: SocketAddr,
+    /// Whether the connection came over TLS.
+    pub(crate) secure: bool,
 }
 
 type Body = Full<Bytes>;
 type ServiceFuture = Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
 
-/// A plain HTTP handler's future, mapped to hyper's response type.
+/// A plain HTTP handler's future (or a guarded handshake's), mapped to hyper's
+/// response type.
 pub(crate) struct HttpResponseFuture(HttpFuture);
 
 impl std::future::Future for HttpResponseFuture {
@@ -72,9 +83,22 @@ fn respond(response: HttpResponse) -> ServiceFuture {
     Either::Left(ready(Ok(response.into_inner())))
 }
 
-fn reject(rejection: Rejection) -> ServiceFuture {
-    let mut response = HttpResponse::status(rejection.status, rejection.message);
-    if rejection.status == StatusCode::UPGRADE_REQUIRED {
+/// The answer to a refused handshake: the rejection's status, headers and reason, with
+/// `nosniff` and the reason escaped (see [`Rejection`]).
+pub(crate) fn rejection_response(rejection: Rejection) -> HttpResponse {
+    let (status, message, headers) = rejection.into_parts();
+    let custom_type = headers.contains_key(header::CONTENT_TYPE);
+    let mut response = if custom_type {
+        let mut response = HttpResponse::new(status, "text/plain; charset=utf-8", message);
+        response.0.headers_mut().remove(header::CONTENT_TYPE);
+        response
+    } else {
+        HttpResponse::status(status, escape_reflected(&message))
+    };
+    for (name, value) in &headers {
+        response.0.headers_mut().append(name, value.clone());
+    }
+    if status == StatusCode::UPGRADE_REQUIRED {
         // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: and the protocol.
         response = response
             .header(
@@ -83,12 +107,34 @@ fn reject(rejection: Rejection) -> ServiceFuture {
             )
             .header(header::UPGRADE, HeaderValue::from_static("websocket"));
     }
-    if rejection.status == StatusCode::METHOD_NOT_ALLOWED {
+    if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(header::ALLOW) {
         // RFC 9110 §15.5.6: a 405 must name the methods the target supports; a
         // WebSocket route is reached by GET only (RFC 6455 §4.2.1 item 1).
         response = response.header(header::ALLOW, HeaderValue::from_static("GET"));
     }
-    respond(response)
+    response
+}
+
+/// A reason as it may be sent in a `text/plain` body: markup characters and controls
+/// (but newlines) escaped, whatever the reason quotes from the request.
+pub(crate) fn escape_reflected(message: &str) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| matches!(c, '<' | '>' | '&') || (c.is_control() && c != '\n');
+    if !message.chars().any(escape) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len() + 16);
+    for c in message.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn reject(rejection: Rejection) -> ServiceFuture {
+    respond(rejection_response(rejection))
 }
 
 impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
@@ -104,11 +150,41 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
         if ws_routes.is_empty() || (!wants_upgrade && self.app.has_http_route(req.method(), path)) {
             return self.http(req);
         }
-        match self.upgrade(req, ws_routes) {
-            Ok(response) => Either::Left(ready(Ok(response))),
-            Err(rejection) => reject(rejection),
+        let accepted = match self.validate(req, ws_routes) {
+            Ok(accepted) => accepted,
+            Err(rejection) => return reject(rejection),
+        };
+        if accepted.route.guards.is_empty() {
+            return match accepted.finish(&self.app, &self.slot, &[]) {
+                Ok(response) => Either::Left(ready(Ok(response))),
+                Err(rejection) => reject(rejection),
+            };
         }
+        let app = self.app.clone();
+        let slot = self.slot.clone();
+        Either::Right(HttpResponseFuture(Box::pin(async move {
+            match accepted.guarded(app, slot).await {
+                Ok(response) => HttpResponse(response),
+                Err(rejection) => rejection_response(rejection),
+            }
+        })))
     }
+}
+
+/// A handshake found valid, its route chosen, waiting for its guards (if any) and
+/// extractors.
+pub(crate) struct Accepted {
+    route: Arc<Route>,
+    params: PathParams,
+    protocol: Option<String>,
+    negotiated: NegotiatedSet,
+    accept: String,
+    parts: http::request::Parts,
+    on_upgrade: OnUpgrade,
+    resolved: Resolved,
+    peer_addr: SocketAddr,
+    secure: bool,
+    charge: Option<IpCharge>,
 }
 
 impl Service {
@@ -131,11 +207,11 @@ impl Service {
     }
 
     /// Validates an upgrade request against the candidate routes of its path.
-    fn upgrade(
+    fn validate(
         &self,
         req: Request<hyper::body::Incoming>,
         mut candidates: Vec<(&Arc<Route>, PathParams)>,
-    ) -> Result<Response<Body>, Rejection> {
+    ) -> Result<Accepted, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {
             return Err(Rejection::new(
@@ -189,14 +265,22 @@ impl Service {
             ));
         };
         let key = key.as_bytes().trim_ascii();
-        if let Some(allowed) = self.app.options.get_allowed_origins()
-            && let Some(origin) = headers.get(header::ORIGIN)
-        {
-            let origin = origin.to_str().unwrap_or("");
-            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-                return Err(Rejection::new(StatusCode::FORBIDDEN, "origin not allowed"));
-            }
-        }
+
+        // Behind a trusted proxy, the client is who the proxy says, and so is the host
+        // it asked for.
+        let resolved = match &self.app.proxies {
+            Some(proxies) => proxies.resolve(self.peer_addr, headers),
+            None => Resolved {
+                addr: self.peer_addr,
+                secure: None,
+                host: None,
+            },
+        };
+        let host = resolved
+            .host
+            .as_deref()
+            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+        self.app.origins.check(headers, host)?;
 
         // Subprotocol: the client's first offer that a route on this path requires,
         // else a route that requires none.
@@ -238,13 +322,33 @@ impl Service {
             )));
         };
 
+        // A client behind a trusted proxy is counted against the per-address limit by
+        // its own address (the connection itself was admitted as the proxy's).
+        let charge = if resolved.addr != self.peer_addr
+            && self.admission.limits.max_connections_per_ip != usize::MAX
+        {
+            match self.admission.charge(resolved.addr.ip()) {
+                Some(charge) => Some(charge),
+                None => {
+                    let retry = self.admission.limits.retry_after.as_secs().max(1);
+                    return Err(Rejection::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many connections from your address",
+                    )
+                    .header(header::RETRY_AFTER, HeaderValue::from(retry)));
+                }
+            }
+        } else {
+            None
+        };
+
         let offers = headers
             .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(parse_extensions_header)
             .collect::<Vec<_>>();
-        let mut negotiated = if offers.is_empty() || self.app.options.extensions.is_empty() {
+        let negotiated = if offers.is_empty() || self.app.options.extensions.is_empty() {
             NegotiatedSet::default()
         } else {
             negotiate(&self.app.options.extensions, &offers)
@@ -253,20 +357,83 @@ impl Service {
         let (route, params) = candidates.swap_remove(index);
         let accept = derive_accept_key(key);
         let (mut parts, body) = req.into_parts();
-        let start = {
-            let handshake = HandshakeRequest {
-                parts: &parts,
-                params: &params,
-                remote_addr: self.remote_addr,
-                state: &self.app.state,
-            };
-            (route.prepare)(&handshake)?
-        };
+        drop(body);
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
             .ok_or_else(|| Rejection::bad_request("connection cannot be upgraded"))?;
-        drop(body);
+        Ok(Accepted {
+            route: route.clone(),
+            params,
+            protocol,
+            negotiated,
+            accept,
+            parts,
+            on_upgrade,
+            secure: resolved.secure.unwrap_or(self.secure),
+            resolved,
+            peer_addr: self.peer_addr,
+            charge,
+        })
+    }
+}
+
+impl Accepted {
+    /// Runs the route's guards in order, then finishes the handshake with the
+    /// principals they yielded.
+    async fn guarded(
+        self,
+        app: Arc<AppInner>,
+        slot: UpgradeSlot,
+    ) -> Result<Response<Body>, Rejection> {
+        let route = self.route.clone();
+        let mut principals = Vec::with_capacity(route.guards.len());
+        for guard in &route.guards {
+            let principal = {
+                let req = self.request(&app, &principals);
+                guard.0.run(&req).await?
+            };
+            principals.push(principal);
+        }
+        self.finish(&app, &slot, &principals)
+    }
+
+    fn request<'a>(
+        &'a self,
+        app: &'a AppInner,
+        principals: &'a [AnyPrincipal],
+    ) -> HandshakeRequest<'a> {
+        HandshakeRequest {
+            parts: &self.parts,
+            params: &self.params,
+            remote_addr: self.resolved.addr,
+            peer_addr: self.peer_addr,
+            secure: self.secure,
+            state: &app.state,
+            principals,
+        }
+    }
+
+    /// Runs the extractors, answers 101 and leaves the session's setup in the slot.
+    fn finish(
+        self,
+        app: &AppInner,
+        slot: &UpgradeSlot,
+        principals: &[AnyPrincipal],
+    ) -> Result<Response<Body>, Rejection> {
+        let start = (self.route.prepare)(&self.request(app, principals))?;
+        let Accepted {
+            route,
+            params,
+            protocol,
+            mut negotiated,
+            accept,
+            parts,
+            on_upgrade,
+            resolved,
+            charge,
+            ..
+        } = self;
 
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -292,18 +459,19 @@ impl Service {
             uri: compact_uri(&parts.uri),
             headers: crate::session::CompactHeaders::new(&parts.headers),
             params,
-            remote_addr: self.remote_addr,
+            remote_addr: resolved.addr,
             protocol: protocol.map(String::into_boxed_str),
             extensions: std::mem::take(&mut negotiated.names),
-            converter: self.app.options.content_converter.clone(),
+            converter: app.options.content_converter.clone(),
         };
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
             on_upgrade,
             setup: Box::new(SessionSetup {
-                route: route.clone(),
+                route,
                 start,
                 info,
                 negotiated,
+                charge,
             }),
         });
         Ok(response)

@@ -5,10 +5,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 
 use crate::routing::PathPattern;
+
+/// The `http` crate's types that responses and rejections are made of, so that an
+/// application needs no `http` dependency of its own.
+pub use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 /// The head of an HTTP request handed to a plain HTTP handler.
 pub type HttpRequest = http::request::Parts;
@@ -22,9 +25,13 @@ impl HttpResponse {
     pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         let mut response = http::Response::new(Full::new(body.into()));
         *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // Browsers must take the body for what `Content-Type` says, never sniff it.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         HttpResponse(response)
     }
 

@@ -12,7 +12,9 @@
 //! [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8, fragments,
 //! limits, the extension stage) → [`frame`] (what the handler sends and receives).
 //! [`options`] configures it all; [`extension`] adds permessage-deflate and custom
-//! extensions; [`connections`] serves many sessions at once. `docs/architecture.md`
+//! extensions; [`connections`] serves many sessions at once. [`security`] (the origin
+//! check), [`guard`] (authentication before the upgrade) and [`proxy`] (addresses
+//! behind a proxy) decide who gets a session. `docs/architecture.md`
 //! in the repository describes the shape.
 //!
 //! ```
@@ -52,11 +54,14 @@ pub mod frame;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod guard;
 mod handshake;
 pub mod http;
 pub mod options;
 mod protocol;
+pub mod proxy;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod session;
 #[cfg(feature = "tls")]
@@ -68,15 +73,19 @@ pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
 pub use error::{Error, HandlerError, IntoHandlerResult, Result};
 pub use extension::Deflate;
-pub use extract::{HandlerParam, Headers, Path, Query, Rejection, RemoteAddr, State};
+pub use extract::{
+    HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, State,
+};
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
+pub use guard::{Guard, Principal};
 pub use http::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
 pub use routing::Route;
+pub use security::AllowedOrigins;
 pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
+pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
 #[cfg(feature = "tls")]
 pub use tls::Tls;
-pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
 pub use transport::Transport;
 
 pub use bytes::Bytes;

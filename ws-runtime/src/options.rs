@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::convert::ContentConverter;
 use crate::extension::ExtensionFactory;
+pub use crate::security::AllowedOrigins;
 
 /// What happens when a session's outgoing queue is full (Ktor 3.4's `ChannelOverflow`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -58,7 +59,7 @@ pub struct WebSocketOptions {
     handshake_timeout: Duration,
     idle_timeout: Option<Duration>,
     max_messages_per_second: Option<u32>,
-    allowed_origins: Option<Vec<String>>,
+    allowed_origins: AllowedOrigins,
     read_buffer_size: usize,
     write_buffer_size: usize,
     pub(crate) extensions: Vec<Arc<dyn ExtensionFactory>>,
@@ -80,7 +81,7 @@ impl Default for WebSocketOptions {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(300)),
             max_messages_per_second: None,
-            allowed_origins: None,
+            allowed_origins: AllowedOrigins::SameHost,
             read_buffer_size: 64 << 10,
             write_buffer_size: 64 << 10,
             extensions: Vec::new(),
@@ -138,6 +139,9 @@ pub enum OptionsError {
         /// The bit both claim (`RSV1`, `RSV2` or `RSV3`).
         bit: &'static str,
     },
+    /// An `allowed_origins` entry is not an origin.
+    #[error("`allowed_origins`: {0}")]
+    Origin(String),
     /// Two extensions share one name.
     #[error("extension `{0}` is installed twice")]
     DuplicateExtension(String),
@@ -237,14 +241,13 @@ impl WebSocketOptions {
         self
     }
 
-    /// Accept browsers only from these origins (`scheme://host[:port]`); requests with
-    /// another `Origin` get 403. Requests without `Origin` (non-browser clients) pass.
-    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+    /// Which browser origins may open sessions. By default only pages of the host the
+    /// request was sent to ([`AllowedOrigins::SameHost`]); a list (`["https://app.example",
+    /// "https://*.app.example"]`) adds origins; [`AllowedOrigins::Any`] turns the check
+    /// off. A request whose `Origin` is not allowed gets 403; requests without `Origin`
+    /// (non-browser clients) pass. Entries are checked when the server starts.
+    pub fn allowed_origins(mut self, origins: impl Into<AllowedOrigins>) -> Self {
+        self.allowed_origins = origins.into();
         self
     }
 
@@ -342,9 +345,9 @@ impl WebSocketOptions {
         self.handshake_timeout
     }
 
-    /// The allowed origins, if restricted.
-    pub fn get_allowed_origins(&self) -> Option<&[String]> {
-        self.allowed_origins.as_deref()
+    /// Which browser origins may open sessions.
+    pub fn get_allowed_origins(&self) -> &AllowedOrigins {
+        &self.allowed_origins
     }
 
     /// The engine read size.
@@ -399,6 +402,11 @@ impl WebSocketOptions {
         }
         if self.incoming_capacity == 0 {
             return Err(OptionsError::Zero("incoming_capacity"));
+        }
+        if let AllowedOrigins::List(list) = &self.allowed_origins {
+            for origin in list {
+                ws_dsl::origin::OriginPattern::parse(origin).map_err(OptionsError::Origin)?;
+            }
         }
         crate::extension::check_extensions(&self.extensions)
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::error::{HandlerError, IntoHandlerResult};
 use crate::extract::{HandshakeRequest, Rejection, SessionParts, StartupCheck};
+use crate::guard::{Guard, SharedGuard};
 use crate::session::WebSocketSession;
 
 /// Decoded `{name}` path parameters of a request, in route order.
@@ -114,6 +115,8 @@ pub struct Route {
     pub(crate) prepare: Arc<Prepare>,
     pub(crate) checks: Vec<StartupCheck>,
     pub(crate) path_error: Option<PathError>,
+    /// Run in order before the upgrade (the application's are put first at start-up).
+    pub(crate) guards: Vec<SharedGuard>,
 }
 
 impl fmt::Debug for Route {
@@ -124,6 +127,7 @@ impl fmt::Debug for Route {
             .field("raw", &self.raw)
             .field("handler", &self.name)
             .field("location", &self.location)
+            .field("guards", &self.guards)
             .finish()
     }
 }
@@ -190,7 +194,23 @@ impl Route {
             prepare: Arc::new(prepare),
             checks,
             path_error,
+            guards: Vec::new(),
         }
+    }
+
+    /// Adds a guard: it runs before the upgrade, after the guards already added, and
+    /// either refuses the request or accepts it with a principal the handler can take
+    /// as [`Principal<T>`](crate::guard::Principal). See [`guard`](crate::guard).
+    pub fn guard(mut self, guard: impl Guard) -> Self {
+        self.guards.push(SharedGuard::new(guard));
+        self
+    }
+
+    /// Adds a guard that runs before the guards already added (what
+    /// `routing!(app, authenticate(guard) { .. })` does to each route in the block).
+    pub fn guard_first(mut self, guard: impl Guard) -> Self {
+        self.guards.insert(0, SharedGuard::new(guard));
+        self
     }
 
     /// Requires this subprotocol (`Sec-WebSocket-Protocol`); clients that do not offer

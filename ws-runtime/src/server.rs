@@ -20,15 +20,18 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admission::{Admission, ServerLimits, Ticket};
+use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
+use crate::guard::{Guard, SharedGuard};
 use crate::handshake::{HttpMatch, PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
+use crate::proxy::{TrustedProxies, read_proxy_header};
 use crate::routing::{PathParams, PathPattern, Route};
+use crate::security::OriginCheck;
 use crate::session::{Chan, Limits, WebSocketSession};
 use crate::transport::Transport;
 
@@ -41,6 +44,7 @@ pub struct Application {
     routes: Vec<Route>,
     http_routes: Vec<HttpRoute>,
     state: StateMap,
+    guards: Vec<SharedGuard>,
     errors: Vec<String>,
 }
 
@@ -74,6 +78,14 @@ impl Application {
     /// Adds a WebSocket route (what `routing!(app, handler)` calls).
     pub fn route(&mut self, route: Route) -> &mut Self {
         self.routes.push(route);
+        self
+    }
+
+    /// Adds a guard to every WebSocket route of the application (those added before
+    /// this call and after): it runs before each route's own guards. See
+    /// [`guard`](crate::guard).
+    pub fn guard(&mut self, guard: impl Guard) -> &mut Self {
+        self.guards.push(SharedGuard::new(guard));
         self
     }
 
@@ -141,10 +153,17 @@ impl Application {
                 errors.push(format!("{at}: {e}"));
                 continue;
             }
+            let principals: Vec<_> = self
+                .guards
+                .iter()
+                .chain(&route.guards)
+                .map(|g| g.0.principal())
+                .collect();
             for check in &route.checks {
                 let ctx = StartupContext {
                     state: &self.state,
                     pattern: &route.pattern,
+                    principals: &principals,
                 };
                 if let Err(e) = check(&ctx) {
                     errors.push(format!("{at} {e}"));
@@ -186,6 +205,8 @@ pub(crate) struct AppInner {
     pub(crate) http_routes: Vec<HttpRoute>,
     pub(crate) state: StateMap,
     pub(crate) limits: Arc<Limits>,
+    pub(crate) origins: OriginCheck,
+    pub(crate) proxies: Option<Arc<TrustedProxies>>,
 }
 
 impl AppInner {
@@ -263,6 +284,9 @@ pub struct EmbeddedServer {
     connectors: Vec<Connector>,
     grace_period: Duration,
     limits: ServerLimits,
+    /// The main listener reads a PROXY protocol header first.
+    proxy_protocol: bool,
+    trusted_proxies: Result<TrustedProxies, String>,
     app: Application,
 }
 
@@ -274,6 +298,7 @@ pub struct Connector {
     port: u16,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::Tls>,
+    proxy_protocol: bool,
 }
 
 impl Connector {
@@ -284,6 +309,7 @@ impl Connector {
             port,
             #[cfg(feature = "tls")]
             tls: None,
+            proxy_protocol: false,
         }
     }
 
@@ -294,12 +320,21 @@ impl Connector {
             host: None,
             port,
             tls: Some(tls),
+            proxy_protocol: false,
         }
     }
 
     /// The interface to listen on (default: the server's `host`).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
+        self
+    }
+
+    /// Every connection on this listener starts with a PROXY protocol header
+    /// (HAProxy's, version 1 or 2, before TLS), which gives the client's address; a
+    /// connection without one is closed. See [`EmbeddedServer::proxy_protocol`].
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
         self
     }
 }
@@ -333,6 +368,8 @@ impl EmbeddedServer {
             connectors: Vec::new(),
             grace_period: Duration::from_secs(5),
             limits: ServerLimits::default(),
+            proxy_protocol: false,
+            trusted_proxies: Ok(TrustedProxies::default()),
             app: Application::new(),
         }
     }
@@ -399,6 +436,33 @@ impl EmbeddedServer {
         self
     }
 
+    /// The proxies in front of the server: addresses (`"10.0.0.7"`) or CIDR blocks
+    /// (`"10.0.0.0/8"`, `"fd00::/8"`). From these peers the client's address is read
+    /// from `Forwarded` or `X-Forwarded-For` (the rightmost address that is not a
+    /// trusted proxy), the scheme from `X-Forwarded-Proto`, the host (for the origin
+    /// check) from `X-Forwarded-Host`; from any other peer those headers are ignored.
+    /// `RemoteAddr` and the per-address limit use the resolved address. A bad entry
+    /// stops the server at start-up. None by default.
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.trusted_proxies = TrustedProxies::parse(proxies);
+        self
+    }
+
+    /// Every connection on the main port starts with a PROXY protocol header
+    /// (HAProxy's `send-proxy` / `send-proxy-v2`, nginx's `proxy_protocol on`), read
+    /// before TLS and HTTP, under the handshake timeout: the client's address is the
+    /// one it gives. A connection without a valid header is closed. When
+    /// `trusted_proxies` is set, only those peers may connect to such a listener;
+    /// otherwise it must be reachable by the proxy alone. Off by default.
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
+        self
+    }
+
     /// The server-wide limits in effect.
     pub fn limits(&self) -> &ServerLimits {
         &self.limits
@@ -442,6 +506,7 @@ impl EmbeddedServer {
             port: self.port,
             #[cfg(feature = "tls")]
             tls: self.tls.take(),
+            proxy_protocol: self.proxy_protocol,
         }];
         listeners.append(&mut self.connectors);
         let host = self.host.clone();
@@ -457,11 +522,11 @@ impl EmbeddedServer {
             };
             #[cfg(not(feature = "tls"))]
             let acceptor: Option<Arc<Plain>> = None;
-            bound.push((listener, acceptor));
+            bound.push((listener, acceptor, connector.proxy_protocol));
         }
         let LocalServer { inner, shutdown } = local;
         let mut local_addrs = Vec::with_capacity(bound.len());
-        for (listener, acceptor) in bound {
+        for (listener, acceptor, proxy_protocol) in bound {
             local_addrs.push(listener.local_addr()?);
             #[cfg(feature = "tls")]
             if let Some(acceptor) = &acceptor {
@@ -471,10 +536,24 @@ impl EmbeddedServer {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(acceptor.clone());
             }
-            tokio::spawn(accept_loop(listener, acceptor, inner.clone(), shutdown.clone()));
+            let listening = Listening {
+                tls: acceptor,
+                proxy_protocol,
+            };
+            tokio::spawn(accept_loop(
+                listener,
+                listening,
+                inner.clone(),
+                shutdown.clone(),
+            ));
         }
         #[cfg(feature = "tls")]
-        if !inner.tls.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        if !inner
+            .tls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
             tokio::spawn(reload_on_sighup(Arc::downgrade(&inner), shutdown.clone()));
         }
         Ok(RunningServer {
@@ -492,6 +571,12 @@ impl EmbeddedServer {
                 format!("invalid server configuration:\n{e}"),
             )
         })?;
+        let proxies = self.trusted_proxies.map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid server configuration:\n`trusted_proxies`: {e}"),
+            )
+        })?;
         if self.limits.max_connections == 0
             || self.limits.max_connections_per_ip == 0
             || self.limits.max_handshakes == 0
@@ -503,13 +588,21 @@ impl EmbeddedServer {
         }
         let Application {
             options,
-            routes,
+            mut routes,
             http_routes,
             state,
+            guards,
             ..
         } = self.app;
+        if !guards.is_empty() {
+            for route in &mut routes {
+                route.guards.splice(0..0, guards.iter().cloned());
+            }
+        }
         let limits = Arc::new(Limits::from_options(&options));
         let app = Arc::new(AppInner {
+            origins: OriginCheck::new(options.get_allowed_origins()),
+            proxies: (!proxies.is_empty()).then(|| Arc::new(proxies)),
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
             http_routes,
@@ -596,9 +689,9 @@ impl LocalServer {
         let server = self.inner.clone();
         let shutdown = self.shutdown.clone();
         async move {
-            match server.admission.admit(remote_addr.ip()) {
+            match server.admission.admit(Some(remote_addr.ip())) {
                 Ok(ticket) => {
-                    serve_connection(io, remote_addr, ticket, server, shutdown).await;
+                    serve_connection(io, remote_addr, false, ticket, server, shutdown).await;
                 }
                 Err(why) => tracing::debug!(%remote_addr, ?why, "connection refused"),
             }
@@ -696,7 +789,12 @@ impl ServerHandle {
     /// certificate stays in use and the error comes back.
     #[cfg(feature = "tls")]
     pub fn reload_tls(&self) -> io::Result<()> {
-        let acceptors = self.inner.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let acceptors = self
+            .inner
+            .tls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for acceptor in acceptors {
             acceptor.reload()?;
         }
@@ -743,6 +841,8 @@ struct SessionEntry {
 struct Registered {
     server: Arc<ServerInner>,
     id: u64,
+    /// A proxied client's place in the per-address count.
+    _charge: Option<Box<IpCharge>>,
 }
 
 impl Drop for Registered {
@@ -764,9 +864,15 @@ type Acceptor = Plain;
 #[cfg(not(feature = "tls"))]
 pub(crate) enum Plain {}
 
+/// How a listener's connections are served.
+struct Listening {
+    tls: Option<Arc<Acceptor>>,
+    proxy_protocol: bool,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<Arc<Acceptor>>,
+    listening: Listening,
     server: Arc<ServerInner>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -775,6 +881,7 @@ async fn accept_loop(
     // the burst is logged with its count.
     let mut errors: u64 = 0;
     let mut backoff = Duration::from_millis(10);
+    let listening = Arc::new(listening);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -790,36 +897,59 @@ async fn accept_loop(
                 }
                 let admission = &server.admission;
                 admission.configure(&tcp);
-                match (admission.admit(remote_addr.ip()), &tls) {
-                    (Ok(ticket), None) => {
-                        tokio::spawn(serve_connection(
+                // A proxy's connections are counted by their clients' addresses, once
+                // known (the PROXY header, or a forwarding header at the upgrade).
+                let behind_proxy = listening.proxy_protocol
+                    || server
+                        .app
+                        .proxies
+                        .as_ref()
+                        .is_some_and(|p| p.contains(remote_addr.ip()));
+                let counted_as = (!behind_proxy).then(|| remote_addr.ip());
+                match admission.admit(counted_as) {
+                    Ok(ticket) if listening.proxy_protocol => {
+                        tokio::spawn(serve_proxied(
                             tcp,
+                            listening.clone(),
                             remote_addr,
                             ticket,
                             server.clone(),
                             shutdown.clone(),
                         ));
                     }
-                    #[cfg(feature = "tls")]
-                    (Ok(ticket), Some(acceptor)) => {
-                        tokio::spawn(serve_tls(
-                            tcp,
-                            acceptor.clone(),
-                            remote_addr,
-                            ticket,
-                            server.clone(),
-                            shutdown.clone(),
-                        ));
-                    }
-                    #[cfg(not(feature = "tls"))]
-                    (Ok(_), Some(never)) => match **never {},
-                    (Err(why), None) => {
+                    Ok(ticket) => match &listening.tls {
+                        None => {
+                            tokio::spawn(serve_connection(
+                                tcp,
+                                remote_addr,
+                                false,
+                                ticket,
+                                server.clone(),
+                                shutdown.clone(),
+                            ));
+                        }
+                        #[cfg(feature = "tls")]
+                        Some(acceptor) => {
+                            tokio::spawn(serve_tls(
+                                tcp,
+                                acceptor.clone(),
+                                remote_addr,
+                                ticket,
+                                server.clone(),
+                                shutdown.clone(),
+                            ));
+                        }
+                        #[cfg(not(feature = "tls"))]
+                        Some(never) => match **never {},
+                    },
+                    Err(why) if listening.tls.is_none() && !listening.proxy_protocol => {
                         tracing::debug!(%remote_addr, ?why, "connection refused with 503");
                         admission.refuse(tcp, why);
                     }
-                    (Err(why), Some(_)) => {
-                        // No plaintext answer on a TLS port: the connection is closed.
-                        tracing::debug!(%remote_addr, ?why, "TLS connection refused");
+                    Err(why) => {
+                        // No plaintext answer on a TLS port (nor before a PROXY header
+                        // has been read): the connection is closed.
+                        tracing::debug!(%remote_addr, ?why, "connection refused and closed");
                     }
                 }
             }
@@ -836,6 +966,52 @@ async fn accept_loop(
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
+    }
+}
+
+/// Reads the PROXY protocol header of a connection (within the handshake timeout),
+/// counts the connection under the client's address it gives, then serves it (over
+/// TLS if the listener has it).
+async fn serve_proxied(
+    mut tcp: tokio::net::TcpStream,
+    listening: Arc<Listening>,
+    peer_addr: SocketAddr,
+    mut ticket: Ticket,
+    server: Arc<ServerInner>,
+    shutdown: watch::Receiver<bool>,
+) {
+    if let Some(proxies) = &server.app.proxies
+        && !proxies.contains(peer_addr.ip())
+    {
+        tracing::debug!(%peer_addr, "PROXY protocol connection from an untrusted peer closed");
+        return;
+    }
+    let timeout = server.app.options.get_handshake_timeout();
+    let client = match tokio::time::timeout(timeout, read_proxy_header(&mut tcp)).await {
+        Ok(Ok(client)) => client.unwrap_or(peer_addr),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer_addr, error = %e, "bad PROXY protocol header; connection closed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer_addr, "no PROXY protocol header in time; connection closed");
+            return;
+        }
+    };
+    if !ticket.count_as(client.ip()) {
+        tracing::debug!(%client, "connection refused: too many from this address");
+        if listening.tls.is_none() {
+            drop(ticket);
+            server.admission.refuse(tcp, Refusal::PerIp);
+        }
+        return;
+    }
+    match &listening.tls {
+        None => serve_connection(tcp, client, false, ticket, server, shutdown).await,
+        #[cfg(feature = "tls")]
+        Some(acceptor) => serve_tls(tcp, acceptor.clone(), client, ticket, server, shutdown).await,
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match **never {},
     }
 }
 
@@ -900,12 +1076,15 @@ async fn serve_tls(
         }
     };
     drop(acceptor);
-    serve_connection(stream, remote_addr, ticket, server, shutdown).await;
+    serve_connection(stream, remote_addr, true, ticket, server, shutdown).await;
 }
 
 /// Reloads every TLS listener's certificate on SIGHUP.
 #[cfg(all(feature = "tls", unix))]
-async fn reload_on_sighup(server: std::sync::Weak<ServerInner>, mut shutdown: watch::Receiver<bool>) {
+async fn reload_on_sighup(
+    server: std::sync::Weak<ServerInner>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         return;
@@ -916,10 +1095,14 @@ async fn reload_on_sighup(server: std::sync::Weak<ServerInner>, mut shutdown: wa
             _ = shutdown.changed() => return,
             signal = hangup.recv() => if signal.is_none() { return },
         }
-        let Some(server) = server.upgrade() else { return };
+        let Some(server) = server.upgrade() else {
+            return;
+        };
         match (ServerHandle { inner: server }).reload_tls() {
             Ok(()) => tracing::info!("TLS certificates reloaded"),
-            Err(e) => tracing::error!(error = %e, "TLS reload failed; the previous certificates stay"),
+            Err(e) => {
+                tracing::error!(error = %e, "TLS reload failed; the previous certificates stay")
+            }
         }
     }
 }
@@ -932,13 +1115,14 @@ async fn reload_on_sighup(_: std::sync::Weak<ServerInner>, _: watch::Receiver<bo
 pub(crate) async fn serve_connection<T: Transport>(
     io: T,
     remote_addr: SocketAddr,
+    secure: bool,
     mut ticket: Ticket,
     server: Arc<ServerInner>,
     shutdown: watch::Receiver<bool>,
 ) {
     // The HTTP phase is boxed so that the task keeps only the session's (smaller)
     // state once the connection is upgraded.
-    let pending = Box::pin(http_phase(io, remote_addr, server.app.clone(), shutdown)).await;
+    let pending = Box::pin(http_phase(io, remote_addr, secure, &server, shutdown)).await;
     ticket.handshake_done();
     let Some(pending) = pending else { return };
     // So is the wait for hyper to hand the connection over: across the session's
@@ -955,14 +1139,18 @@ pub(crate) async fn serve_connection<T: Transport>(
 async fn http_phase<T: Transport>(
     io: T,
     remote_addr: SocketAddr,
-    app: Arc<AppInner>,
+    secure: bool,
+    server: &ServerInner,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<PendingUpgrade> {
     let slot: UpgradeSlot = Arc::new(Mutex::new(None));
+    let app = &server.app;
     let service = Service {
         app: app.clone(),
+        admission: server.admission.clone(),
         slot: slot.clone(),
-        remote_addr,
+        peer_addr: remote_addr,
+        secure,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -1031,6 +1219,7 @@ fn start_session<T: Transport>(
         start,
         info,
         negotiated,
+        charge,
     } = *setup;
     let app = &server.app;
     let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
@@ -1045,6 +1234,7 @@ fn start_session<T: Transport>(
     let registered = Registered {
         server: server.clone(),
         id,
+        _charge: charge.map(Box::new),
     };
     if server.shutting_down.load(Ordering::SeqCst) {
         chan.request_close(going_away());
@@ -1100,10 +1290,12 @@ mod tests {
             http_routes: Vec::new(),
             state: StateMap::default(),
             limits,
+            origins: OriginCheck::Any,
+            proxies: None,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let admission = Admission::new(ServerLimits::default());
-        let ticket = admission.admit(remote.ip()).unwrap();
+        let ticket = admission.admit(Some(remote.ip())).unwrap();
         let server = Arc::new(ServerInner {
             app,
             sessions: Mutex::default(),
@@ -1115,7 +1307,7 @@ mod tests {
             shutdown_tx,
             grace_period: Duration::from_secs(1),
         });
-        let task = serve_connection(tcp, remote, ticket, server, shutdown_rx);
+        let task = serve_connection(tcp, remote, false, ticket, server, shutdown_rx);
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= 1024,

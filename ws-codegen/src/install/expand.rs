@@ -42,6 +42,10 @@ fn setter_calls<K: KeyTable>(settings: &Settings<K>, paths: &Paths) -> Vec<Token
                 let ty = paths.item(variant.span(), ty);
                 quote_spanned!(variant.span()=> #ty::#variant)
             }
+            Value::Origins(Origins::Any(any)) => {
+                let ty = paths.item(any.span(), "AllowedOrigins");
+                quote_spanned!(any.span()=> #ty::Any)
+            }
             Value::Origins(Origins::List(list)) if list.is_empty() => {
                 // `[""; 0]` keeps an empty list typed.
                 quote!([""; 0])

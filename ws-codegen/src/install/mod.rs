@@ -132,7 +132,7 @@ mod tests {
             Rule::Bool { .. } if written == "off" => "false".into(),
             Rule::Bool { .. } | Rule::Variant { .. } => written.into(),
             Rule::Expr { .. } => "false".into(),
-            Rule::Origins => "None".into(),
+            Rule::Origins => "SameHost".into(),
             Rule::Extensions => "[]".into(),
         }
     }

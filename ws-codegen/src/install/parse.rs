@@ -59,6 +59,8 @@ pub(crate) enum Value {
 
 /// `allowed_origins`.
 pub(crate) enum Origins {
+    /// `any`: every origin (no check).
+    Any(Ident),
     /// `["https://a.example", ...]`, each checked.
     List(Vec<Expr>),
     /// Any other expression.
@@ -526,6 +528,12 @@ fn variant(
 
 /// `["https://a.example", ...]`: each literal must be an origin as browsers send it.
 fn origins(expr: &Expr, errors: &mut Errors) -> Origins {
+    if let Expr::Path(path) = peel(expr)
+        && path.qself.is_none()
+        && path.path.is_ident("any")
+    {
+        return Origins::Any(path.path.segments[0].ident.clone());
+    }
     let Expr::Array(array) = peel(expr) else {
         if let Expr::Lit(syn::ExprLit {
             lit: Lit::Str(s), ..
@@ -563,39 +571,10 @@ fn origins(expr: &Expr, errors: &mut Errors) -> Origins {
     Origins::List(array.elems.iter().cloned().collect())
 }
 
-/// An origin is `scheme://host[:port]` (RFC 6454), as a browser sends it.
+/// An origin is `scheme://host[:port]` (RFC 6454), as a browser sends it; the grammar
+/// is shared with the runtime's start-up check.
 fn check_origin(origin: &str) -> Result<(), String> {
-    if origin == "*" {
-        return Err(
-            "`*` is not an origin: leave `allowed_origins` out to accept every origin".into(),
-        );
-    }
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return Err(format!(
-            "`{origin}` is not an origin: expected `scheme://host[:port]`, e.g. `https://app.example`"
-        ));
-    };
-    if scheme.is_empty()
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    {
-        return Err(format!(
-            "`{origin}` has no valid scheme: expected `scheme://host[:port]`, e.g. `https://app.example`"
-        ));
-    }
-    if rest.is_empty() {
-        return Err(format!(
-            "`{origin}` has no host: expected `scheme://host[:port]`"
-        ));
-    }
-    if rest.contains('/') {
-        return Err(format!(
-            "`{origin}` has a path: an origin is `scheme://host[:port]` without a path or trailing `/` (browsers send `{scheme}://{}`)",
-            rest.split('/').next().unwrap_or_default()
-        ));
-    }
-    Ok(())
+    ws_dsl::origin::OriginPattern::parse(origin).map(drop)
 }
 
 /// Parses `Deflate { ... }, MyExtension { ... }, ...`.
@@ -732,6 +711,10 @@ mod tests {
                 .contains("has a path")
         );
         assert!(check_origin("app.example").is_err());
-        assert!(check_origin("*").is_err());
+        assert!(
+            check_origin("*")
+                .unwrap_err()
+                .contains("allowed_origins = any")
+        );
     }
 }

@@ -27,7 +27,7 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         .collect();
     let paths = &args.paths;
     let route = match (&args.path, errors.is_empty()) {
-        (Some(path), true) => route_body(handler, &path.lit, args.protocol.as_ref(), kind, paths),
+        (Some(path), true) => route_body(handler, &path.lit, args, kind, paths),
         _ => quote!(::core::unreachable!()),
     };
     let errors = errors.to_compile_errors();
@@ -62,7 +62,7 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
 fn route_body(
     handler: &Handler,
     path: &syn::LitStr,
-    protocol: Option<&syn::LitStr>,
+    args: &Args,
     kind: Kind,
     paths: &Paths,
 ) -> TokenStream {
@@ -121,7 +121,13 @@ fn route_body(
     let location = quote_spanned! {name.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
     };
-    let protocol = protocol.map(|p| quote!(.protocol(#p)));
+    let protocol = args.protocol.as_ref().map(|p| quote!(.protocol(#p)));
+    // Spanned on the guard as written: a value that is not a guard is reported there
+    // (`Guard`'s on_unimplemented).
+    let guard = args
+        .guard
+        .as_ref()
+        .map(|g| quote_spanned!(g.span()=> .guard(#g)));
     let raw = (kind == Kind::Raw).then(|| quote!(.raw(true)));
     let parts_binding = if handler.params.is_empty() {
         quote!(#parts)
@@ -153,5 +159,6 @@ fn route_body(
         )
         #protocol
         #raw
+        #guard
     }
 }

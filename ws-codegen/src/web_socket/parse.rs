@@ -55,6 +55,8 @@ pub(crate) struct Args {
     pub(crate) path: Option<RoutePath>,
     /// The required subprotocol.
     pub(crate) protocol: Option<LitStr>,
+    /// The route's guard (`guard = auth`), as written.
+    pub(crate) guard: Option<Expr>,
     /// Where the generated code finds `ws` (`crate = my_ws`; `::ws` without it).
     pub(crate) paths: Paths,
 }
@@ -129,6 +131,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         return Args {
             path: None,
             protocol: None,
+            guard: None,
             paths: Paths::default(),
         };
     }
@@ -142,6 +145,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             return Args {
                 path: None,
                 protocol: None,
+                guard: None,
                 paths: Paths::default(),
             };
         }
@@ -170,10 +174,11 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         );
     }
     let accepted: &[&str] = match kind {
-        Kind::Normal => &["protocol"],
-        Kind::Raw => &[],
+        Kind::Normal => &["protocol", "guard"],
+        Kind::Raw => &["guard"],
     };
     let mut protocol: Option<LitStr> = None;
+    let mut guard: Option<Expr> = None;
     let mut root: Option<syn::Path> = None;
     for (key, value) in raw.named {
         let name = key.to_string();
@@ -198,8 +203,6 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
         if !accepted.contains(&name.as_str()) {
             let message = if name == "path" {
                 format!("the path comes first, without a key: `{example}`")
-            } else if accepted.is_empty() {
-                format!("unknown option `{name}`: `{attr}` takes only the route path")
             } else {
                 unknown_key(
                     "option",
@@ -211,7 +214,25 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
             errors.at(key.span(), message);
             continue;
         }
-        // The only key: `protocol`.
+        if name == "guard" {
+            if guard.is_some() {
+                errors.at(
+                    key.span(),
+                    "duplicate option `guard`: a route takes one here; run several checks in one guard, or put routes in `routing!(app, authenticate(guard) { .. })`",
+                );
+                continue;
+            }
+            if let Expr::Lit(lit) = &value {
+                errors.spanned(
+                    lit,
+                    "`guard` expects a guard, such as the name of an `async fn(&HandshakeRequest<'_>) -> Result<P, Rejection>`, not a literal",
+                );
+                continue;
+            }
+            guard = Some(value);
+            continue;
+        }
+        // The other key: `protocol`.
         if let Some(first) = &protocol {
             errors.at(
                 key.span(),
@@ -234,6 +255,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
     Args {
         path,
         protocol,
+        guard,
         paths: Paths::new(root),
     }
 }

@@ -116,5 +116,11 @@ fn main() {
         outgoing_overflow = ChannelOverflow::Suspend,
         ping_period = None,
     });
-    assert_eq!(lists.options().get_allowed_origins().map(|o| o.len()), Some(2));
+    assert!(matches!(
+        lists.options().get_allowed_origins(),
+        ws::AllowedOrigins::List(list) if list.len() == 2
+    ));
+    let mut open = ws::Application::new();
+    install!(open, WebSockets { allowed_origins = any });
+    assert_eq!(*open.options().get_allowed_origins(), ws::AllowedOrigins::Any);
 }
