@@ -29,6 +29,9 @@
 #                     untrusting client refused
 #   chromium-tls      Chromium, the tls example's page on https:// (the leaf's SPKI
 #                     pinned with --ignore-certificate-errors-spki-list), chat over wss
+#   chromium-origin   the chat example and Origin: its own page connects, a page from
+#                     another origin is refused (403 before the upgrade), raw upgrades
+#                     with and without Origin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -134,7 +137,7 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 # ----- suites -----
 
 all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
-  py-tls node-tls chromium-tls)
+  py-tls node-tls chromium-tls chromium-origin)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -188,6 +191,7 @@ start_tls() { # VAR LOGNAME
 if wants py-tls; then start_tls WS_TLS_ADDR_PY tls-py; fi
 if wants node-tls; then start_tls WS_TLS_ADDR_NODE tls-node; fi
 if wants chromium-tls; then start_tls WS_TLS_ADDR_BROWSER tls-browser; fi
+if wants chromium-origin; then start WS_CHAT_ADDR_ORIGIN chat-origin chat; fi
 
 # Every suite bounds its own waits; `timeout` (which signals the suite's whole process
 # group, browsers included) is the backstop.
@@ -234,6 +238,8 @@ for s in "${suites[@]}"; do
       "${nodetest[@]}" "$interop/node/tls.test.mjs" ;;
     chromium-tls) run_suite "$s" env WS_TLS_ADDR="$WS_TLS_ADDR_BROWSER" WS_TLS_DIR="$work/tls-browser" \
       "${nodetest[@]}" "$interop/node/chromium-tls.test.mjs" ;;
+    chromium-origin) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_ORIGIN" \
+      "${nodetest[@]}" "$interop/node/origin.test.mjs" ;;
   esac
 done
 
