@@ -8,8 +8,10 @@
 # Installs what is missing (apt `chromium`, a venv under target/interop/ from
 # tests/interop/requirements.txt, `npm ci` in tests/interop), builds the examples,
 # starts each server it needs with `--port 0` (reading its `Listening on http://ADDR`
-# line), runs the suites in parallel, stops every process it started, prints one line
-# per suite and exits non-zero if any failed. Logs: target/interop/logs/.
+# or `https://ADDR` line), runs the suites in parallel, stops every process it started,
+# prints one line per suite and exits non-zero if any failed. Logs: target/interop/logs/.
+# The TLS suites each get their own `tls --test-ca DIR` (DIR under target/interop/),
+# whose CA the clients trust: nothing is trusted system-wide.
 #
 # Suites (tests/interop/README.md has the details):
 #   py-deflate        Python websockets, permessage-deflate vs the deflate example
@@ -20,6 +22,16 @@
 #   py-scenarios      Python websockets: echo, chat, close reasons, pings
 #   node-scenarios    Node ws: echo, chat, close reasons, pings, ping timeout
 #   py-crc32          Python websockets with a client-side x-crc32 vs custom_extension
+#   py-tls            Python websockets over wss:// vs `tls --test-ca`: chat, deflate,
+#                     an untrusting client, a plaintext client, a certificate reload
+#                     (SIGHUP) with a session from before it still served
+#   node-tls          Node ws over wss:// trusting the test CA: chat, deflate, an
+#                     untrusting client refused
+#   chromium-tls      Chromium, the tls example's page on https:// (the leaf's SPKI
+#                     pinned with --ignore-certificate-errors-spki-list), chat over wss
+#   chromium-origin   the chat example and Origin: its own page connects, a page from
+#                     another origin is refused (403 before the upgrade), raw upgrades
+#                     with and without Origin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -93,7 +105,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # start VAR LOGNAME EXAMPLE [ARGS...]: runs the example on a free port and sets VAR to
-# its address (unspecified addresses become 127.0.0.1).
+# its address (unspecified addresses become 127.0.0.1) and VAR_PID to its pid.
 start() {
   local var=$1 name=$2 example=$3
   shift 3
@@ -104,18 +116,19 @@ start() {
   pids+=("$pid")
   local line="" i
   for ((i = 0; i < 300; i++)); do # up to 30 s for the `Listening on` line
-    line=$(grep -m1 -o 'Listening on http://[^ /]*' "$log" 2>/dev/null || true)
+    line=$(grep -m1 -oE 'Listening on https?://[^ /]*' "$log" 2>/dev/null || true)
     [ -n "$line" ] && break
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$example exited before listening"; }
     sleep 0.1
   done
-  [ -n "$line" ] || { cat "$log" >&2; die "$example printed no 'Listening on http://ADDR' line in 30 s"; }
-  local address=${line#Listening on http://}
+  [ -n "$line" ] || { cat "$log" >&2; die "$example printed no 'Listening on http(s)://ADDR' line in 30 s"; }
+  local address=${line#Listening on *://}
   case $address in
     0.0.0.0:* | \[::\]:*) address=127.0.0.1:${address##*:} ;;
   esac
   printf -v "$var" '%s' "$address"
-  export "${var?}"
+  printf -v "${var}_PID" '%s' "$pid"
+  export "${var?}" "${var}_PID"
   say "$name: $example $* on $address"
 }
 
@@ -123,7 +136,8 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 
 # ----- suites -----
 
-all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32)
+all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
+  py-tls node-tls chromium-tls chromium-origin)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -164,6 +178,21 @@ if wants py-crc32; then
   fi
 fi
 
+# TLS: one server per suite (py-tls replaces its certificate), each with its own test
+# CA in a fresh directory.
+start_tls() { # VAR LOGNAME
+  local dir=$work/$2
+  rm -rf "$dir"
+  start "$1" "$2" tls --test-ca "$dir"
+  for f in ca.pem cert.pem key.pem; do
+    [ -s "$dir/$f" ] || die "tls --test-ca $dir wrote no $f"
+  done
+}
+if wants py-tls; then start_tls WS_TLS_ADDR_PY tls-py; fi
+if wants node-tls; then start_tls WS_TLS_ADDR_NODE tls-node; fi
+if wants chromium-tls; then start_tls WS_TLS_ADDR_BROWSER tls-browser; fi
+if wants chromium-origin; then start WS_CHAT_ADDR_ORIGIN chat-origin chat; fi
+
 # Every suite bounds its own waits; `timeout` (which signals the suite's whole process
 # group, browsers included) is the backstop.
 SUITE_LIMIT=${INTEROP_SUITE_LIMIT:-300}
@@ -203,6 +232,14 @@ for s in "${suites[@]}"; do
     node-scenarios) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_NODE" \
       "${nodetest[@]}" "$interop/node/scenarios.test.mjs" ;;
     py-crc32) run_suite "$s" "${pytest[@]}" "$interop/python/test_custom_extension.py" ;;
+    py-tls) run_suite "$s" env WS_TLS_ADDR="$WS_TLS_ADDR_PY" WS_TLS_DIR="$work/tls-py" \
+      WS_TLS_PID="$WS_TLS_ADDR_PY_PID" "${pytest[@]}" "$interop/python/test_tls.py" ;;
+    node-tls) run_suite "$s" env WS_TLS_ADDR="$WS_TLS_ADDR_NODE" WS_TLS_DIR="$work/tls-node" \
+      "${nodetest[@]}" "$interop/node/tls.test.mjs" ;;
+    chromium-tls) run_suite "$s" env WS_TLS_ADDR="$WS_TLS_ADDR_BROWSER" WS_TLS_DIR="$work/tls-browser" \
+      "${nodetest[@]}" "$interop/node/chromium-tls.test.mjs" ;;
+    chromium-origin) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_ORIGIN" \
+      "${nodetest[@]}" "$interop/node/origin.test.mjs" ;;
   esac
 done
 
