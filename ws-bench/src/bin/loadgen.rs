@@ -4,6 +4,7 @@
 //! ```sh
 //! loadgen echo      --addr A --pid P [--path /echo] [--kind text|binary|json] [--size B]
 //!                   [--conns N] [--inflight K] [--deflate] [--latency] [--messages N]
+//!                   [--refill R] [--pace F] [--read-payloads]
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
 //! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
 //! common:           [--warmup S] [--duration S]
@@ -27,7 +28,15 @@
 //!   data again), so a wake-up costs one `read`, not one more that would say `EAGAIN`.
 //!
 //! Echo keeps `--inflight` K messages outstanding per connection, refilled per read:
-//! after each read, as many requests as it brought replies go out in one write. Its own
+//! after each read, as many requests as it brought replies go out in one write
+//! (`--refill R`: only once at least R replies are in, then back to K). Between
+//! wake-ups the loop lets replies gather (`--pace F`, 0.25 by default: each wake-up
+//! should find about F of all messages in flight answered, never sleeping more than
+//! 2 ms; off for `--latency` and windows under 64 messages), so that a server which
+//! answers each message with its own write does not make the generator read (and
+//! refill) once per message too. `--messages N`
+//! echoes N messages in all and stops (profiles); `--read-payloads` reads long payloads
+//! instead of discarding them (to measure what discarding saves). Its own
 //! CPU time and the server's (`--pid`, with its child processes) are sampled over the
 //! same window, user and system apart.
 
@@ -176,6 +185,8 @@ struct Counters {
     /// Set once the window is over: failures after it are not errors.
     finished: bool,
     count: u64,
+    /// Replies seen, measuring or not (for the pacer).
+    seen: u64,
     wire_bytes: u64,
     errors: u64,
     latency: Option<Histogram<u64>>,
@@ -187,6 +198,7 @@ impl Counters {
             measuring: false,
             finished: false,
             count: 0,
+            seen: 0,
             wire_bytes: 0,
             errors: 0,
             latency: latency.then(histogram),
@@ -613,6 +625,72 @@ impl Requests {
     }
 }
 
+/// Lets replies gather between the echo loop's wake-ups, so that each read brings more
+/// of them and the generator spends fewer system calls per message.
+///
+/// Each wake-up should find about `fraction` of all messages in flight answered: the
+/// loop sleeps for what is left of `fraction × in flight ÷ reply rate` (at most 2 ms)
+/// before it waits for readiness again. The server then still holds at least the rest
+/// of the window, queued, whenever the generator sleeps: it never runs out of work. If
+/// the rate estimate is low, replies per wake-up grow beyond the target and the next
+/// estimate catches up. Off (`--pace 0`) for latency measurements and windows of fewer
+/// than 64 messages.
+struct Pacer {
+    /// Messages that should be answered per wake-up; 0: no pacing.
+    target: f64,
+    /// Replies per second, smoothed.
+    rate: f64,
+    last_wake: Instant,
+    last_seen: u64,
+}
+
+impl Pacer {
+    const MAX_SLEEP: Duration = Duration::from_millis(2);
+
+    fn new(fraction: f64, in_flight: u64, latency: bool) -> Self {
+        let paced = fraction > 0.0 && in_flight >= 64 && !latency;
+        Self {
+            target: if paced {
+                fraction * in_flight as f64
+            } else {
+                0.0
+            },
+            rate: 0.0,
+            last_wake: Instant::now(),
+            last_seen: 0,
+        }
+    }
+
+    /// Called before waiting for readiness, with `seen` replies so far; sleeps if the
+    /// last wake-up was too recent. Returns the time after the pause.
+    fn pause(&mut self, now: Instant, seen: u64) -> Instant {
+        if self.target == 0.0 {
+            return now;
+        }
+        let since = now - self.last_wake;
+        let replies = seen - self.last_seen;
+        if replies > 0 && since > Duration::ZERO {
+            let rate = replies as f64 / since.as_secs_f64();
+            self.rate = if self.rate == 0.0 {
+                rate
+            } else {
+                0.75 * self.rate + 0.25 * rate
+            };
+        }
+        let mut now = now;
+        if self.rate > 0.0 {
+            let want = Duration::from_secs_f64(self.target / self.rate).min(Self::MAX_SLEEP);
+            if since < want {
+                std::thread::sleep(want - since);
+                now = Instant::now();
+            }
+        }
+        self.last_wake = now;
+        self.last_seen = seen;
+        now
+    }
+}
+
 /// What every echo connection does.
 struct EchoJob {
     requests: Requests,
@@ -688,6 +766,7 @@ impl EchoState {
             replies += 1;
         })?;
         counters.errors += wrong;
+        counters.seen += replies;
         if replies > 0 {
             if job.latency {
                 let now = Instant::now();
@@ -864,8 +943,13 @@ fn echo(args: &Args) -> io::Result<Record> {
         }
     }
     let mut running = conns.iter().filter(|conn| conn.alive).count();
+    let mut pacer = Pacer::new(
+        args.get("pace", 0.25),
+        job.inflight * conns.len() as u64,
+        job.latency,
+    );
     loop {
-        let now = Instant::now();
+        let mut now = Instant::now();
         if meter.tick(now, &mut counters) {
             break;
         }
@@ -873,6 +957,7 @@ fn echo(args: &Args) -> io::Result<Record> {
             meter.stop(&mut counters);
             break;
         }
+        now = pacer.pause(now, counters.seen);
         wait(&mut poll, &mut events, meter.timeout(now))?;
         for event in events.iter() {
             let conn = &mut conns[event.token().0];
