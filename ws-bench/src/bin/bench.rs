@@ -1687,6 +1687,29 @@ impl Report<'_> {
                 )
             })
         };
+        // Server CPU-µs per message of both, where the row is a rate.
+        let cost_note = |row: &str, other: &str| {
+            let row = ROWS
+                .iter()
+                .find(|r| r.label == row && r.unit.ends_with("/s"))?;
+            let cost = |server: &str| {
+                let records = self.records(row.scenario, server);
+                stat(
+                    &records
+                        .iter()
+                        .filter_map(|r| r.cpu_us_per_event(r.server_cpu))
+                        .collect::<Vec<_>>(),
+                )
+                .map(|s| s.median)
+            };
+            let (ws, peer) = (cost("ws")?, cost(other)?);
+            Some(format!(
+                "; server CPU-µs per message ws {} vs {other} {} (ws ÷ {other} ×{:.2})",
+                human(ws),
+                human(peer),
+                ws / peer
+            ))
+        };
         let against = |row: &str, other: &str, factor: f64, higher: bool, what: &str| {
             let ws = self.median(row, "ws");
             let peer = self.median(row, other);
@@ -1698,13 +1721,14 @@ impl Report<'_> {
             (
                 met,
                 format!(
-                    "{what}: ws {} vs {other} {}{}{}",
+                    "{what}: ws {} vs {other} {}{}{}{}",
                     ws.map(human).unwrap_or_else(|| "?".into()),
                     peer.map(human).unwrap_or_else(|| "?".into()),
                     match (ws, peer) {
                         (Some(ws), Some(peer)) if peer > 0.0 => format!(" (×{:.2})", ws / peer),
                         _ => String::new(),
                     },
+                    cost_note(row, other).unwrap_or_default(),
                     client_note(row, other).unwrap_or_default()
                 ),
             )
