@@ -1994,7 +1994,8 @@ ratios from one run, and run again before concluding from a difference under ~25
   timed (HdrHistogram, 3 significant digits).
 - **Broadcast**: 512 listeners and one sender on `/chat`; each message carries its
   sequence number and send time, each listener records the delivery latency (one
-  clock reading per read: every message in it counts as arrived then).
+  clock reading per read: every message in it counts as arrived then; only the
+  sequence number is parsed, the send time is looked up by it).
   *Max rate*: the sender keeps 32 messages not yet delivered to every listener in
   flight (below `ws`'s default outgoing queue bound of 64, so its slow-client policy,
   close with 1008, never fires; tokio-tungstenite's queues are unbounded, axum's

@@ -995,24 +995,24 @@ fn echo(args: &Args) -> io::Result<Record> {
 /// Deliveries per in-flight message, indexed by sequence number modulo the length.
 const RING: usize = 1 << 16;
 
-/// Parses `#SEQ TS` anywhere in a chat message (servers may prefix a user name).
-fn parse_chat(payload: &[u8]) -> Option<(u64, u64)> {
+/// The sequence number of a chat message `#SEQ TS`, found anywhere in it (servers may
+/// prefix a user name). Only the number is parsed: the send time is looked up by it, so
+/// a delivery costs a scan for `#` and a few digits.
+fn parse_seq(payload: &[u8]) -> Option<u64> {
     let start = payload.iter().position(|&b| b == b'#')? + 1;
-    let (seq, rest) = leading_number(&payload[start..])?;
-    let (sent, _) = leading_number(rest.strip_prefix(b" ")?)?;
-    Some((seq, sent))
-}
-
-/// The decimal number `text` starts with, and what follows it.
-fn leading_number(text: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 19 {
-        return None;
+    let mut seq = 0u64;
+    let mut digits = 0;
+    for &byte in &payload[start..] {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        if digits == 19 {
+            return None;
+        }
+        seq = seq * 10 + u64::from(byte - b'0');
+        digits += 1;
     }
-    let value = text[..digits]
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    Some((value, &text[digits..]))
+    (digits > 0).then_some(seq)
 }
 
 /// A listener's or the sender's state apart from its socket.
@@ -1029,7 +1029,10 @@ impl Walking for ChatState {
 /// Delivery bookkeeping shared by the listeners.
 struct Deliveries {
     listeners: u32,
+    /// Deliveries of each message in flight, by sequence number modulo [`RING`].
     ring: Vec<u32>,
+    /// Send time of each message in flight ([`now_ns`]), likewise.
+    sent_ns: Vec<u64>,
     completed: u64,
 }
 
@@ -1062,9 +1065,12 @@ impl Sender {
     }
 
     fn queue(&mut self, deliveries: &mut Deliveries) {
-        deliveries.ring[self.seq as usize % RING] = 0;
+        let slot = self.seq as usize % RING;
+        let sent = now_ns();
+        deliveries.ring[slot] = 0;
+        deliveries.sent_ns[slot] = sent;
         self.text.clear();
-        let _ = write!(self.text, "#{} {}", self.seq, now_ns());
+        let _ = write!(self.text, "#{} {sent}", self.seq);
         wire::encode_frame(OP_TEXT, false, &self.text, &mut self.pending);
         self.seq += 1;
     }
@@ -1111,6 +1117,7 @@ fn broadcast(args: &Args) -> io::Result<Record> {
     let mut deliveries = Deliveries {
         listeners: listeners as u32,
         ring: vec![0; RING],
+        sent_ns: vec![0; RING],
         completed: 0,
     };
     let sender_socket = sockets.pop().expect("sender connected");
@@ -1233,11 +1240,12 @@ fn broadcast(args: &Args) -> io::Result<Record> {
                         return;
                     }
                     // Greetings and other chatter carry no `#`.
-                    let Some((seq, sent)) = parse_chat(msg.payload) else {
+                    let Some(seq) = parse_seq(msg.payload) else {
                         return;
                     };
                     if counters.measuring {
                         counters.count += 1;
+                        let sent = deliveries.sent_ns[seq as usize % RING];
                         counters.record_latency(arrived.saturating_sub(sent));
                     }
                     deliveries.delivered(seq);
@@ -1337,19 +1345,20 @@ mod tests {
 
     #[test]
     fn chat_messages_parse_with_and_without_prefix() {
-        assert_eq!(parse_chat(b"#12 345"), Some((12, 345)));
-        assert_eq!(parse_chat(b"[user7]: #1 2"), Some((1, 2)));
+        assert_eq!(parse_seq(b"#12 345"), Some(12));
+        assert_eq!(parse_seq(b"[user7]: #1 2"), Some(1));
         assert_eq!(
-            parse_chat(b"You are connected! There are 3 users here."),
+            parse_seq(b"You are connected! There are 3 users here."),
             None
         );
     }
 
     #[test]
     fn chat_numbers_stop_at_the_first_non_digit() {
-        assert_eq!(parse_chat(b"#7 8 tail"), Some((7, 8)));
-        assert_eq!(parse_chat(b"#x 8"), None);
-        assert_eq!(parse_chat(b"#7"), None);
+        assert_eq!(parse_seq(b"#7 8 tail"), Some(7));
+        assert_eq!(parse_seq(b"#7"), Some(7));
+        assert_eq!(parse_seq(b"#x 8"), None);
+        assert_eq!(parse_seq(b"#99999999999999999999 1"), None);
     }
 
     #[test]
