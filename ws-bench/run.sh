@@ -2,7 +2,8 @@
 # The benchmark: builds ws's examples and the ws-bench harness in release, then runs
 # every server through every scenario (server on core 0, load generator on core 1) and
 # writes BENCHMARKS.md and docs/bench-ratios.png. Takes under 10 minutes. Run it on an
-# otherwise idle machine; extra arguments go to the driver (see `--help`).
+# otherwise idle machine; extra arguments go to the driver (see `--help`), e.g.
+#   ws-bench/run.sh --peer 'uws=/path/to/uws_server {port}'   # one-off external peer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p ws-bench --bins

@@ -19,17 +19,93 @@ fn clock_ticks() -> f64 {
     })
 }
 
+/// CPU seconds a process used so far, all its threads: user and system apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTimes {
+    /// User mode.
+    pub user: f64,
+    /// Kernel mode (system calls, and on loopback much of the TCP work of both ends).
+    pub sys: f64,
+}
+
+impl CpuTimes {
+    /// User + system.
+    pub fn total(&self) -> f64 {
+        self.user + self.sys
+    }
+}
+
+/// The parent pid and CPU times in one `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<(u32, CpuTimes)> {
+    // The command name (field 2) may hold spaces; fields resume after its `)`.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // Fields 4 (ppid), 14 and 15 (utime, stime) of the whole line are 1, 11 and 12
+    // after `)`.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let ticks = clock_ticks();
+    Some((
+        ppid,
+        CpuTimes {
+            user: utime / ticks,
+            sys: stime / ticks,
+        },
+    ))
+}
+
+/// CPU times used so far by every thread of process `pid` (`"self"` for this process).
+pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|(_, t)| t)
+}
+
 /// User + system CPU seconds used so far by every thread of process `pid`
 /// (`"self"` for this process).
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields resume after its `)`.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // Fields 14 and 15 of the whole line (utime, stime) are 11 and 12 after `)`.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    cpu_times(pid).map(|t| t.total())
+}
+
+/// CPU times of process `pid` and of every process below it, running now: a server
+/// started through a wrapper (a shell, `npm start`) is counted whole. One pass over
+/// `/proc`; `None` if `pid` itself is gone.
+pub fn tree_cpu_times(pid: &str) -> Option<CpuTimes> {
+    let root: u32 = pid.parse().ok()?;
+    let own = cpu_times(pid)?;
+    let mut procs: Vec<(u32, u32, CpuTimes)> = Vec::new();
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if child == root {
+            continue;
+        }
+        if let Some((ppid, times)) = fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| parse_stat(&stat))
+        {
+            procs.push((child, ppid, times));
+        }
+    }
+    let mut tree = vec![root];
+    let mut total = own;
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (child, ppid, times) in &procs {
+            if tree.contains(ppid) && !tree.contains(child) {
+                tree.push(*child);
+                total.user += times.user;
+                total.sys += times.sys;
+                grew = true;
+            }
+        }
+    }
+    Some(total)
 }
 
 /// Resident set size of process `pid` in KiB (`VmRSS`).
@@ -56,44 +132,57 @@ pub fn machine_busy_seconds() -> Option<f64> {
     Some((fields.iter().take(8).sum::<f64>() - idle) / clock_ticks())
 }
 
-/// CPU seconds of a process, of this one and of the whole machine, sampled together,
-/// to report them over one measurement window.
+/// CPU seconds of a process (and its children), of this one and of the whole machine,
+/// sampled together, to report them over one measurement window.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuSample {
-    server: f64,
-    own: f64,
+    server: CpuTimes,
+    own: CpuTimes,
     machine: f64,
 }
 
 /// CPU use over a window, in cores (1.0 = one core busy all the time).
 #[derive(Clone, Copy, Debug)]
 pub struct CpuUsage {
-    /// The server process.
+    /// The server process and its children, user + system.
     pub server: f64,
-    /// This process (the load generator).
+    /// The server's user-mode part.
+    pub server_user: f64,
+    /// The server's kernel-mode part.
+    pub server_sys: f64,
+    /// This process (the load generator), user + system.
     pub own: f64,
+    /// This process's kernel-mode part.
+    pub own_sys: f64,
     /// Everything else on the machine.
     pub others: f64,
 }
 
 impl CpuSample {
-    /// Samples the server `pid`, this process and the machine now.
+    /// Samples the server `pid` (with the processes below it), this process and the
+    /// machine now.
     pub fn take(server_pid: &str) -> Self {
         Self {
-            server: cpu_seconds(server_pid).unwrap_or(0.0),
-            own: cpu_seconds("self").unwrap_or(0.0),
+            server: tree_cpu_times(server_pid).unwrap_or_default(),
+            own: cpu_times("self").unwrap_or_default(),
             machine: machine_busy_seconds().unwrap_or(0.0),
         }
     }
 
     /// CPU used since `earlier` over `seconds` of wall time.
     pub fn usage_since(&self, earlier: &CpuSample, seconds: f64) -> CpuUsage {
-        let server = (self.server - earlier.server) / seconds;
-        let own = (self.own - earlier.own) / seconds;
+        let server_user = (self.server.user - earlier.server.user) / seconds;
+        let server_sys = (self.server.sys - earlier.server.sys) / seconds;
+        let own = (self.own.total() - earlier.own.total()) / seconds;
+        let own_sys = (self.own.sys - earlier.own.sys) / seconds;
         let machine = (self.machine - earlier.machine) / seconds;
+        let server = server_user + server_sys;
         CpuUsage {
             server,
+            server_user,
+            server_sys,
             own,
+            own_sys,
             others: (machine - server - own).max(0.0),
         }
     }
@@ -104,8 +193,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stat_lines_parse_past_odd_names() {
+        let line = "42 (a (b) c) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
+        let (ppid, times) = parse_stat(line).unwrap();
+        assert_eq!(ppid, 7);
+        let ticks = clock_ticks();
+        assert_eq!(
+            times,
+            CpuTimes {
+                user: 250.0 / ticks,
+                sys: 50.0 / ticks
+            }
+        );
+    }
+
+    #[test]
     fn reads_own_process() {
         assert!(cpu_seconds("self").is_some());
+        let pid = std::process::id().to_string();
+        let tree = tree_cpu_times(&pid).unwrap();
+        assert!(tree.total() >= cpu_times(&pid).unwrap().total());
+        assert!(tree_cpu_times("999999999").is_none());
         assert!(rss_kib("self").unwrap() > 0);
         assert!(machine_busy_seconds().unwrap() > 0.0);
     }

@@ -1,9 +1,14 @@
 //! The load generator's WebSocket client: just enough of RFC 6455 to drive servers hard
 //! while staying cheap itself.
 //!
-//! Requests are encoded (and masked) once and then copied; replies are parsed in place
+//! Requests are encoded (and masked) once and then re-sent; replies are parsed in place
 //! from one read buffer, and payloads that the scenario does not look at are skipped,
 //! never assembled. Masking uses a fixed key: servers must unmask whatever the key is.
+//!
+//! [`FrameReader`] owns its buffer (handshakes, the `idle` scenario); [`FrameWalker`]
+//! is fed bytes from a buffer the caller shares between connections and keeps only
+//! its position in the frame stream, so the echo and broadcast loops can count replies
+//! without copying them and skip long payloads without even reading them.
 
 use std::io;
 use std::net::SocketAddr;
@@ -114,6 +119,13 @@ impl FrameReader {
         self.buf.len()
     }
 
+    /// Takes the bytes buffered and not yet parsed (those a server sent right after its
+    /// handshake response), for a [`FrameWalker`] to go on from. Only between frames.
+    pub fn take_buffered(&mut self) -> BytesMut {
+        debug_assert!(!self.in_frame, "take_buffered inside a frame");
+        std::mem::take(&mut self.buf)
+    }
+
     /// Reads once from `stream` (at most `chunk` bytes); returns the byte count.
     /// End of stream is an error: servers under test never close first.
     pub async fn read_from<S: AsyncRead + Unpin>(
@@ -212,6 +224,187 @@ impl FrameReader {
             self.remaining = len;
             self.in_frame = true;
         }
+    }
+}
+
+/// Walks the server's frame stream fed in pieces of any size, keeping only its place
+/// in it: the header bytes of a frame split across pieces, and how much of the current
+/// payload is still to come. Data payloads are copied only if asked (`keep`), control
+/// payloads (at most 125 bytes) always.
+#[derive(Debug, Default)]
+pub struct FrameWalker {
+    head: [u8; 10],
+    head_len: usize,
+    in_payload: bool,
+    remaining: usize,
+    control: bool,
+    frame_opcode: u8,
+    fin: bool,
+    opcode: u8,
+    rsv1: bool,
+    msg_len: usize,
+    keep: bool,
+    kept: Vec<u8>,
+    ctrl: Vec<u8>,
+}
+
+/// Header length from the second header byte.
+fn header_len(b1: u8) -> usize {
+    match b1 & 0x7f {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    }
+}
+
+impl FrameWalker {
+    /// A walker that keeps data payloads (`keep`) or only counts them.
+    pub fn new(keep: bool) -> Self {
+        Self {
+            keep,
+            ..Self::default()
+        }
+    }
+
+    /// Payload bytes of the current data frame that the caller may discard unread
+    /// (then reporting them with [`FrameWalker::skip`]); 0 when payloads are kept.
+    pub fn skippable(&self) -> usize {
+        if self.in_payload && !self.control && !self.keep {
+            self.remaining
+        } else {
+            0
+        }
+    }
+
+    /// Accounts for `n` payload bytes discarded unread (at most [`skippable`]).
+    ///
+    /// [`skippable`]: FrameWalker::skippable
+    pub fn skip(&mut self, n: usize, on_message: impl FnMut(Message<'_>)) -> io::Result<()> {
+        assert!(n <= self.skippable(), "skipped past the frame");
+        self.remaining -= n;
+        self.msg_len += n;
+        if self.remaining == 0 {
+            self.in_payload = false;
+            self.end_frame(on_message)?;
+        }
+        Ok(())
+    }
+
+    /// Walks `data`, the next bytes of the stream, calling `on_message` for every
+    /// message (data messages once their last fragment is in) and control frame. A close
+    /// frame or a masked frame from the server is an error.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        mut on_message: impl FnMut(Message<'_>),
+    ) -> io::Result<()> {
+        loop {
+            if self.in_payload {
+                let n = self.remaining.min(data.len());
+                if self.control {
+                    self.ctrl.extend_from_slice(&data[..n]);
+                } else {
+                    if self.keep {
+                        self.kept.extend_from_slice(&data[..n]);
+                    }
+                    self.msg_len += n;
+                }
+                data = &data[n..];
+                self.remaining -= n;
+                if self.remaining > 0 {
+                    return Ok(());
+                }
+                self.in_payload = false;
+                self.end_frame(&mut on_message)?;
+                continue;
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
+            if self.head_len == 0 && data.len() >= 2 && data.len() >= header_len(data[1]) {
+                // The whole header is here: read it in place.
+                let n = header_len(data[1]);
+                self.start_frame(&data[..n])?;
+                data = &data[n..];
+                continue;
+            }
+            // The header is split across pieces: gather it.
+            let need = if self.head_len >= 2 {
+                header_len(self.head[1])
+            } else {
+                2
+            };
+            let n = (need - self.head_len).min(data.len());
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&data[..n]);
+            self.head_len += n;
+            data = &data[n..];
+            if self.head_len == need && (need > 2 || header_len(self.head[1]) == 2) {
+                let head = self.head;
+                self.head_len = 0;
+                self.start_frame(&head[..need])?;
+            }
+        }
+    }
+
+    fn start_frame(&mut self, head: &[u8]) -> io::Result<()> {
+        let (b0, b1) = (head[0], head[1]);
+        if b1 & 0x80 != 0 {
+            return Err(invalid("masked frame from the server"));
+        }
+        let len = match head.len() {
+            4 => usize::from(u16::from_be_bytes([head[2], head[3]])),
+            10 => {
+                let mut bytes = [0; 8];
+                bytes.copy_from_slice(&head[2..10]);
+                u64::from_be_bytes(bytes) as usize
+            }
+            _ => usize::from(b1 & 0x7f),
+        };
+        let opcode = b0 & 0x0f;
+        self.frame_opcode = opcode;
+        self.control = opcode >= 0x8;
+        if self.control {
+            self.ctrl.clear();
+        } else {
+            if opcode != OP_CONTINUATION {
+                self.opcode = opcode;
+                self.rsv1 = b0 & 0x40 != 0;
+            }
+            self.fin = b0 & 0x80 != 0;
+        }
+        self.remaining = len;
+        self.in_payload = true;
+        Ok(())
+    }
+
+    fn end_frame(&mut self, mut on_message: impl FnMut(Message<'_>)) -> io::Result<()> {
+        if self.control {
+            if self.frame_opcode == OP_CLOSE {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!(
+                        "server sent close: {:?}",
+                        String::from_utf8_lossy(&self.ctrl)
+                    ),
+                ));
+            }
+            on_message(Message {
+                opcode: self.frame_opcode,
+                rsv1: false,
+                len: self.ctrl.len(),
+                payload: &self.ctrl,
+            });
+        } else if self.fin {
+            on_message(Message {
+                opcode: self.opcode,
+                rsv1: self.rsv1,
+                len: self.msg_len,
+                payload: &self.kept,
+            });
+            self.kept.clear();
+            self.msg_len = 0;
+        }
+        Ok(())
     }
 }
 
@@ -348,6 +541,74 @@ mod tests {
         let skipped = parse(&mut FrameReader::new(false), &bytes);
         assert_eq!(skipped[1], (OP_TEXT, false, 5, Vec::new()));
         assert_eq!(skipped[3].2, 70000);
+    }
+
+    fn walk(
+        walker: &mut FrameWalker,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Vec<(u8, bool, usize, Vec<u8>)> {
+        let mut seen = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            walker
+                .feed(chunk, |m| {
+                    seen.push((m.opcode, m.rsv1, m.len, m.payload.to_vec()))
+                })
+                .unwrap();
+        }
+        seen
+    }
+
+    #[test]
+    fn walker_counts_at_every_split() {
+        let mut bytes = server_frame(0x01, b"hel");
+        bytes.extend(server_frame(0x89, b"p"));
+        bytes.extend(server_frame(0x80, b"lo"));
+        bytes.extend(server_frame(0x81, b""));
+        bytes.extend(server_frame(0xc2, &[1u8; 300]));
+        bytes.extend(server_frame(0x82, &[2u8; 70000]));
+        for piece in [1, 2, 3, 7, 64, 1000, bytes.len()] {
+            let kept = walk(&mut FrameWalker::new(true), &bytes, piece);
+            assert_eq!(kept.len(), 5, "piece {piece}");
+            assert_eq!(kept[0], (OP_PING, false, 1, b"p".to_vec()));
+            assert_eq!(kept[1], (OP_TEXT, false, 5, b"hello".to_vec()));
+            assert_eq!(kept[2], (OP_TEXT, false, 0, Vec::new()));
+            assert_eq!((kept[3].0, kept[3].1, kept[3].2), (OP_BINARY, true, 300));
+            assert_eq!(kept[4].3, vec![2u8; 70000]);
+            let counted = walk(&mut FrameWalker::new(false), &bytes, piece);
+            assert_eq!(counted[1], (OP_TEXT, false, 5, Vec::new()));
+            assert_eq!(counted[4], (OP_BINARY, false, 70000, Vec::new()));
+        }
+    }
+
+    #[test]
+    fn walker_skips_payloads_unread() {
+        let mut bytes = server_frame(0x82, &[2u8; 70000]);
+        bytes.extend(server_frame(0x82, &[3u8; 5]));
+        let mut walker = FrameWalker::new(false);
+        let mut seen = Vec::new();
+        walker.feed(&bytes[..100], |m| seen.push(m.len)).unwrap();
+        assert_eq!(walker.skippable(), 70000 - 90);
+        walker.skip(60000, |m| seen.push(m.len)).unwrap();
+        walker
+            .skip(walker.skippable(), |m| seen.push(m.len))
+            .unwrap();
+        assert_eq!(seen, vec![70000]);
+        walker.feed(&bytes[70010..], |m| seen.push(m.len)).unwrap();
+        assert_eq!(seen, vec![70000, 5]);
+        assert_eq!(FrameWalker::new(true).skippable(), 0);
+    }
+
+    #[test]
+    fn walker_errors_on_close_and_masked_frames() {
+        let mut walker = FrameWalker::new(false);
+        assert!(walker.feed(&server_frame(0x88, &[3, 232]), |_| {}).is_err());
+        let mut walker = FrameWalker::new(false);
+        assert!(
+            walker
+                .feed(&[0x81, 0x81, 0, 0, 0, 0, b'a'], |_| {})
+                .is_err()
+        );
     }
 
     #[test]

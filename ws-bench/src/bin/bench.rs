@@ -1,6 +1,9 @@
 //! Benchmark driver: runs every server through every scenario, one after the other,
 //! server pinned to core 0 and load generator to core 1, then writes `BENCHMARKS.md`
-//! and a PNG of the ratios against naive tokio-tungstenite.
+//! and a PNG of the ratios against naive tokio-tungstenite. Beside msg/s the report
+//! gives each server's CPU-µs per message (user + system over the window), the
+//! generator's CPU share, a flag where the generator went above 0.80 cores, and the
+//! spread over the repetitions.
 //!
 //! ```sh
 //! cargo build --release -p ws-bench --bins && cargo build --release --examples
@@ -9,6 +12,9 @@
 //! ```
 //!
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
+//! `--peer NAME='COMMAND with {port}'` (an external server for a one-off run beside the
+//! others: started as `sh -c 'exec COMMAND'`, ready once the port accepts connections,
+//! run through every scenario but `json-deflate`, never part of the repository),
 //! `--out FILE.md`, `--plot FILE.png`, `--no-pin`, `--ws-examples DIR`, `--max-others C`
 //! (a measurement during which other processes used more than C cores, 0.25 by default,
 //! is taken again once), `--wait-quiet S` (wait up to S seconds before each measurement
@@ -31,42 +37,64 @@ use ws_bench::procstat;
 use ws_bench::record::Record;
 
 const BASELINE: &str = "tt-naive";
+
+/// A measurement in which the load generator used more than this many cores is
+/// flagged: it may have limited the server (the issue asks for runs in which the server
+/// is the bottleneck).
+const GENERATOR_LIMIT: f64 = 0.80;
+
+/// A server using at least this many cores is taken as the bottleneck.
+const SERVER_BUSY: f64 = 0.90;
+
+/// The spread that the issue allows over repeated runs, ± percent of the median.
+const SPREAD_LIMIT_PCT: f64 = 5.0;
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// A server under test.
+#[derive(Clone, Copy)]
 struct Server {
     name: &'static str,
     label: &'static str,
+    /// `--peer NAME=COMMAND`: a server outside this repository, started by this shell
+    /// command (`{port}` in it stands for the port).
+    external: Option<&'static str>,
 }
 
 const SERVERS: &[Server] = &[
     Server {
         name: "tt-naive",
         label: "tokio-tungstenite naive (send per message)",
+        external: None,
     },
     Server {
         name: "tt-batched",
         label: "tokio-tungstenite batched (feed, flush once)",
+        external: None,
     },
     Server {
         name: "axum",
         label: "axum 0.8 ws",
+        external: None,
     },
     Server {
         name: "fastwebsockets",
         label: "fastwebsockets 0.10 (hyper upgrade)",
+        external: None,
     },
     Server {
         name: "tokio-websockets",
         label: "tokio-websockets 0.13",
+        external: None,
     },
     Server {
         name: "node-ws",
         label: "Node ws 8",
+        external: None,
     },
     Server {
         name: "ws",
         label: "ws (this project: examples conformance / chat / deflate)",
+        external: None,
     },
 ];
 
@@ -271,6 +299,35 @@ struct Options {
     report_from: Option<PathBuf>,
 }
 
+/// `--peer NAME=COMMAND`: an external server for a one-off run beside the others.
+fn external_peer(spec: &str) -> &'static Server {
+    let Some((name, command)) = spec.split_once('=') else {
+        fail("--peer NAME='COMMAND with {port}'");
+    };
+    let (name, command) = (name.trim(), command.trim());
+    if name.is_empty() || command.is_empty() || SERVERS.iter().any(|s| s.name == name) {
+        fail(&format!("--peer {spec:?}: needs a new NAME and a COMMAND"));
+    }
+    if !command.contains(PORT_ARG) {
+        fail(&format!(
+            "--peer {name}: the command must contain {PORT_ARG}"
+        ));
+    }
+    external_server(name, command)
+}
+
+/// An external server (named on the command line or read back from raw results). Leaked:
+/// a handful per run, alive until the end.
+fn external_server(name: &str, command: &str) -> &'static Server {
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let command: &'static str = Box::leak(command.to_owned().into_boxed_str());
+    Box::leak(Box::new(Server {
+        name,
+        label: Box::leak(format!("external peer: `{command}`").into_boxed_str()),
+        external: Some(command),
+    }))
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -289,6 +346,7 @@ fn parse_options() -> Options {
     let mut max_others = None;
     let mut wait_quiet = 0.0;
     let (mut raw, mut report_from) = (None, None);
+    let mut peers: Vec<&'static Server> = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -303,6 +361,7 @@ fn parse_options() -> Options {
             }
             "--warmup" => warmup = Some(value().parse().unwrap_or_else(|_| fail("--warmup S"))),
             "--servers" => servers = Some(value()),
+            "--peer" => peers.push(external_peer(&value())),
             "--scenarios" => scenarios = Some(value()),
             "--out" => out = Some(PathBuf::from(value())),
             "--plot" => plot = Some(PathBuf::from(value())),
@@ -324,10 +383,14 @@ fn parse_options() -> Options {
             "-h" | "--help" => {
                 println!(
                     "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
-                     [--scenarios x,y] [--out FILE.md] [--plot FILE.png] [--no-pin] \
-                     [--ws-examples DIR] [--max-others CORES] [--wait-quiet SECONDS] \
-                     [--raw FILE.json] [--report-from FILE.json]\n\
-                     servers: {}\nscenarios: {}",
+                     [--peer NAME='COMMAND with {{port}}']... [--scenarios x,y] [--out FILE.md] \
+                     [--plot FILE.png] [--no-pin] [--ws-examples DIR] [--max-others CORES] \
+                     [--wait-quiet SECONDS] [--raw FILE.json] [--report-from FILE.json]\n\
+                     servers: {}\nscenarios: {}\n\
+                     --peer: an external server, started as `sh -c 'exec COMMAND'` with \
+                     {{port}} replaced by a free port, ready once that port accepts \
+                     connections; it must serve /echo (and /chat for the broadcast \
+                     scenarios) and is run through every scenario but json-deflate.",
                     SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
                     SCENARIOS
                         .iter()
@@ -353,7 +416,9 @@ fn parse_options() -> Options {
                 .collect(),
         }
     };
-    let server_names = pick(servers, SERVERS.iter().map(|s| s.name).collect());
+    let mut all_names: Vec<&'static str> = SERVERS.iter().map(|s| s.name).collect();
+    all_names.extend(peers.iter().map(|s| s.name));
+    let server_names = pick(servers, all_names);
     let scenario_keys = pick(scenarios, SCENARIOS.iter().map(|s| s.key).collect());
     let smoke_dir = repo_root().join("target/bench-smoke");
     Options {
@@ -363,6 +428,7 @@ fn parse_options() -> Options {
         warmup: warmup.unwrap_or(if smoke { 0.1 } else { 0.5 }),
         servers: SERVERS
             .iter()
+            .chain(peers.iter().copied())
             .filter(|s| server_names.contains(&s.name))
             .collect(),
         scenarios: SCENARIOS
@@ -423,12 +489,22 @@ impl Binaries {
 
 /// How to start `server` for a scenario: the command and the path to connect to, or
 /// `None` where the server has no such endpoint.
-fn launch(bins: &Binaries, server: &str, needs: Needs) -> Option<(Vec<String>, &'static str)> {
+fn launch(bins: &Binaries, server: &Server, needs: Needs) -> Option<(Vec<String>, &'static str)> {
     let port = PORT_ARG.to_owned();
     let path = match needs {
         Needs::Chat => "/chat",
         Needs::Echo | Needs::DeflateEcho => "/echo",
     };
+    if let Some(command) = server.external {
+        // `exec`: the server itself gets the pid that is measured.
+        return (needs != Needs::DeflateEcho).then(|| {
+            (
+                vec!["sh".to_owned(), "-c".to_owned(), format!("exec {command}")],
+                path,
+            )
+        });
+    }
+    let server = server.name;
     let peer = |name: &str| {
         vec![
             bins.peers().display().to_string(),
@@ -513,8 +589,15 @@ fn pinned(command: &[String], core: u32, pin: bool) -> Command {
     cmd
 }
 
-/// Starts a server and waits for its `Listening on http://ADDR` line.
-fn start_server(command: &[String], port: u16, log: &Path, pin: bool) -> Result<Running, String> {
+/// Starts a server and waits for its `Listening on http://ADDR` line, or (`wait_port`,
+/// for external peers) until `port` accepts connections.
+fn start_server(
+    command: &[String],
+    port: u16,
+    log: &Path,
+    pin: bool,
+    wait_port: bool,
+) -> Result<Running, String> {
     let stderr = fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
     let command: Vec<String> = command
         .iter()
@@ -547,6 +630,30 @@ fn start_server(command: &[String], port: u16, log: &Path, pin: bool) -> Result<
         addr: String::new(),
         pid,
     };
+    if wait_port {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                return Err(format!(
+                    "{} exited ({status}) before accepting connections (see {})",
+                    command[0],
+                    log.display()
+                ));
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                running.addr = addr.to_string();
+                return Ok(running);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "nothing accepted connections on port {port} within 15 s (see {})",
+                    log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     match rx.recv_timeout(Duration::from_secs(15)) {
         Ok(addr) => {
             // `localhost:8080` or `0.0.0.0:8080` -> connect over 127.0.0.1.
@@ -707,14 +814,14 @@ fn main() {
             .map(|scenario| {
                 servers
                     .iter()
-                    .filter(|server| launch(&bins, server.name, scenario.needs).is_some())
+                    .filter(|server| launch(&bins, server, scenario.needs).is_some())
                     .count()
             })
             .sum::<usize>();
     for rep in 0..opts.reps {
         for scenario in &opts.scenarios {
             for server in &servers {
-                let Some((command, path)) = launch(&bins, server.name, scenario.needs) else {
+                let Some((command, path)) = launch(&bins, server, scenario.needs) else {
                     continue;
                 };
                 let log = log_dir.join(format!("{}-{}.log", server.name, scenario.key));
@@ -725,8 +832,14 @@ fn main() {
                 };
                 let measure = || {
                     wait_for_quiet(&opts);
-                    start_server(&command, free_port(), &log, opts.pin)
-                        .and_then(|running| run_loadgen(&bins, &running, path, args, &opts))
+                    start_server(
+                        &command,
+                        free_port(),
+                        &log,
+                        opts.pin,
+                        server.external.is_some(),
+                    )
+                    .and_then(|running| run_loadgen(&bins, &running, path, args, &opts))
                 };
                 let mut outcome = measure();
                 done += 1;
@@ -756,7 +869,7 @@ fn main() {
                 match outcome {
                     Ok(record) => {
                         eprintln!(
-                            "  [{}] {:<14} {:<16} {:>12.0}/s  p50 {:>8}  p99 {:>8}  cpu server {:.2} loadgen {:.2} others {:.2}{}",
+                            "  [{}] {:<14} {:<16} {:>12.0}/s  p50 {:>8}  p99 {:>8}  cpu server {:.2} ({} µs/msg) loadgen {:.2}{} others {:.2}{}",
                             rep + 1,
                             scenario.key,
                             server.name,
@@ -764,7 +877,16 @@ fn main() {
                             fmt_opt(record.p50_us),
                             fmt_opt(record.p99_us),
                             record.server_cpu,
+                            record
+                                .cpu_us_per_event(record.server_cpu)
+                                .map(human)
+                                .unwrap_or_else(|| "-".to_owned()),
                             record.loadgen_cpu,
+                            if record.loadgen_cpu > GENERATOR_LIMIT {
+                                " (!)"
+                            } else {
+                                ""
+                            },
                             record.other_cpu,
                             if record.errors > 0 {
                                 format!("  ERRORS {}", record.errors)
@@ -812,6 +934,10 @@ fn main() {
         failures: failures.clone(),
         ws_deflate_example: bins.example("deflate").exists(),
         servers: servers.iter().map(|s| s.name.to_owned()).collect(),
+        peers: servers
+            .iter()
+            .filter_map(|s| Some((s.name.to_owned(), s.external?.to_owned())))
+            .collect(),
         scenarios: opts.scenarios.iter().map(|s| s.key.to_owned()).collect(),
         reps: opts.reps,
         duration: opts.duration,
@@ -855,6 +981,9 @@ struct Raw {
     failures: Vec<String>,
     ws_deflate_example: bool,
     servers: Vec<String>,
+    /// External peers (`--peer`): name and command.
+    #[serde(default)]
+    peers: Vec<(String, String)>,
     scenarios: Vec<String>,
     reps: usize,
     duration: f64,
@@ -882,8 +1011,14 @@ fn write_report(opts: &Options, raw: &Raw) {
             .collect(),
         ..opts.clone()
     };
+    let externals: Vec<&'static Server> = raw
+        .peers
+        .iter()
+        .map(|(name, command)| external_server(name, command))
+        .collect();
     let servers: Vec<&'static Server> = SERVERS
         .iter()
+        .chain(externals)
         .filter(|s| raw.servers.iter().any(|n| n == s.name))
         .collect();
     let results: Results = raw
@@ -1038,6 +1173,26 @@ struct Stat {
     median: f64,
     min: f64,
     max: f64,
+}
+
+impl Stat {
+    /// Half the range as a percentage of the median (±).
+    fn spread_pct(&self) -> f64 {
+        if self.median.abs() > 0.0 {
+            (self.max - self.min) / 2.0 / self.median.abs() * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `median ±p %` (no spread with one value).
+fn with_spread(s: &Stat, format: fn(f64) -> String) -> String {
+    if s.max > s.min {
+        format!("{} ±{:.1} %", format(s.median), s.spread_pct())
+    } else {
+        format(s.median)
+    }
 }
 
 fn stat(values: &[f64]) -> Option<Stat> {
@@ -1274,10 +1429,10 @@ impl Report<'_> {
         );
         let _ = writeln!(
             out,
-            "{} A server figure near 1.00 means the server was the bottleneck, a \
-             load-generator figure near 1.00 would mean the load generator was; both well \
-             under 1.00 while other processes were busy means they shared the cores. For \
-             `idle` the window is the handshake phase.\n",
+            "{} A server figure near 1.00 means the server was the bottleneck; ⚠ marks a \
+             load generator above {GENERATOR_LIMIT:.2} cores in some repetition, which may \
+             have limited the server; both well under 1.00 while other processes were busy \
+             means they shared the cores. For `idle` the window is the handshake phase.\n",
             if self.opts.pin {
                 "The server is pinned to core 0 and the load generator to core 1."
             } else {
@@ -1301,7 +1456,8 @@ impl Report<'_> {
                 let loadgen_cpu = stat(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>());
                 match (server_cpu, loadgen_cpu) {
                     (Some(s), Some(l)) => {
-                        let _ = write!(out, " {:.2} / {:.2} |", s.median, l.median);
+                        let flag = if l.max > GENERATOR_LIMIT { " ⚠" } else { "" };
+                        let _ = write!(out, " {:.2} / {:.2}{flag} |", s.median, l.median);
                     }
                     _ => {
                         let _ = write!(out, " — |");
@@ -1310,6 +1466,7 @@ impl Report<'_> {
             }
             let _ = writeln!(out);
         }
+        out.push_str(&self.cost_tables());
         let errors: Vec<String> = self
             .results
             .iter()
@@ -1351,6 +1508,156 @@ impl Report<'_> {
         out
     }
 
+    /// Per scenario: what each server did and what it cost per message, with the spread
+    /// over the repetitions and whether the server was the bottleneck.
+    fn cost_tables(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n### Server cost per message\n\n\
+             Server CPU-µs per message: the server's user + system CPU time (`/proc/PID/stat`, \
+             its child processes included) over the measurement window, divided by the \
+             messages counted in it (deliveries for broadcast, handshakes for `idle`). Unlike \
+             msg/s it does not depend on how fast the load generator is, as long as batches \
+             stay alike. On loopback, a write also runs the receiving side's TCP input in the \
+             writer's system time, so each side pays for much of the other's receiving. Each \
+             figure is the median over the repetitions, ± half the range in % of it (the issue \
+             asks for ±{SPREAD_LIMIT_PCT:.0} %). *bound*: `server` where the server used ≥ \
+             {SERVER_BUSY:.2} cores and the generator ≤ {GENERATOR_LIMIT:.2} in every \
+             repetition; `GENERATOR` where the generator went above {GENERATOR_LIMIT:.2} (the \
+             figure may be the generator's limit); `neither` otherwise (latency-bound or \
+             fixed-rate). Ratios: msg/s ÷ the reference's, and the reference's CPU-µs/msg ÷ \
+             this server's (> 1: cheaper per message).\n"
+        );
+        let cpu_us = |r: &Record| r.cpu_us_per_event(r.server_cpu);
+        let user_us = |r: &Record| r.server_user_cpu.and_then(|c| r.cpu_us_per_event(c));
+        let gen_us = |r: &Record| r.cpu_us_per_event(r.loadgen_cpu);
+        let series = |records: &[Record], f: &dyn Fn(&Record) -> Option<f64>| {
+            stat(&records.iter().filter_map(f).collect::<Vec<_>>())
+        };
+        for scenario in &self.opts.scenarios {
+            if scenario.key == "idle" {
+                continue;
+            }
+            let refs: Vec<&str> = match scenario.key {
+                "echo-64k" => vec!["tt-batched", "fastwebsockets"],
+                _ => vec!["tt-batched"],
+            }
+            .into_iter()
+            .filter(|r| !self.records(scenario.key, r).is_empty())
+            .collect();
+            let _ = writeln!(out, "\n**{}** — {}\n", scenario.key, scenario.title);
+            let _ = write!(
+                out,
+                "| server | msg/s | server CPU-µs/msg | user / sys µs | server cores | \
+                 generator cores | generator CPU-µs/msg | bound |"
+            );
+            for r in &refs {
+                let _ = write!(out, " ×{r} msg/s | ×{r} CPU/msg |");
+            }
+            let _ = write!(out, "\n|---|---|---|---|---|---|---|---|");
+            for _ in &refs {
+                let _ = write!(out, "---|---|");
+            }
+            let _ = writeln!(out);
+            let reference = |name: &str| {
+                let records = self.records(scenario.key, name);
+                Some((
+                    series(records, &|r| Some(r.rate))?.median,
+                    series(records, &cpu_us)?.median,
+                ))
+            };
+            for server in self.servers {
+                let records = self.records(scenario.key, server.name);
+                let (Some(rate), Some(cpu), Some(srv), Some(generator)) = (
+                    series(records, &|r| Some(r.rate)),
+                    series(records, &cpu_us),
+                    series(records, &|r| Some(r.server_cpu)),
+                    series(records, &|r| Some(r.loadgen_cpu)),
+                ) else {
+                    continue;
+                };
+                let split = match series(records, &user_us) {
+                    Some(user) => format!(
+                        "{} / {}",
+                        human(user.median),
+                        human(cpu.median - user.median)
+                    ),
+                    None => "—".to_owned(),
+                };
+                let gen_cost = series(records, &gen_us)
+                    .map(|g| with_spread(&g, human))
+                    .unwrap_or_else(|| "—".to_owned());
+                let bound = if generator.max > GENERATOR_LIMIT {
+                    "**GENERATOR**"
+                } else if srv.min >= SERVER_BUSY {
+                    "server"
+                } else {
+                    "neither"
+                };
+                let _ = write!(
+                    out,
+                    "| {} | {} | {} | {split} | {} | {} | {gen_cost} | {bound} |",
+                    server.name,
+                    with_spread(&rate, human),
+                    with_spread(&cpu, human),
+                    with_spread(&srv, |v| format!("{v:.2}")),
+                    with_spread(&generator, |v| format!("{v:.2}")),
+                );
+                for r in &refs {
+                    match reference(r) {
+                        Some((base_rate, base_cpu)) if base_rate > 0.0 && cpu.median > 0.0 => {
+                            let _ = write!(
+                                out,
+                                " ×{:.2} | ×{:.2} |",
+                                rate.median / base_rate,
+                                base_cpu / cpu.median
+                            );
+                        }
+                        _ => {
+                            let _ = write!(out, " — | — |");
+                        }
+                    }
+                }
+                let _ = writeln!(out);
+            }
+        }
+        // Which figures moved more than the issue allows over the repetitions.
+        if self.opts.reps > 1 {
+            let mut wide = Vec::new();
+            for scenario in &self.opts.scenarios {
+                for server in self.servers {
+                    let records = self.records(scenario.key, server.name);
+                    for (what, s) in [
+                        ("msg/s", series(records, &|r| Some(r.rate))),
+                        ("CPU-µs/msg", series(records, &cpu_us)),
+                    ] {
+                        if let Some(s) = s
+                            && s.spread_pct() > SPREAD_LIMIT_PCT
+                        {
+                            wide.push(format!(
+                                "{} / {} {what} ±{:.1} %",
+                                scenario.key,
+                                server.name,
+                                s.spread_pct()
+                            ));
+                        }
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "\nOutside ±{SPREAD_LIMIT_PCT:.0} % over the repetitions: {}.",
+                if wide.is_empty() {
+                    "none".to_owned()
+                } else {
+                    wide.join("; ")
+                }
+            );
+        }
+        out
+    }
+
     fn median(&self, label: &str, server: &str) -> Option<f64> {
         let row = ROWS.iter().find(|r| r.label == label)?;
         self.value(row, server).map(|s| s.median)
@@ -1370,15 +1677,38 @@ impl Report<'_> {
             let scenario = ROWS.iter().find(|r| r.label == row)?.scenario;
             let load = |server: &str| {
                 let records = self.records(scenario, server);
-                stat(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>()).map(|s| s.median)
+                stat(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>()).map(|s| s.max)
             };
             let (ws, peer) = (load("ws")?, load(other)?);
-            (ws.max(peer) > 0.85).then(|| {
+            (ws.max(peer) > GENERATOR_LIMIT).then(|| {
                 format!(
-                    "; the load generator used {ws:.2} / {peer:.2} cores there, near \
-                     saturation, so this comparison is partly limited by the client"
+                    "; the load generator used up to {ws:.2} / {peer:.2} cores there (over \
+                     {GENERATOR_LIMIT:.2}), so this comparison may be limited by the client"
                 )
             })
+        };
+        // Server CPU-µs per message of both, where the row is a rate.
+        let cost_note = |row: &str, other: &str| {
+            let row = ROWS
+                .iter()
+                .find(|r| r.label == row && r.unit.ends_with("/s"))?;
+            let cost = |server: &str| {
+                let records = self.records(row.scenario, server);
+                stat(
+                    &records
+                        .iter()
+                        .filter_map(|r| r.cpu_us_per_event(r.server_cpu))
+                        .collect::<Vec<_>>(),
+                )
+                .map(|s| s.median)
+            };
+            let (ws, peer) = (cost("ws")?, cost(other)?);
+            Some(format!(
+                "; server CPU-µs per message ws {} vs {other} {} (ws ÷ {other} ×{:.2})",
+                human(ws),
+                human(peer),
+                ws / peer
+            ))
         };
         let against = |row: &str, other: &str, factor: f64, higher: bool, what: &str| {
             let ws = self.median(row, "ws");
@@ -1391,13 +1721,14 @@ impl Report<'_> {
             (
                 met,
                 format!(
-                    "{what}: ws {} vs {other} {}{}{}",
+                    "{what}: ws {} vs {other} {}{}{}{}",
                     ws.map(human).unwrap_or_else(|| "?".into()),
                     peer.map(human).unwrap_or_else(|| "?".into()),
                     match (ws, peer) {
                         (Some(ws), Some(peer)) if peer > 0.0 => format!(" (×{:.2})", ws / peer),
                         _ => String::new(),
                     },
+                    cost_note(row, other).unwrap_or_default(),
                     client_note(row, other).unwrap_or_default()
                 ),
             )
@@ -1523,6 +1854,8 @@ impl Report<'_> {
             RGBColor(0xcc, 0xb9, 0x74),
             RGBColor(0x64, 0xb5, 0xcd),
             RGBColor(0xc4, 0x4e, 0x52),
+            RGBColor(0xdd, 0x84, 0x52),
+            RGBColor(0x93, 0x78, 0x60),
         ];
         let draw_error = |e: DrawingAreaErrorKind<_>| format!("plot: {e:?}");
         let root = BitMapBackend::new(&self.opts.plot, (1600, 760)).into_drawing_area();
@@ -1628,21 +1961,41 @@ ratios from one run, and run again before concluding from a difference under ~25
   batched peer is CPU-bound at half the naive peer's rate on 64 KiB messages. `ws` is measured through its own
   examples exactly as users run them: `conformance` (`/echo`), `chat` (`/chat`,
   which prefixes `[userN]: `) and `deflate`.
-- **Load generator** (`ws-bench/src/bin/loadgen.rs`): one thread, tokio current-thread
-  runtime, one task per connection, its own minimal client (requests encoded and
-  masked once, replies parsed in place, payloads skipped unless needed). Its CPU is
-  reported next to the server's (both from `/proc/PID/stat` over the same window), and
-  so is what every other process used (`/proc/stat` minus both): a window in which
-  other processes used more than 0.25 cores is measured again once. A figure is the
-  server's when the server's CPU is near 1.00; where the load generator is near 1.00
-  too (64 KiB echo, some handshake phases) both sides are saturated and batches are
-  larger than a lighter client would cause.
-- **Echo**: each connection keeps *k* messages in flight, sending one more per reply;
-  replies are counted over the window after a warm-up, each checked for its length.
+- **Load generator** (`ws-bench/src/bin/loadgen.rs`): one thread, its own minimal
+  client. Handshakes run on a tokio current-thread runtime; then the echo and
+  broadcast scenarios drive every socket from one hand-written `mio` (epoll) loop: no
+  task or waker per message, one clock reading per wake-up. Requests are encoded and
+  masked once (constant mask key) into a buffer holding a window of them twice over,
+  and every write sends a slice of it; replies are read 64 KiB at a time into one
+  shared buffer and counted by walking frame headers, payloads untouched unless the
+  scenario needs them, and long payloads (64 KiB echo) discarded in the kernel with
+  `recv(MSG_TRUNC)` without being copied. What it still costs is almost all kernel
+  time: on loopback a `write` runs the TCP input of the receiving side too, so the
+  generator pays about what a server pays in the kernel per message, and for a server
+  that spends little in user space (uWebSockets) it nears a core of its own. Its CPU
+  is reported next to the server's (both from `/proc/PID/stat` over the same window,
+  the server's with its child processes), and so is what every other process used
+  (`/proc/stat` minus both): a window in which other processes used more than 0.25
+  cores is measured again once. A measurement in which the generator used more than
+  0.80 cores is flagged (⚠, **GENERATOR**): its msg/s may be the generator's limit;
+  the server's CPU-µs per message is the figure to compare there.
+- **Echo**: each connection keeps *k* messages in flight, refilled per read: after
+  each read, as many new requests as it brought replies go out in one write. Between
+  wake-ups the generator lets replies gather: it sleeps (at most 2 ms) until about a
+  quarter of all messages in flight should have been answered, so the server always
+  has at least three quarters of the window queued and never waits for work, while a
+  server that writes each reply on its own no longer makes the generator read and
+  write once per message (against fastwebsockets this cut the generator from 0.82 to
+  0.28 cores). Requests then reach the server in larger batches, which lowers the
+  CPU-µs per message of servers that read per message too: compare runs made with
+  the same generator.
+  Replies are counted over the window after a warm-up, each checked for its length.
   Ping-pong is the same with one connection and one message in flight, each round trip
   timed (HdrHistogram, 3 significant digits).
 - **Broadcast**: 512 listeners and one sender on `/chat`; each message carries its
-  sequence number and send time, each listener records the delivery latency.
+  sequence number and send time, each listener records the delivery latency (one
+  clock reading per read: every message in it counts as arrived then; only the
+  sequence number is parsed, the send time is looked up by it).
   *Max rate*: the sender keeps 32 messages not yet delivered to every listener in
   flight (below `ws`'s default outgoing queue bound of 64, so its slow-client policy,
   close with 1008, never fires; tokio-tungstenite's queues are unbounded, axum's

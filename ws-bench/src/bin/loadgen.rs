@@ -4,34 +4,63 @@
 //! ```sh
 //! loadgen echo      --addr A --pid P [--path /echo] [--kind text|binary|json] [--size B]
 //!                   [--conns N] [--inflight K] [--deflate] [--latency] [--messages N]
+//!                   [--refill R] [--pace F] [--read-payloads]
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
 //! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
 //! common:           [--warmup S] [--duration S]
 //! ```
 //!
-//! Single-threaded on purpose (pin it to one core): every connection is a task on one
-//! current-thread runtime. Requests are encoded once and copied; replies are parsed in
-//! place and payloads skipped unless the scenario reads them. Its own CPU time and the
-//! server's (`--pid`) are sampled over the same window.
+//! Single-threaded on purpose (pin it to one core), and built to cost far less per
+//! message than the servers it measures, so that the server is the bottleneck:
+//!
+//! - Handshakes run on a current-thread tokio runtime; then `echo` and `broadcast` hand
+//!   the sockets to one hand-written `mio` (epoll) loop: no task, no waker, no channel
+//!   per message, one clock reading per wake-up (plus one per read or write where
+//!   latency is measured).
+//! - Requests are encoded and masked once (a constant mask key) into one buffer holding
+//!   a whole window of them twice over; every write sends a slice of it, whatever the
+//!   number of messages, so sending costs no copy or encoding per message.
+//! - Replies are read 64 KiB at a time into one buffer shared by every connection and
+//!   counted by walking frame headers ([`FrameWalker`]); payloads are not looked at
+//!   unless the scenario needs them (deflate, broadcast), and long ones (≥ 16 KiB left
+//!   in a frame) are discarded in the kernel with `recv(MSG_TRUNC)`, never copied.
+//!   A read shorter than the buffer ends the reading of that socket (epoll reports new
+//!   data again), so a wake-up costs one `read`, not one more that would say `EAGAIN`.
+//!
+//! Echo keeps `--inflight` K messages outstanding per connection, refilled per read:
+//! after each read, as many requests as it brought replies go out in one write
+//! (`--refill R`: only once at least R replies are in, then back to K). Between
+//! wake-ups the loop lets replies gather (`--pace F`, 0.25 by default: each wake-up
+//! should find about F of all messages in flight answered, never sleeping more than
+//! 2 ms; off for `--latency`, for windows under 64 messages and, unless asked for, with
+//! `--messages`), so that a server which answers each message with its own write does
+//! not make the generator read (and refill) once per message too. `--messages N`
+//! echoes N messages in all and stops (profiles); `--read-payloads` reads long payloads
+//! instead of discarding them (to measure what discarding saves). Broadcast is not
+//! paced: its window of 32 messages would run dry during a pause. Its own
+//! CPU time and the server's (`--pid`, with its child processes) are sampled over the
+//! same window, user and system apart.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::io;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use hdrhistogram::Histogram;
+use mio::net::TcpStream as MioStream;
+use mio::{Events, Interest, Poll, Token};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Notify;
 use tokio::task::{JoinHandle, LocalSet};
 use ws_bench::deflate::{self, Inflater};
 use ws_bench::procstat::{self, CpuSample};
 use ws_bench::record::Record;
-use ws_bench::wire::{self, Conn, OP_BINARY, OP_TEXT};
+use ws_bench::wire::{self, Conn, FrameWalker, Message, OP_BINARY, OP_TEXT};
 
 /// Parsed `--key value` options (flags get the value `"true"`).
 struct Args {
@@ -77,6 +106,24 @@ impl Args {
     fn flag(&self, key: &str) -> bool {
         self.options.contains_key(key)
     }
+
+    fn addr(&self) -> SocketAddr {
+        self.string("addr", "")
+            .parse()
+            .unwrap_or_else(|_| usage("--addr HOST:PORT is required"))
+    }
+
+    fn window(&self) -> Window {
+        let pid = self.string("pid", "");
+        if pid.is_empty() {
+            usage("--pid PID of the server is required");
+        }
+        Window {
+            pid,
+            warmup: Duration::from_secs_f64(self.get("warmup", 0.5)),
+            duration: Duration::from_secs_f64(self.get("duration", 3.0)),
+        }
+    }
 }
 
 fn usage(problem: &str) -> ! {
@@ -84,29 +131,6 @@ fn usage(problem: &str) -> ! {
         "loadgen: {problem}\nusage: loadgen echo|broadcast|idle --addr HOST:PORT --pid PID [options]"
     );
     std::process::exit(2);
-}
-
-/// Counters shared by the connection tasks (one thread: plain cells).
-#[derive(Default)]
-struct Shared {
-    measuring: Cell<bool>,
-    stop: Cell<bool>,
-    count: Cell<u64>,
-    wire_bytes: Cell<u64>,
-    errors: Cell<u64>,
-    latency: RefCell<Option<Histogram<u64>>>,
-}
-
-impl Shared {
-    fn add(cell: &Cell<u64>, n: u64) {
-        cell.set(cell.get() + n);
-    }
-
-    fn record_latency(&self, nanos: u64) {
-        if let Some(hist) = self.latency.borrow_mut().as_mut() {
-            let _ = hist.record(nanos.max(1));
-        }
-    }
 }
 
 /// Nanoseconds since this process's clock epoch (the timestamp in broadcast messages).
@@ -118,12 +142,13 @@ fn now_ns() -> u64 {
 fn main() {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = LocalSet::new();
-    match local.block_on(&runtime, run(args)) {
+    let outcome = match args.scenario.as_str() {
+        "echo" => echo(&args),
+        "broadcast" => broadcast(&args),
+        "idle" => block_on(idle(&args)),
+        other => usage(&format!("unknown scenario {other:?}")),
+    };
+    match outcome {
         Ok(record) => {
             println!(
                 "{}",
@@ -139,28 +164,13 @@ fn main() {
     }
 }
 
-async fn run(args: Args) -> io::Result<Record> {
-    let addr: SocketAddr = args
-        .string("addr", "")
-        .parse()
-        .unwrap_or_else(|_| usage("--addr HOST:PORT is required"));
-    let pid = args.string("pid", "");
-    if pid.is_empty() {
-        usage("--pid PID of the server is required");
-    }
-    let warmup = Duration::from_secs_f64(args.get("warmup", 0.5));
-    let duration = Duration::from_secs_f64(args.get("duration", 3.0));
-    let window = Window {
-        pid,
-        warmup,
-        duration,
-    };
-    match args.scenario.as_str() {
-        "echo" => echo(&args, addr, &window).await,
-        "broadcast" => broadcast(&args, addr, &window).await,
-        "idle" => idle(&args, addr, &window.pid).await,
-        other => usage(&format!("unknown scenario {other:?}")),
-    }
+/// Runs `future` (handshakes, the `idle` scenario) on a current-thread tokio runtime.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    LocalSet::new().block_on(&runtime, future)
 }
 
 /// The measurement window: warm up, then count for `duration`.
@@ -170,58 +180,165 @@ struct Window {
     duration: Duration,
 }
 
-impl Window {
-    /// Runs the window over `shared`'s counters and fills the common record fields.
-    async fn measure(&self, shared: &Shared, record: &mut Record) {
-        tokio::time::sleep(self.warmup).await;
-        let (count0, bytes0) = (shared.count.get(), shared.wire_bytes.get());
-        let cpu0 = CpuSample::take(&self.pid);
-        let start = Instant::now();
-        shared.measuring.set(true);
-        tokio::time::sleep(self.duration).await;
-        shared.measuring.set(false);
-        let seconds = start.elapsed().as_secs_f64();
-        let cpu1 = CpuSample::take(&self.pid);
-        shared.stop.set(true);
-        let count = shared.count.get() - count0;
-        let usage = cpu1.usage_since(&cpu0, seconds);
-        record.seconds = seconds;
-        record.count = count;
-        record.rate = count as f64 / seconds;
-        record.server_cpu = usage.server;
-        record.loadgen_cpu = usage.own;
-        record.other_cpu = usage.others;
-        record.server_rss_kib = procstat::rss_kib(&self.pid);
-        record.errors = shared.errors.get();
-        if count > 0 {
-            let bytes = shared.wire_bytes.get() - bytes0;
-            record.wire_bytes_per_msg = Some(bytes as f64 / count as f64);
+/// What the event loops count; only while `measuring`, so no baseline is subtracted.
+struct Counters {
+    measuring: bool,
+    /// Set once the window is over: failures after it are not errors.
+    finished: bool,
+    count: u64,
+    /// Replies seen, measuring or not (for the pacer).
+    seen: u64,
+    wire_bytes: u64,
+    errors: u64,
+    latency: Option<Histogram<u64>>,
+}
+
+impl Counters {
+    fn new(latency: bool) -> Self {
+        Self {
+            measuring: false,
+            finished: false,
+            count: 0,
+            seen: 0,
+            wire_bytes: 0,
+            errors: 0,
+            latency: latency.then(histogram),
         }
-        if let Some(hist) = shared.latency.borrow().as_ref()
+    }
+
+    fn record_latency(&mut self, nanos: u64) {
+        if self.measuring
+            && let Some(hist) = self.latency.as_mut()
+        {
+            let _ = hist.record(nanos.max(1));
+        }
+    }
+
+    /// A connection failed: an error unless the window is over; the first is printed.
+    fn failed(&mut self, error: &io::Error) {
+        if self.finished {
+            return;
+        }
+        if self.errors == 0 {
+            eprintln!("loadgen: connection failed: {error}");
+        }
+        self.errors += 1;
+    }
+}
+
+/// Where an event loop is in the window.
+enum Phase {
+    WarmingUp {
+        until: Instant,
+    },
+    Measuring {
+        until: Instant,
+    },
+    /// `--messages` mode: measuring from the start until the loop stops by itself.
+    Open,
+    Done,
+}
+
+/// Drives the window from an event loop: call [`Meter::tick`] after every wake-up.
+struct Meter<'w> {
+    window: &'w Window,
+    phase: Phase,
+    cpu0: Option<CpuSample>,
+    start: Instant,
+    seconds: f64,
+    cpu1: Option<CpuSample>,
+}
+
+impl<'w> Meter<'w> {
+    fn new(window: &'w Window, now: Instant) -> Self {
+        Self {
+            window,
+            phase: Phase::WarmingUp {
+                until: now + window.warmup,
+            },
+            cpu0: None,
+            start: now,
+            seconds: 0.0,
+            cpu1: None,
+        }
+    }
+
+    /// Measuring from now on, until [`Meter::stop`].
+    fn open(window: &'w Window, counters: &mut Counters) -> Self {
+        counters.measuring = true;
+        Self {
+            window,
+            phase: Phase::Open,
+            cpu0: Some(CpuSample::take(&window.pid)),
+            start: Instant::now(),
+            seconds: 0.0,
+            cpu1: None,
+        }
+    }
+
+    /// Moves through the phases; true once the window is over.
+    fn tick(&mut self, now: Instant, counters: &mut Counters) -> bool {
+        match self.phase {
+            Phase::WarmingUp { until } if now >= until => {
+                self.cpu0 = Some(CpuSample::take(&self.window.pid));
+                self.start = Instant::now();
+                counters.measuring = true;
+                self.phase = Phase::Measuring {
+                    until: self.start + self.window.duration,
+                };
+                false
+            }
+            Phase::Measuring { until } if now >= until => {
+                self.stop(counters);
+                true
+            }
+            Phase::Done => true,
+            _ => false,
+        }
+    }
+
+    fn stop(&mut self, counters: &mut Counters) {
+        counters.measuring = false;
+        counters.finished = true;
+        self.seconds = self.start.elapsed().as_secs_f64();
+        self.cpu1 = Some(CpuSample::take(&self.window.pid));
+        self.phase = Phase::Done;
+    }
+
+    /// How long the loop may sleep before the next phase change.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        match self.phase {
+            Phase::WarmingUp { until } | Phase::Measuring { until } => {
+                Some(until.saturating_duration_since(now))
+            }
+            Phase::Open => Some(Duration::from_millis(100)),
+            Phase::Done => Some(Duration::ZERO),
+        }
+    }
+
+    /// Fills the record's common fields from the window and the counters.
+    fn finish(&self, counters: &Counters, record: &mut Record) {
+        let (Some(cpu0), Some(cpu1)) = (&self.cpu0, &self.cpu1) else {
+            return;
+        };
+        let seconds = self.seconds;
+        let usage = cpu1.usage_since(cpu0, seconds);
+        record.seconds = seconds;
+        record.count = counters.count;
+        record.rate = counters.count as f64 / seconds;
+        record.set_cpu(&usage);
+        record.server_rss_kib = procstat::rss_kib(&self.window.pid);
+        record.errors = counters.errors;
+        if counters.count > 0 && counters.wire_bytes > 0 {
+            record.wire_bytes_per_msg = Some(counters.wire_bytes as f64 / counters.count as f64);
+        }
+        if let Some(hist) = counters.latency.as_ref()
             && !hist.is_empty()
         {
             record.p50_us = Some(hist.value_at_quantile(0.50) as f64 / 1000.0);
             record.p99_us = Some(hist.value_at_quantile(0.99) as f64 / 1000.0);
         }
     }
-}
-
-/// Spawns a connection task; a failure before the window ends counts as an error and
-/// the first one is printed.
-fn spawn_counted(
-    shared: Rc<Shared>,
-    task: impl Future<Output = io::Result<()>> + 'static,
-) -> JoinHandle<()> {
-    tokio::task::spawn_local(async move {
-        if let Err(error) = task.await
-            && !shared.stop.get()
-        {
-            if shared.errors.get() == 0 {
-                eprintln!("loadgen: connection failed: {error}");
-            }
-            Shared::add(&shared.errors, 1);
-        }
-    })
 }
 
 fn histogram() -> Histogram<u64> {
@@ -281,20 +398,160 @@ async fn connect_many(
     Ok(conns.into_iter().map(|c| c.expect("connected")).collect())
 }
 
+/// An upgraded connection handed over to an event loop.
+struct Socket {
+    stream: MioStream,
+    /// Bytes the server sent right after its handshake response.
+    early: BytesMut,
+    extensions: Option<String>,
+}
+
+/// Opens `n` connections (tokio, 16 handshakes at a time) and hands them over as
+/// non-blocking `mio` sockets.
+fn connect_sockets(
+    addr: SocketAddr,
+    path: &str,
+    offer: Option<&'static str>,
+    n: usize,
+) -> io::Result<Vec<Socket>> {
+    block_on(async {
+        connect_many(addr, path, offer, n, 16)
+            .await?
+            .into_iter()
+            .map(|mut conn| {
+                let early = conn.reader.take_buffered();
+                Ok(Socket {
+                    stream: MioStream::from_std(conn.stream.into_std()?),
+                    early,
+                    extensions: conn.extensions,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Read buffers shared by every connection of an event loop.
+struct ReadBufs {
+    /// Where replies are read to and walked.
+    buf: Vec<u8>,
+    /// Never read from: `recv(MSG_TRUNC)` discards into it without writing.
+    discard: Vec<MaybeUninit<u8>>,
+    /// Bytes asked for by a read at a frame boundary.
+    chunk: usize,
+    /// Long payloads are discarded unread (else read and walked like the rest).
+    discards: bool,
+}
+
+/// Payload bytes left in a frame from which on they are discarded unread.
+const DISCARD_MIN: usize = 16 * 1024;
+
+impl ReadBufs {
+    /// `big`: replies are long, so a read at a frame boundary asks for just enough to
+    /// see the next header and the rest is discarded.
+    fn new(big: bool) -> Self {
+        Self {
+            buf: vec![0; 64 * 1024],
+            discard: vec![MaybeUninit::uninit(); if big { 1 << 20 } else { 0 }],
+            chunk: if big { 4096 } else { 64 * 1024 },
+            discards: big,
+        }
+    }
+
+    /// Reads everything `stream` has, handing each piece to `on_piece` (which walks it
+    /// with `state`'s walker); returns the bytes read. End of stream is an error:
+    /// servers under test never close first.
+    fn read_all<S: Walking>(
+        &mut self,
+        stream: &mut MioStream,
+        state: &mut S,
+        mut on_piece: impl FnMut(&mut S, Piece<'_>) -> io::Result<()>,
+    ) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let skip = state.walker().skippable();
+            let discarding = self.discards && skip >= DISCARD_MIN;
+            let (asked, got) = if discarding {
+                let asked = skip.min(self.discard.len());
+                let got = socket2::SockRef::from(&*stream)
+                    .recv_with_flags(&mut self.discard[..asked], libc::MSG_TRUNC);
+                (asked, got)
+            } else {
+                (self.chunk, stream.read(&mut self.buf[..self.chunk]))
+            };
+            match got {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ));
+                }
+                Ok(n) => {
+                    total += n as u64;
+                    if discarding {
+                        on_piece(state, Piece::Skipped(n))?;
+                    } else {
+                        on_piece(state, Piece::Bytes(&self.buf[..n]))?;
+                    }
+                    if n < asked {
+                        return Ok(total);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A connection's state apart from its socket: it walks the frames it reads.
+trait Walking {
+    fn walker(&mut self) -> &mut FrameWalker;
+}
+
+/// What one read brought: bytes to walk, or a count of payload bytes discarded.
+enum Piece<'a> {
+    Bytes(&'a [u8]),
+    Skipped(usize),
+}
+
+impl Piece<'_> {
+    fn walk(self, walker: &mut FrameWalker, on_message: impl FnMut(Message<'_>)) -> io::Result<()> {
+        match self {
+            Piece::Bytes(bytes) => walker.feed(bytes, on_message),
+            Piece::Skipped(n) => walker.skip(n, on_message),
+        }
+    }
+}
+
+/// Waits for readiness; an interrupted wait is an empty one.
+fn wait(poll: &mut Poll, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+    match poll.poll(events, timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Writes as much of `bytes` as the socket takes now; returns the count written.
+fn write_some(stream: &mut MioStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match stream.write(&bytes[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 // ---------------------------------------------------------------------------------------
 // echo: `conns` connections, each keeping `inflight` messages outstanding.
-
-/// What an echo connection sends, cycled, and how long each reply must be.
-struct EchoJob {
-    frames: Vec<Bytes>,
-    lens: Vec<usize>,
-    inflight: usize,
-    deflate: bool,
-    latency: bool,
-    read_chunk: usize,
-    /// Messages per connection in `--messages` mode (then the run ends by itself).
-    budget: Option<usize>,
-}
 
 /// A compressible JSON document of about `size` bytes (dashboard-style telemetry),
 /// different for each `seed`.
@@ -320,19 +577,279 @@ fn json_doc(seed: usize, size: usize) -> String {
     doc
 }
 
-async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Record> {
+/// Every request a connection sends, pre-encoded: message `m` is frame `m % frames`,
+/// and the buffer holds `2 * period` messages, `period` a multiple of the frame count
+/// and at least the window. The request stream is then periodic in bytes, and any run
+/// of at most one window of it, from any byte, is one contiguous slice of the buffer.
+struct Requests {
+    buf: Vec<u8>,
+    /// Start of message `i` in `buf`, for `i` in `0..=2 * period`.
+    offsets: Vec<usize>,
+    period: u64,
+    period_bytes: u64,
+    /// Plain length of each distinct message (what a reply must have).
+    lens: Vec<usize>,
+}
+
+impl Requests {
+    fn new(frames: &[Vec<u8>], lens: Vec<usize>, window: usize) -> Self {
+        let period = frames.len() * window.div_ceil(frames.len()).max(1);
+        let mut buf = Vec::new();
+        let mut offsets = vec![0];
+        for i in 0..2 * period {
+            buf.extend_from_slice(&frames[i % frames.len()]);
+            offsets.push(buf.len());
+        }
+        Self {
+            period_bytes: offsets[period] as u64,
+            buf,
+            offsets,
+            period: period as u64,
+            lens,
+        }
+    }
+
+    /// Where message `m` starts in the request stream (bytes).
+    fn start(&self, m: u64) -> u64 {
+        (m / self.period) * self.period_bytes + self.offsets[(m % self.period) as usize] as u64
+    }
+
+    /// Bytes `from..to` of the request stream (at most one window).
+    fn slice(&self, from: u64, to: u64) -> &[u8] {
+        let at = (from % self.period_bytes) as usize;
+        &self.buf[at..at + (to - from) as usize]
+    }
+
+    /// Plain length the reply to message `m` must have.
+    fn reply_len(&self, m: u64) -> usize {
+        self.lens[(m % self.lens.len() as u64) as usize]
+    }
+}
+
+/// Lets replies gather between the echo loop's wake-ups, so that each read brings more
+/// of them and the generator spends fewer system calls per message.
+///
+/// Each wake-up should find about `fraction` of all messages in flight answered: the
+/// loop sleeps for what is left of `fraction × in flight ÷ reply rate` (at most 2 ms)
+/// before it waits for readiness again. The server then still holds at least the rest
+/// of the window, queued, whenever the generator sleeps: it never runs out of work. If
+/// the rate estimate is low, replies per wake-up grow beyond the target and the next
+/// estimate catches up. Off (`--pace 0`) for latency measurements and windows of fewer
+/// than 64 messages.
+struct Pacer {
+    /// Messages that should be answered per wake-up; 0: no pacing.
+    target: f64,
+    /// Replies per second, smoothed.
+    rate: f64,
+    last_wake: Instant,
+    last_seen: u64,
+}
+
+impl Pacer {
+    const MAX_SLEEP: Duration = Duration::from_millis(2);
+
+    fn new(fraction: f64, in_flight: u64, latency: bool) -> Self {
+        let paced = fraction > 0.0 && in_flight >= 64 && !latency;
+        Self {
+            target: if paced {
+                fraction * in_flight as f64
+            } else {
+                0.0
+            },
+            rate: 0.0,
+            last_wake: Instant::now(),
+            last_seen: 0,
+        }
+    }
+
+    /// Called before waiting for readiness, with `seen` replies so far; sleeps if the
+    /// last wake-up was too recent. Returns the time after the pause.
+    fn pause(&mut self, now: Instant, seen: u64) -> Instant {
+        if self.target == 0.0 {
+            return now;
+        }
+        let since = now - self.last_wake;
+        let replies = seen - self.last_seen;
+        if replies > 0 && since > Duration::ZERO {
+            let rate = replies as f64 / since.as_secs_f64();
+            self.rate = if self.rate == 0.0 {
+                rate
+            } else {
+                0.75 * self.rate + 0.25 * rate
+            };
+        }
+        let mut now = now;
+        if self.rate > 0.0 {
+            let want = Duration::from_secs_f64(self.target / self.rate).min(Self::MAX_SLEEP);
+            if since < want {
+                std::thread::sleep(want - since);
+                now = Instant::now();
+            }
+        }
+        self.last_wake = now;
+        self.last_seen = seen;
+        now
+    }
+}
+
+/// What every echo connection does.
+struct EchoJob {
+    requests: Requests,
+    inflight: u64,
+    latency: bool,
+    /// Messages per connection in `--messages` mode (then the run ends by itself).
+    budget: u64,
+    /// New requests go out once at least this many replies are in (`--refill`, 1 by
+    /// default: after every read that brought any).
+    refill: u64,
+}
+
+/// One echo connection's state apart from its socket.
+struct EchoState {
+    walker: FrameWalker,
+    /// Messages sent (or owed to the socket) and replies received so far.
+    sent: u64,
+    received: u64,
+    /// Request-stream bytes written, and the end of the last message owed.
+    written: u64,
+    owed: u64,
+    /// Send times of the messages in flight (`--latency` only).
+    sent_at: VecDeque<Instant>,
+    inflater: Option<Inflater>,
+}
+
+impl Walking for EchoState {
+    fn walker(&mut self) -> &mut FrameWalker {
+        &mut self.walker
+    }
+}
+
+impl EchoState {
+    /// Owes `n` more requests (sent by the next [`EchoConn::flush`]).
+    fn owe(&mut self, n: u64, job: &EchoJob) {
+        let n = n.min(job.budget - self.sent);
+        if n == 0 || n < job.refill.min(job.budget - self.sent) {
+            return;
+        }
+        self.sent += n;
+        self.owed = job.requests.start(self.sent);
+        if job.latency {
+            let now = Instant::now();
+            self.sent_at.extend((0..n).map(|_| now));
+        }
+    }
+
+    /// Walks one piece of the reply stream; returns the replies completed in it.
+    fn walk(
+        &mut self,
+        piece: Piece<'_>,
+        job: &EchoJob,
+        counters: &mut Counters,
+    ) -> io::Result<u64> {
+        let (mut replies, mut wrong) = (0u64, 0u64);
+        let received = &mut self.received;
+        let inflater = &mut self.inflater;
+        piece.walk(&mut self.walker, |msg| {
+            if msg.opcode != OP_TEXT && msg.opcode != OP_BINARY {
+                return;
+            }
+            let len = match inflater {
+                Some(inflater) if msg.rsv1 => inflater
+                    .inflate(msg.payload)
+                    .map(<[u8]>::len)
+                    .unwrap_or(usize::MAX),
+                _ => msg.len,
+            };
+            if len != job.requests.reply_len(*received) {
+                wrong += 1;
+            }
+            *received += 1;
+            replies += 1;
+        })?;
+        counters.errors += wrong;
+        counters.seen += replies;
+        if replies > 0 {
+            if job.latency {
+                let now = Instant::now();
+                for _ in 0..replies {
+                    if let Some(at) = self.sent_at.pop_front() {
+                        counters.record_latency((now - at).as_nanos() as u64);
+                    }
+                }
+            }
+            if counters.measuring {
+                counters.count += replies;
+            }
+        }
+        Ok(replies)
+    }
+}
+
+/// One echo connection in the event loop.
+struct EchoConn {
+    stream: MioStream,
+    state: EchoState,
+    alive: bool,
+}
+
+impl EchoConn {
+    /// Writes what is owed, as far as the socket takes it (the rest on writability).
+    fn flush(&mut self, job: &EchoJob, counters: &mut Counters) -> io::Result<()> {
+        let state = &mut self.state;
+        if state.written < state.owed {
+            let bytes = job.requests.slice(state.written, state.owed);
+            let n = write_some(&mut self.stream, bytes)?;
+            state.written += n as u64;
+            if counters.measuring {
+                counters.wire_bytes += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles readiness: reads every reply there is, then sends as many new requests
+    /// in one write.
+    fn ready(
+        &mut self,
+        readable: bool,
+        bufs: &mut ReadBufs,
+        job: &EchoJob,
+        counters: &mut Counters,
+    ) -> io::Result<()> {
+        if readable {
+            let read = bufs.read_all(&mut self.stream, &mut self.state, |state, piece| {
+                state.walk(piece, job, counters).map(drop)
+            })?;
+            if counters.measuring {
+                counters.wire_bytes += read;
+            }
+            // Back to `inflight` outstanding (once `refill` replies are in).
+            let in_flight = self.state.sent - self.state.received;
+            self.state.owe(job.inflight - in_flight, job);
+        }
+        self.flush(job, counters)
+    }
+
+    fn done(&self, job: &EchoJob) -> bool {
+        self.state.received >= job.budget
+    }
+}
+
+fn echo(args: &Args) -> io::Result<Record> {
+    let addr = args.addr();
+    let window = args.window();
     let kind = args.string("kind", "binary");
     let size: usize = args.get("size", 1024);
     let conns: usize = args.get("conns", 64);
-    let inflight: usize = args.get("inflight", 16);
+    let inflight: usize = args.get::<usize>("inflight", 16).max(1);
     let offer_deflate = args.flag("deflate");
     let path = args.string("path", "/echo");
     let offer = offer_deflate.then_some(deflate::OFFER);
     // `--messages N`: echo N messages in all, then stop (for profiles).
-    let messages: usize = args.get("messages", 0);
-    let mut conns = connect_many(addr, &path, offer, conns, 16).await?;
-    let negotiated = deflate::accepted(conns[0].extensions.as_deref());
-    let conns_answer = conns[0].extensions.clone();
+    let messages: u64 = args.get("messages", 0);
+    let sockets = connect_sockets(addr, &path, offer, conns)?;
+    let answer = sockets[0].extensions.clone();
+    let negotiated = deflate::accepted(answer.as_deref());
     if offer_deflate && negotiated.is_none() {
         return Err(io::Error::other("server did not accept permessage-deflate"));
     }
@@ -344,287 +861,403 @@ async fn echo(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Reco
         _ => vec![(0..size).map(|i| (i % 251) as u8).collect()],
     };
     let opcode = if kind == "binary" { OP_BINARY } else { OP_TEXT };
-    let frames = payloads
+    let frames: Vec<Vec<u8>> = payloads
         .iter()
         .map(|payload| {
             let mut out = Vec::new();
             if negotiated.is_some() {
-                wire::encode_frame(
-                    opcode,
-                    true,
-                    &deflate::compress_message(payload, 6),
-                    &mut out,
-                );
+                let compressed = deflate::compress_message(payload, 6);
+                wire::encode_frame(opcode, true, &compressed, &mut out);
             } else {
                 wire::encode_frame(opcode, false, payload, &mut out);
             }
-            Bytes::from(out)
+            out
         })
         .collect();
-    let job = Rc::new(EchoJob {
-        frames,
-        lens: payloads.iter().map(Vec::len).collect(),
-        inflight,
-        deflate: negotiated.is_some(),
+    let lens: Vec<usize> = payloads.iter().map(Vec::len).collect();
+    let note = match &negotiated {
+        Some(_) => format!(
+            "request {} B -> {} B on the wire; server answered `{}`",
+            lens.iter().sum::<usize>() / lens.len(),
+            frames.iter().map(Vec::len).sum::<usize>() / frames.len(),
+            answer.as_deref().unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    let job = EchoJob {
+        requests: Requests::new(&frames, lens, inflight),
+        inflight: inflight as u64,
         latency: args.flag("latency"),
-        read_chunk: (size * inflight).clamp(16 * 1024, 256 * 1024),
-        budget: (messages > 0).then(|| messages.div_ceil(conns.len())),
-    });
-    let shared = Rc::new(Shared::default());
-    if job.latency {
-        *shared.latency.borrow_mut() = Some(histogram());
-    }
+        refill: args.get::<u64>("refill", 1).clamp(1, inflight as u64),
+        budget: if messages > 0 {
+            messages.div_ceil(conns as u64)
+        } else {
+            u64::MAX
+        },
+    };
     let mut record = Record {
         scenario: format!("echo {kind} {size} B"),
-        note: match &negotiated {
-            Some(_) => format!(
-                "{}; server answered `{}`",
-                conns_note(&job),
-                conns_answer.as_deref().unwrap_or_default()
-            ),
-            None => String::new(),
-        },
+        note,
         ..Record::default()
     };
-    if job.budget.is_some() {
-        shared.measuring.set(true);
+
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    // `--read-payloads`: read long payloads too (to compare with discarding them).
+    let mut bufs = ReadBufs::new(size >= DISCARD_MIN && !args.flag("read-payloads"));
+    let mut counters = Counters::new(job.latency);
+    let mut conns: Vec<EchoConn> = Vec::with_capacity(sockets.len());
+    for (index, mut socket) in sockets.into_iter().enumerate() {
+        poll.registry().register(
+            &mut socket.stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut state = EchoState {
+            walker: FrameWalker::new(negotiated.is_some()),
+            sent: 0,
+            received: 0,
+            written: 0,
+            owed: 0,
+            sent_at: VecDeque::with_capacity(if job.latency { inflight } else { 0 }),
+            inflater: negotiated.map(|_| Inflater::new()),
+        };
+        // Frames the server sent right after the handshake are not replies.
+        state.walker.feed(&socket.early, |_| {})?;
+        conns.push(EchoConn {
+            stream: socket.stream,
+            state,
+            alive: true,
+        });
     }
-    let cpu0 = CpuSample::take(&window.pid);
-    let start = Instant::now();
-    let tasks: Vec<_> = conns
-        .drain(..)
-        .map(|conn| {
-            let (job, shared) = (job.clone(), shared.clone());
-            spawn_counted(shared.clone(), echo_conn(conn, job, shared))
-        })
-        .collect();
-    if job.budget.is_some() {
-        for task in tasks {
-            let _ = task.await;
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let usage = CpuSample::take(&window.pid).usage_since(&cpu0, seconds);
-        record.seconds = seconds;
-        record.count = shared.count.get();
-        record.rate = record.count as f64 / seconds;
-        record.server_cpu = usage.server;
-        record.loadgen_cpu = usage.own;
-        record.other_cpu = usage.others;
-        record.errors = shared.errors.get();
+    let mut meter = if messages > 0 {
+        Meter::open(&window, &mut counters)
     } else {
-        window.measure(&shared, &mut record).await;
+        Meter::new(&window, Instant::now())
+    };
+    // Every connection's first window, one write each.
+    for conn in &mut conns {
+        conn.state.owe(job.inflight, &job);
+        if let Err(error) = conn.flush(&job, &mut counters) {
+            counters.failed(&error);
+            conn.alive = false;
+        }
     }
+    let mut running = conns.iter().filter(|conn| conn.alive).count();
+    // Not paced by default in `--messages` mode: profiles stay comparable with earlier
+    // ones, whose batches the server alone shaped.
+    let default_pace = if messages > 0 { 0.0 } else { 0.25 };
+    let mut pacer = Pacer::new(
+        args.get("pace", default_pace),
+        job.inflight * conns.len() as u64,
+        job.latency,
+    );
+    loop {
+        let mut now = Instant::now();
+        if meter.tick(now, &mut counters) {
+            break;
+        }
+        if messages > 0 && running == 0 {
+            meter.stop(&mut counters);
+            break;
+        }
+        now = pacer.pause(now, counters.seen);
+        wait(&mut poll, &mut events, meter.timeout(now))?;
+        for event in events.iter() {
+            let conn = &mut conns[event.token().0];
+            if !conn.alive {
+                continue;
+            }
+            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+            let outcome = conn.ready(readable, &mut bufs, &job, &mut counters);
+            let finished = messages > 0 && conn.done(&job);
+            if let Err(error) = &outcome {
+                counters.failed(error);
+            }
+            if outcome.is_err() || finished {
+                conn.alive = false;
+                running -= 1;
+                let _ = poll.registry().deregister(&mut conn.stream);
+            }
+        }
+    }
+    meter.finish(&counters, &mut record);
     if record.count == 0 {
         return Err(io::Error::other("no echo received in the window"));
     }
     Ok(record)
 }
 
-fn conns_note(job: &EchoJob) -> String {
-    let wire: usize = job.frames.iter().map(Bytes::len).sum::<usize>() / job.frames.len();
-    let plain: usize = job.lens.iter().sum::<usize>() / job.lens.len();
-    format!("request {plain} B -> {wire} B on the wire")
-}
-
-async fn echo_conn(mut conn: Conn, job: Rc<EchoJob>, shared: Rc<Shared>) -> io::Result<()> {
-    let count = job.frames.len();
-    let (mut sent, mut received) = (0usize, 0usize);
-    let mut out = Vec::new();
-    let mut sent_at = VecDeque::new();
-    let budget = job.budget.unwrap_or(usize::MAX);
-    for _ in 0..job.inflight.min(budget) {
-        out.extend_from_slice(&job.frames[sent % count]);
-        sent += 1;
-        if job.latency {
-            sent_at.push_back(Instant::now());
-        }
-    }
-    conn.stream.write_all(&out).await?;
-    conn.reader.set_keep(job.deflate);
-    let mut inflater = Inflater::new();
-    loop {
-        let read = conn
-            .reader
-            .read_from(&mut conn.stream, job.read_chunk)
-            .await?;
-        let mut replies = 0;
-        let mut errors = 0;
-        conn.reader.drain(|msg| {
-            if msg.opcode != OP_TEXT && msg.opcode != OP_BINARY {
-                return;
-            }
-            let expected = job.lens[received % count];
-            let len = if msg.rsv1 {
-                inflater
-                    .inflate(msg.payload)
-                    .map(<[u8]>::len)
-                    .unwrap_or(usize::MAX)
-            } else {
-                msg.len
-            };
-            if len != expected {
-                errors += 1;
-            }
-            received += 1;
-            replies += 1;
-        })?;
-        if job.latency {
-            let now = Instant::now();
-            for _ in 0..replies {
-                if let Some(at) = sent_at.pop_front() {
-                    shared.record_latency_if_measuring(now - at);
-                }
-            }
-        }
-        if shared.measuring.get() {
-            Shared::add(&shared.count, replies as u64);
-            Shared::add(&shared.wire_bytes, read as u64);
-        }
-        Shared::add(&shared.errors, errors);
-        if shared.stop.get() || received >= budget {
-            return Ok(());
-        }
-        out.clear();
-        for _ in 0..replies.min(budget - sent) {
-            out.extend_from_slice(&job.frames[sent % count]);
-            sent += 1;
-            if job.latency {
-                sent_at.push_back(Instant::now());
-            }
-        }
-        if !out.is_empty() {
-            conn.stream.write_all(&out).await?;
-            if shared.measuring.get() {
-                Shared::add(&shared.wire_bytes, out.len() as u64);
-            }
-        }
-    }
-}
-
-impl Shared {
-    fn record_latency_if_measuring(&self, elapsed: Duration) {
-        if self.measuring.get() {
-            self.record_latency(elapsed.as_nanos() as u64);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // broadcast: `listeners` clients on /chat, one sender; each message carries its sequence
 // number and send time, every listener records the delivery latency.
 
-/// Delivery bookkeeping for the sender's window.
-struct Deliveries {
-    listeners: u32,
-    /// Deliveries per in-flight message, indexed by sequence number modulo the length.
-    ring: RefCell<Vec<u32>>,
-    completed: Cell<u64>,
-    progress: Notify,
-}
-
+/// Deliveries per in-flight message, indexed by sequence number modulo the length.
 const RING: usize = 1 << 16;
 
-/// Parses `#SEQ TS` anywhere in a chat message (servers may prefix a user name).
-fn parse_chat(payload: &[u8]) -> Option<(u64, u64)> {
+/// The sequence number of a chat message `#SEQ TS`, found anywhere in it (servers may
+/// prefix a user name). Only the number is parsed: the send time is looked up by it, so
+/// a delivery costs a scan for `#` and a few digits.
+fn parse_seq(payload: &[u8]) -> Option<u64> {
     let start = payload.iter().position(|&b| b == b'#')? + 1;
-    let mut fields = payload[start..]
-        .split(|&b| b == b' ')
-        .map(|field| std::str::from_utf8(field).ok()?.parse::<u64>().ok());
-    Some((fields.next()??, fields.next()??))
+    let mut seq = 0u64;
+    let mut digits = 0;
+    for &byte in &payload[start..] {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        if digits == 19 {
+            return None;
+        }
+        seq = seq * 10 + u64::from(byte - b'0');
+        digits += 1;
+    }
+    (digits > 0).then_some(seq)
 }
 
-async fn broadcast(args: &Args, addr: SocketAddr, window: &Window) -> io::Result<Record> {
+/// A listener's or the sender's state apart from its socket.
+struct ChatState {
+    walker: FrameWalker,
+}
+
+impl Walking for ChatState {
+    fn walker(&mut self) -> &mut FrameWalker {
+        &mut self.walker
+    }
+}
+
+/// Delivery bookkeeping shared by the listeners.
+struct Deliveries {
+    listeners: u32,
+    /// Deliveries of each message in flight, by sequence number modulo [`RING`].
+    ring: Vec<u32>,
+    /// Send time of each message in flight ([`now_ns`]), likewise.
+    sent_ns: Vec<u64>,
+    completed: u64,
+}
+
+impl Deliveries {
+    /// A listener got message `seq`.
+    fn delivered(&mut self, seq: u64) {
+        let slot = &mut self.ring[seq as usize % RING];
+        *slot += 1;
+        if *slot == self.listeners {
+            self.completed += 1;
+        }
+    }
+}
+
+/// The sender: its socket and the bytes not yet written.
+struct Sender {
+    stream: MioStream,
+    state: ChatState,
+    pending: Vec<u8>,
+    pending_from: usize,
+    seq: u64,
+    text: Vec<u8>,
+}
+
+impl Sender {
+    /// Queues message `seq` (sent now) and writes what the socket takes.
+    fn send(&mut self, deliveries: &mut Deliveries) -> io::Result<()> {
+        self.queue(deliveries);
+        self.flush()
+    }
+
+    fn queue(&mut self, deliveries: &mut Deliveries) {
+        let slot = self.seq as usize % RING;
+        let sent = now_ns();
+        deliveries.ring[slot] = 0;
+        deliveries.sent_ns[slot] = sent;
+        self.text.clear();
+        let _ = write!(self.text, "#{} {sent}", self.seq);
+        wire::encode_frame(OP_TEXT, false, &self.text, &mut self.pending);
+        self.seq += 1;
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending_from < self.pending.len() {
+            let n = write_some(&mut self.stream, &self.pending[self.pending_from..])?;
+            self.pending_from += n;
+            if self.pending_from == self.pending.len() {
+                self.pending.clear();
+                self.pending_from = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the broadcast run is.
+enum Stage {
+    /// Probing until one message reaches every listener (all are registered).
+    Sync {
+        next_probe: Instant,
+        deadline: Instant,
+    },
+    /// Letting stray probes settle.
+    Settle { until: Instant },
+    /// Sending; the window runs.
+    Run,
+}
+
+fn broadcast(args: &Args) -> io::Result<Record> {
+    let addr = args.addr();
+    let window = args.window();
     let listeners: usize = args.get("listeners", 512);
     let rate: f64 = args.get("rate", 0.0);
     let max_outstanding: u64 = args.get("window", 32);
     let path = args.string("path", "/chat");
-    let conns = connect_many(addr, &path, None, listeners, 16).await?;
-    let shared = Rc::new(Shared::default());
-    *shared.latency.borrow_mut() = Some(histogram());
-    let deliveries = Rc::new(Deliveries {
+    // The listeners, then the sender.
+    let mut sockets = connect_sockets(addr, &path, None, listeners + 1)?;
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut bufs = ReadBufs::new(false);
+    let mut counters = Counters::new(true);
+    let mut deliveries = Deliveries {
         listeners: listeners as u32,
-        ring: RefCell::new(vec![0; RING]),
-        completed: Cell::new(0),
-        progress: Notify::new(),
-    });
-    for conn in conns {
-        let (shared, deliveries) = (shared.clone(), deliveries.clone());
-        drop(spawn_counted(
-            shared.clone(),
-            listen(conn, shared, deliveries),
-        ));
+        ring: vec![0; RING],
+        sent_ns: vec![0; RING],
+        completed: 0,
+    };
+    let sender_socket = sockets.pop().expect("sender connected");
+    let mut chat: Vec<(MioStream, ChatState, bool)> = Vec::with_capacity(listeners);
+    for (index, mut socket) in sockets.into_iter().enumerate() {
+        poll.registry()
+            .register(&mut socket.stream, Token(index), Interest::READABLE)?;
+        let mut state = ChatState {
+            walker: FrameWalker::new(true),
+        };
+        // Greetings: no `#` (and nothing was sent yet).
+        state.walker.feed(&socket.early, |_| {})?;
+        chat.push((socket.stream, state, true));
     }
-    let sender = wire::connect(addr, &path, None).await?;
-    let (mut read_half, mut write_half) = sender.stream.into_split();
-    let mut sender_reader = sender.reader;
-    // The sender's own copies are read and dropped, so its socket never backs up.
-    tokio::task::spawn_local(async move {
-        loop {
-            if sender_reader
-                .read_from(&mut read_half, 64 * 1024)
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let _ = sender_reader.drain(|_| {});
-        }
-    });
-    let message = |seq: u64| wire::frame(OP_TEXT, format!("#{seq} {}", now_ns()).as_bytes());
+    let mut sender = Sender {
+        stream: sender_socket.stream,
+        // The sender's own copies are read and dropped, so its socket never backs up.
+        state: ChatState {
+            walker: FrameWalker::new(false),
+        },
+        pending: Vec::new(),
+        pending_from: 0,
+        seq: 0,
+        text: Vec::new(),
+    };
+    poll.registry().register(
+        &mut sender.stream,
+        Token(listeners),
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
+    sender.state.walker.feed(&sender_socket.early, |_| {})?;
 
-    // Sync: probe until one message reaches every listener (all are registered).
-    let mut seq = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let start = Instant::now();
+    let mut stage = Stage::Sync {
+        next_probe: start,
+        deadline: start + Duration::from_secs(10),
+    };
+    let mut meter = Meter::new(&window, start);
+    let (mut baseline, mut first) = (0, 0);
+    let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+    let mut next_tick = start;
     loop {
-        deliveries.ring.borrow_mut()[seq as usize % RING] = 0;
-        write_half.write_all(&message(seq)).await?;
-        seq += 1;
-        let _ =
-            tokio::time::timeout(Duration::from_millis(50), deliveries.progress.notified()).await;
-        if deliveries.completed.get() > 0 {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(io::Error::other("listeners never all received a message"));
+        let now = Instant::now();
+        let timeout = match stage {
+            Stage::Sync {
+                next_probe,
+                deadline,
+            } => {
+                if deliveries.completed > 0 {
+                    stage = Stage::Settle {
+                        until: now + Duration::from_millis(100),
+                    };
+                    continue;
+                }
+                if now > deadline {
+                    return Err(io::Error::other("listeners never all received a message"));
+                }
+                if now >= next_probe {
+                    sender.send(&mut deliveries)?;
+                    stage = Stage::Sync {
+                        next_probe: now + Duration::from_millis(50),
+                        deadline,
+                    };
+                }
+                Some(Duration::from_millis(50))
+            }
+            Stage::Settle { until } => {
+                if now >= until {
+                    baseline = deliveries.completed;
+                    first = sender.seq;
+                    meter = Meter::new(&window, now);
+                    next_tick = now;
+                    stage = Stage::Run;
+                    continue;
+                }
+                Some(until - now)
+            }
+            Stage::Run => {
+                if meter.tick(now, &mut counters) {
+                    break;
+                }
+                let timeout = meter.timeout(now);
+                if let Some(interval) = interval {
+                    while now >= next_tick {
+                        sender.queue(&mut deliveries);
+                        next_tick += interval;
+                    }
+                    sender.flush()?;
+                    timeout.map(|t| t.min(next_tick - now))
+                } else {
+                    let outstanding = (sender.seq - first) - (deliveries.completed - baseline);
+                    for _ in outstanding..max_outstanding {
+                        sender.queue(&mut deliveries);
+                    }
+                    sender.flush()?;
+                    timeout
+                }
+            }
+        };
+        wait(&mut poll, &mut events, timeout)?;
+        for event in events.iter() {
+            let index = event.token().0;
+            if index == listeners {
+                let Sender { stream, state, .. } = &mut sender;
+                bufs.read_all(stream, state, |state, piece| {
+                    piece.walk(&mut state.walker, |_| {})
+                })?;
+                sender.flush()?;
+                continue;
+            }
+            let (stream, state, alive) = &mut chat[index];
+            if !*alive {
+                continue;
+            }
+            let outcome = bufs.read_all(stream, state, |state, piece| {
+                // One clock reading per read: every message in it arrived by then.
+                let arrived = now_ns();
+                piece.walk(&mut state.walker, |msg| {
+                    if msg.opcode != OP_TEXT {
+                        return;
+                    }
+                    // Greetings and other chatter carry no `#`.
+                    let Some(seq) = parse_seq(msg.payload) else {
+                        return;
+                    };
+                    if counters.measuring {
+                        counters.count += 1;
+                        let sent = deliveries.sent_ns[seq as usize % RING];
+                        counters.record_latency(arrived.saturating_sub(sent));
+                    }
+                    deliveries.delivered(seq);
+                })
+            });
+            if let Err(error) = outcome {
+                counters.failed(&error);
+                *alive = false;
+                let _ = poll.registry().deregister(stream);
+            }
         }
     }
-    // Let stray probes settle, then count from here.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let baseline = deliveries.completed.get();
-    let first = seq;
-
-    let sender_shared = shared.clone();
-    let sender_deliveries = deliveries.clone();
-    let sending = tokio::task::spawn_local(async move {
-        let shared = sender_shared;
-        let deliveries = sender_deliveries;
-        let mut seq = first;
-        let mut out = Vec::new();
-        if rate > 0.0 {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            while !shared.stop.get() {
-                tick.tick().await;
-                deliveries.ring.borrow_mut()[seq as usize % RING] = 0;
-                write_half.write_all(&message(seq)).await?;
-                seq += 1;
-            }
-        } else {
-            while !shared.stop.get() {
-                out.clear();
-                let outstanding = (seq - first) - (deliveries.completed.get() - baseline);
-                for _ in outstanding..max_outstanding {
-                    deliveries.ring.borrow_mut()[seq as usize % RING] = 0;
-                    out.extend_from_slice(&message(seq));
-                    seq += 1;
-                }
-                if !out.is_empty() {
-                    write_half.write_all(&out).await?;
-                }
-                deliveries.progress.notified().await;
-            }
-        }
-        io::Result::Ok(())
-    });
     let mut record = Record {
         scenario: if rate > 0.0 {
             format!("broadcast {rate} msg/s to {listeners}")
@@ -634,48 +1267,21 @@ async fn broadcast(args: &Args, addr: SocketAddr, window: &Window) -> io::Result
         note: format!("{listeners} listeners"),
         ..Record::default()
     };
-    window.measure(&shared, &mut record).await;
-    if sending.is_finished() {
-        sending.await.expect("sender task")?;
-    }
+    meter.finish(&counters, &mut record);
+    record.wire_bytes_per_msg = None;
     if record.count == 0 {
         return Err(io::Error::other("no delivery in the window"));
     }
     Ok(record)
 }
 
-async fn listen(mut conn: Conn, shared: Rc<Shared>, deliveries: Rc<Deliveries>) -> io::Result<()> {
-    conn.reader.set_keep(true);
-    loop {
-        conn.reader.drain(|msg| {
-            if msg.opcode != OP_TEXT {
-                return;
-            }
-            // Greetings and other chatter carry no `#`.
-            let Some((seq, sent)) = parse_chat(msg.payload) else {
-                return;
-            };
-            if shared.measuring.get() {
-                Shared::add(&shared.count, 1);
-                shared.record_latency(now_ns().saturating_sub(sent));
-            }
-            let mut ring = deliveries.ring.borrow_mut();
-            let slot = &mut ring[seq as usize % RING];
-            *slot += 1;
-            if *slot == deliveries.listeners {
-                deliveries.completed.set(deliveries.completed.get() + 1);
-                deliveries.progress.notify_one();
-            }
-        })?;
-        conn.reader.read_from(&mut conn.stream, 16 * 1024).await?;
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // idle: open many connections (handshakes/s, RSS per connection), then let each exchange
 // one big message and measure again.
 
-async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
+async fn idle(args: &Args) -> io::Result<Record> {
+    let addr = args.addr();
+    let pid = &args.window().pid;
     let n: usize = args.get("conns", 5000);
     let big: usize = args.get("big", 256 * 1024);
     let parallel: usize = args.get("parallel", 128);
@@ -724,15 +1330,13 @@ async fn idle(args: &Args, addr: SocketAddr, pid: &str) -> io::Result<Record> {
         seconds,
         count: n as u64,
         rate: n as f64 / seconds,
-        server_cpu: usage.server,
-        loadgen_cpu: usage.own,
-        other_cpu: usage.others,
         idle_kib_per_conn: Some((rss1 - rss0) / n as f64),
         after_256k_kib_per_conn: Some((rss2 - rss0) / n as f64),
         server_rss_kib: Some(rss2 as u64),
         note: format!("RSS {rss0:.0} -> {rss1:.0} -> {rss2:.0} KiB"),
         ..Record::default()
-    })
+    }
+    .with_cpu(&usage))
 }
 
 #[cfg(test)]
@@ -741,12 +1345,42 @@ mod tests {
 
     #[test]
     fn chat_messages_parse_with_and_without_prefix() {
-        assert_eq!(parse_chat(b"#12 345"), Some((12, 345)));
-        assert_eq!(parse_chat(b"[user7]: #1 2"), Some((1, 2)));
+        assert_eq!(parse_seq(b"#12 345"), Some(12));
+        assert_eq!(parse_seq(b"[user7]: #1 2"), Some(1));
         assert_eq!(
-            parse_chat(b"You are connected! There are 3 users here."),
+            parse_seq(b"You are connected! There are 3 users here."),
             None
         );
+    }
+
+    #[test]
+    fn chat_numbers_stop_at_the_first_non_digit() {
+        assert_eq!(parse_seq(b"#7 8 tail"), Some(7));
+        assert_eq!(parse_seq(b"#7"), Some(7));
+        assert_eq!(parse_seq(b"#x 8"), None);
+        assert_eq!(parse_seq(b"#99999999999999999999 1"), None);
+    }
+
+    #[test]
+    fn requests_are_contiguous_from_any_byte() {
+        let frames = vec![vec![1u8; 3], vec![2u8; 5], vec![3u8; 4]];
+        let requests = Requests::new(&frames, vec![3, 5, 4], 5);
+        assert_eq!(requests.period, 6);
+        assert_eq!(requests.period_bytes, 24);
+        let stream: Vec<u8> = (0..40).flat_map(|m| frames[m % 3].clone()).collect();
+        for m in 0..30u64 {
+            let start = requests.start(m);
+            assert_eq!(
+                &stream[start as usize..][..3],
+                &frames[(m % 3) as usize][..3]
+            );
+            for from in start..start + 4 {
+                let to = requests.start(m + 5);
+                let slice = requests.slice(from, to);
+                assert_eq!(slice, &stream[from as usize..to as usize]);
+            }
+        }
+        assert_eq!(requests.reply_len(4), 5);
     }
 
     #[test]
