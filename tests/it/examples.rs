@@ -177,3 +177,133 @@ async fn chat_closes_a_flooder_and_its_readers_keep_up() {
         "readers' p99 delivery {p99:?}"
     );
 }
+
+/// What a tokio-tungstenite client gets for a request it builds with `headers`.
+async fn try_connect(
+    addr: std::net::SocketAddr,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Client, http::Response<Option<Vec<u8>>>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}{path_and_query}")
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((client, _)) => Ok(client),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(*response),
+        Err(other) => panic!("expected a session or an HTTP refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn chat_token_mode_lets_in_only_clients_with_the_token() {
+    let server = start_with("chat", &["--token", "s3cret"], None);
+    let refused = try_connect(server.addr, "/chat", &[]).await.err().expect("401");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    let wrong = try_connect(server.addr, "/chat?token=guess", &[])
+        .await
+        .err()
+        .expect("401");
+    assert_eq!(wrong.status(), 401);
+    let Ok(mut by_query) = try_connect(server.addr, "/chat?token=s3cret", &[]).await else {
+        panic!("the token in the query is accepted");
+    };
+    assert_eq!(
+        next_text(&mut by_query).await,
+        "You are connected! There are 1 users here."
+    );
+    let Ok(mut by_cookie) = try_connect(server.addr, "/chat", &[("cookie", "token=s3cret")]).await
+    else {
+        panic!("the token in a cookie is accepted");
+    };
+    assert_eq!(
+        next_text(&mut by_cookie).await,
+        "You are connected! There are 2 users here."
+    );
+    // The page passes its own `?token=` on to the socket.
+    let page = crate::raw::RawClient::handshake(server.addr, b"GET /?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .reply;
+    assert!(page.body.contains("location.search"), "the page reads its token");
+}
+
+#[tokio::test]
+async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
+    let server = start_with("auth", &["--users", "ada=ada-t,bob=bob-t"], None);
+    let addr = server.addr;
+    let chat = [("sec-websocket-protocol", "chat")];
+
+    let Ok(mut ada) = try_connect(addr, "/chat?token=ada-t", &chat).await else {
+        panic!("ada's query token is accepted");
+    };
+    assert_eq!(
+        next_text(&mut ada).await,
+        "Hello ada (token from the query)! There are 1 users here."
+    );
+    let Ok(mut bob) = try_connect(
+        addr,
+        "/chat",
+        &[("sec-websocket-protocol", "chat"), ("cookie", "ws_token=bob-t")],
+    )
+    .await
+    else {
+        panic!("bob's cookie is accepted");
+    };
+    assert_eq!(
+        next_text(&mut bob).await,
+        "Hello bob (token from the cookie)! There are 2 users here."
+    );
+    let Ok(mut ada2) = try_connect(addr, "/chat", &[("sec-websocket-protocol", "chat, bearer.ada-t")]).await
+    else {
+        panic!("ada's subprotocol token is accepted");
+    };
+    assert_eq!(
+        next_text(&mut ada2).await,
+        "Hello ada (token from the subprotocol)! There are 3 users here."
+    );
+    send_text(&mut bob, "hi all").await;
+    for client in [&mut ada, &mut bob, &mut ada2] {
+        assert_eq!(next_text(client).await, "[bob]: hi all");
+    }
+
+    // No token, an unknown one: 401 with a Bearer challenge, no session.
+    let none = try_connect(addr, "/chat", &chat).await.err().expect("401");
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"chat\"");
+    let unknown = try_connect(addr, "/chat?token=eve-t", &chat).await.err().expect("401");
+    assert_eq!(
+        unknown.headers()["www-authenticate"],
+        "Bearer realm=\"chat\", error=\"invalid_token\""
+    );
+    // bob's cookie sent by a page of another site: the origin check refuses it first.
+    let hijack = try_connect(
+        addr,
+        "/chat",
+        &[
+            ("sec-websocket-protocol", "chat"),
+            ("cookie", "ws_token=bob-t"),
+            ("origin", "https://evil.example"),
+        ],
+    )
+    .await
+    .err()
+    .expect("403");
+    assert_eq!(hijack.status(), 403);
+
+    // The login sets the cookie with HttpOnly and SameSite=Strict.
+    let login = crate::raw::RawClient::handshake(addr, b"GET /login?token=bob-t HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .reply;
+    assert_eq!(login.status, 303);
+    assert_eq!(
+        login.header("set-cookie"),
+        Some("ws_token=bob-t; HttpOnly; SameSite=Strict; Path=/")
+    );
+}

@@ -109,10 +109,13 @@ pub fn start_with(name: &str, args: &[&str], max_files: Option<u32>) -> Example 
         .expect("example starts");
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
+    // Lines before `Listening on` (the auth example's tokens) are passed over.
     let line = lines
-        .next()
-        .expect("the example prints a line")
-        .expect("stdout is UTF-8");
+        .by_ref()
+        .take(50)
+        .map(|l| l.expect("stdout is UTF-8"))
+        .find(|l| l.starts_with("Listening on "))
+        .expect("the example prints its `Listening on` line");
     let addr = line
         .strip_prefix("Listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));

@@ -9,7 +9,8 @@
 //!   address that is not a trusted proxy is the client's, so a client that writes its
 //!   own `X-Forwarded-For` entry in front gains nothing.
 //! - The PROXY protocol (HAProxy's, versions 1 and 2) on a listener: the proxy writes
-//!   the client's address ahead of the connection's bytes ([`read_proxy_header`]).
+//!   the client's address ahead of the connection's bytes, and the server reads exactly
+//!   that header before TLS and HTTP ([`EmbeddedServer::proxy_protocol`](crate::EmbeddedServer::proxy_protocol)).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

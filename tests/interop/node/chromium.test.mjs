@@ -1,14 +1,14 @@
 // Headless Chromium (Debian's package, driven by playwright-core):
 // - negotiating permessage-deflate with the `deflate` example (WS_DEFLATE_ADDR) and
-//   round-tripping every kind of message. The page comes from a static server started
-//   here on 127.0.0.1 (Chromium blocks ws://127.0.0.1 from about:blank);
+//   round-tripping every kind of message. The test script (browser/deflate.js) runs in
+//   the example's own page, injected by playwright: the socket is same-origin, as the
+//   server's default origin check requires (and Chromium blocks ws://127.0.0.1 from
+//   about:blank);
 // - the chat example's own page (WS_CHAT_ADDR, served at `/`) in two tabs.
 //
 // CHROMIUM overrides the browser binary (default /usr/bin/chromium).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,27 +18,11 @@ import { chromium } from 'playwright-core';
 import { addr, within } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const pages = path.join(here, '..', 'browser');
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+const script = path.join(here, '..', 'browser', 'deflate.js');
 
-let server;
 let browser;
-let base;
 
 before(async () => {
-  server = http.createServer((req, res) => {
-    const name = path.basename(new URL(req.url, 'http://x').pathname);
-    const file = path.join(pages, name);
-    const type = TYPES[path.extname(name)];
-    if (!type || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${server.address().port}`;
   browser = await within(
     chromium.launch({
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -62,7 +46,6 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
 });
 
 test('Chromium negotiates permessage-deflate and round-trips every kind', async () => {
@@ -71,8 +54,10 @@ test('Chromium negotiates permessage-deflate and round-trips every kind', async 
   page.on('console', (m) => consoleLines.push(m.text()));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   try {
-    const wsUrl = `ws://${addr('WS_DEFLATE_ADDR')}${process.env.WS_DEFLATE_PATH ?? '/echo'}`;
-    await page.goto(`${base}/deflate.html?ws=${encodeURIComponent(wsUrl)}`, { timeout: 20_000 });
+    const server = addr('WS_DEFLATE_ADDR');
+    const wsUrl = `ws://${server}${process.env.WS_DEFLATE_PATH ?? '/echo'}`;
+    await page.goto(`http://${server}/?ws=${encodeURIComponent(wsUrl)}`, { timeout: 20_000 });
+    await page.addScriptTag({ path: script });
     const report = await within(page.evaluate(() => runInterop()), 120_000, 'the page\'s run');
     console.log(consoleLines.map((l) => `# page: ${l}`).join('\n'));
     console.log(`# extensions: ${report.extensions}; ${report.checked} messages checked; close ${JSON.stringify(report.close)}`);
