@@ -30,7 +30,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::Read;
 
-use ws::http::HttpRequest;
+use ws::HttpRequest;
 use ws::prelude::*;
 
 const PAGE: &str = include_str!("auth.html");
@@ -194,7 +194,7 @@ fn users() -> Users {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     let users = users();
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
         install!(app, WebSockets {

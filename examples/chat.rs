@@ -84,7 +84,7 @@ async fn chat(
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     let rate: Option<u32> = common::option("max-messages-per-second");
     let token: Option<String> = common::option("token");
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {

@@ -46,7 +46,7 @@ fn millis(name: &str) -> Option<Duration> {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     let deflate = std::env::args().any(|arg| arg == "--deflate");
     let ping_period = millis("--ping-period-ms");
     let timeout = millis("--timeout-ms").unwrap_or(Duration::from_secs(15));

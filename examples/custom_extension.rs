@@ -13,9 +13,10 @@
 
 mod common;
 
+use ws::Rsv;
 use ws::extension::{
     DataKind, ExtFrame, Extension, ExtensionError, ExtensionFactory, ExtensionParams,
-    IncomingContext, Negotiated, Rsv,
+    IncomingContext, Negotiated,
 };
 use ws::prelude::*;
 
@@ -156,7 +157,7 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     embedded_server!(port = common::port(), |app| {
         install!(app, WebSockets {
             extensions {

@@ -36,7 +36,7 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     embedded_server!(port = common::port(), |app| {
         install!(app, WebSockets {
             max_message_size = 16MiB,

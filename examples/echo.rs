@@ -32,7 +32,7 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
         install!(app, WebSockets {
             ping_period = 15s,

@@ -82,7 +82,7 @@ fn make_certificate(dir: &Path, with_ca: bool) -> (PathBuf, PathBuf) {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), ServerError> {
     let cert: Option<PathBuf> = common::option("cert");
     let key: Option<PathBuf> = common::option("key");
     let test_ca: Option<PathBuf> = common::option("test-ca");

@@ -23,7 +23,7 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
+//! # async fn main() -> Result<(), ws::ServerError> {
 //! let server = embedded_server!(host = "127.0.0.1", port = 0, |app| {
 //!     install!(app, WebSockets {
 //!         ping_period = 15s,
@@ -60,7 +60,8 @@
 //! does not rebuild when only the environment changed).
 //!
 //! The crate re-exports the runtime ([`ws_runtime`](https://docs.rs/ws-runtime)): its
-//! modules ([`extension`], [`extract`], [`session`], ...) and its items.
+//! items at the root ([`WebSocketSession`], [`Frame`], [`Guard`], ...), the extension
+//! API in [`extension`], and the `http` crate's types in [`http`].
 
 #[doc(inline)]
 pub use ws_macros::{embedded_server, install, routing, web_socket, web_socket_raw};
@@ -77,11 +78,13 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use ws_runtime::Tls;
     #[doc(no_inline)]
+    pub use ws_runtime::extension::Deflate;
+    #[doc(no_inline)]
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
-        Deflate, EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
+        EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
         JsonConverter, Member, Outgoing, Path, Principal, Query, Rejection, RemoteAddr, Result,
-        State, Text, WebSocketOptions, WebSocketSession,
+        ServerError, State, Text, WebSocketOptions, WebSocketSession,
     };
 }
 
@@ -97,12 +100,12 @@ pub mod __private {
     pub use std::time::Duration;
     pub use std::vec::Vec;
 
-    pub use ws_runtime::error::{HandlerError, IntoHandlerResult};
-    pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated, Rsv};
-    pub use ws_runtime::extract::{
-        HandlerParam, HandshakeRequest, Rejection, SessionParts, StartupCheck,
+    pub use ws_runtime::__private::{BoxHandlerFuture, SessionStart, StartupCheck};
+    pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated};
+    pub use ws_runtime::{
+        HandlerError, HandlerParam, HandshakeRequest, IntoHandlerResult, Rejection, Rsv,
+        SessionParts,
     };
-    pub use ws_runtime::routing::{BoxHandlerFuture, SessionStart};
 
     use ws_runtime::{Frame, Incoming, Route};
 

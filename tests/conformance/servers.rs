@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ws::{Deflate, EmbeddedServer, Route, RunningServer, WebSocketOptions};
+use ws::extension::Deflate;
+use ws::{EmbeddedServer, Route, RunningServer, WebSocketOptions};
 
 use crate::case::Env;
 

@@ -204,7 +204,10 @@ async fn try_connect(
 #[tokio::test]
 async fn chat_token_mode_lets_in_only_clients_with_the_token() {
     let server = start_with("chat", &["--token", "s3cret"], None);
-    let refused = try_connect(server.addr, "/chat", &[]).await.err().expect("401");
+    let refused = try_connect(server.addr, "/chat", &[])
+        .await
+        .err()
+        .expect("401");
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
     let wrong = try_connect(server.addr, "/chat?token=guess", &[])
@@ -228,10 +231,16 @@ async fn chat_token_mode_lets_in_only_clients_with_the_token() {
         "You are connected! There are 2 users here."
     );
     // The page passes its own `?token=` on to the socket.
-    let page = crate::raw::RawClient::handshake(server.addr, b"GET /?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .reply;
-    assert!(page.body.contains("location.search"), "the page reads its token");
+    let page = crate::raw::RawClient::handshake(
+        server.addr,
+        b"GET /?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .reply;
+    assert!(
+        page.body.contains("location.search"),
+        "the page reads its token"
+    );
 }
 
 #[tokio::test]
@@ -250,7 +259,10 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     let Ok(mut bob) = try_connect(
         addr,
         "/chat",
-        &[("sec-websocket-protocol", "chat"), ("cookie", "ws_token=bob-t")],
+        &[
+            ("sec-websocket-protocol", "chat"),
+            ("cookie", "ws_token=bob-t"),
+        ],
     )
     .await
     else {
@@ -260,7 +272,12 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
         next_text(&mut bob).await,
         "Hello bob (token from the cookie)! There are 2 users here."
     );
-    let Ok(mut ada2) = try_connect(addr, "/chat", &[("sec-websocket-protocol", "chat, bearer.ada-t")]).await
+    let Ok(mut ada2) = try_connect(
+        addr,
+        "/chat",
+        &[("sec-websocket-protocol", "chat, bearer.ada-t")],
+    )
+    .await
     else {
         panic!("ada's subprotocol token is accepted");
     };
@@ -277,7 +294,10 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     let none = try_connect(addr, "/chat", &chat).await.err().expect("401");
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"chat\"");
-    let unknown = try_connect(addr, "/chat?token=eve-t", &chat).await.err().expect("401");
+    let unknown = try_connect(addr, "/chat?token=eve-t", &chat)
+        .await
+        .err()
+        .expect("401");
     assert_eq!(
         unknown.headers()["www-authenticate"],
         "Bearer realm=\"chat\", error=\"invalid_token\""
@@ -298,9 +318,12 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     assert_eq!(hijack.status(), 403);
 
     // The login sets the cookie with HttpOnly and SameSite=Strict.
-    let login = crate::raw::RawClient::handshake(addr, b"GET /login?token=bob-t HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .reply;
+    let login = crate::raw::RawClient::handshake(
+        addr,
+        b"GET /login?token=bob-t HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .reply;
     assert_eq!(login.status, 303);
     assert_eq!(
         login.header("set-cookie"),

@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use ws::extension::{
     ExtFrame, Extension, ExtensionError, ExtensionFactory, ExtensionParams, IncomingContext,
-    Negotiated, Rsv,
+    Negotiated,
 };
 use ws::{
-    ChannelOverflow, EmbeddedServer, Route, RunningServer, WebSocketOptions, WebSocketSession,
+    ChannelOverflow, EmbeddedServer, Route, Rsv, RunningServer, WebSocketOptions, WebSocketSession,
 };
 
 use crate::raw::{self, RawClient};

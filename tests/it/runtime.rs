@@ -314,7 +314,13 @@ async fn duplicate_routes_are_a_startup_error_naming_both() {
         .await
         .expect_err("duplicate routes refused");
     let message = err.to_string();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        matches!(
+            err.config_errors(),
+            [ws::ConfigError::DuplicateRoute { path, .. }] if path == "/same/{b}"
+        ),
+        "{err:?}"
+    );
     assert!(
         message.contains("two WebSocket routes for `/same/{b}`"),
         "{message}"
@@ -835,7 +841,7 @@ async fn suspend_overflow_policy_makes_send_wait_for_a_slow_reader_and_loses_not
     const FRAMES: usize = 256;
     const SIZE: usize = 64 * 1024;
     let options = WebSocketOptions::new().outgoing_capacity(8);
-    assert_eq!(options.get_outgoing_overflow(), ChannelOverflow::Suspend);
+    assert_eq!(options.outgoing_overflow, ChannelOverflow::Suspend);
     let (tx, mut rx) = probe::<usize>();
     let server = serve(move |app| {
         app.install(options);
@@ -1039,8 +1045,8 @@ impl ws::extension::ExtensionFactory for ClaimsRsv1 {
     fn name(&self) -> &str {
         "x-claims-rsv1"
     }
-    fn rsv(&self) -> ws::extension::Rsv {
-        ws::extension::Rsv::RSV1
+    fn rsv(&self) -> ws::Rsv {
+        ws::Rsv::RSV1
     }
     fn negotiate(&self, _: &[ws::extension::ExtensionParams]) -> Option<ws::extension::Negotiated> {
         None
@@ -1055,7 +1061,7 @@ async fn two_extensions_claiming_one_rsv_bit_are_refused_at_startup() {
         .configure(|app| {
             app.install(
                 WebSocketOptions::new()
-                    .extension(ws::Deflate::new())
+                    .extension(ws::extension::Deflate::new())
                     .extension(ClaimsRsv1),
             );
             app.route(echo_route("/echo"));
@@ -1063,7 +1069,15 @@ async fn two_extensions_claiming_one_rsv_bit_are_refused_at_startup() {
         .bind()
         .await
         .expect_err("conflicting extensions refused");
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        matches!(
+            err.config_errors(),
+            [ws::ConfigError::Options(
+                ws::OptionsError::RsvConflict { .. }
+            )]
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains("extensions `permessage-deflate` and `x-claims-rsv1` both claim RSV1"),

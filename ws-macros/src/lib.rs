@@ -233,7 +233,7 @@ pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         Deflate { compression_level = 6, compress_if_bigger_than = 1KiB },
 ///     },
 /// });
-/// assert_eq!(app.options().get_ping_period(), Some(std::time::Duration::from_secs(15)));
+/// assert_eq!(app.options().ping_period, Some(std::time::Duration::from_secs(15)));
 /// assert_eq!(app.options().extension_names(), ["permessage-deflate"]);
 /// ```
 ///

@@ -363,7 +363,7 @@ impl<T: DeserializeOwned + Send + 'static> HandlerParam for Path<T> {
         if ctx.pattern().param_names().next().is_none() {
             return Err(format!(
                 "takes `Path<{}>` but its path `{}` has no `{{name}}` segment",
-                type_name::<T>(),
+                crate::error::readable_type_name(type_name::<T>()),
                 ctx.pattern().as_str()
             ));
         }
@@ -456,7 +456,10 @@ impl<T: Send + Sync + 'static> HandlerParam for State<T> {
         req.state.get::<T>().map(State).ok_or_else(|| {
             Rejection::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("state `{}` is not installed", type_name::<T>()),
+                format!(
+                    "state `{}` is not installed",
+                    crate::error::readable_type_name(type_name::<T>())
+                ),
             )
         })
     }
@@ -467,7 +470,7 @@ impl<T: Send + Sync + 'static> HandlerParam for State<T> {
         } else {
             Err(format!(
                 "takes `State<{0}>` but no `{0}` was installed: call `app.state(...)` with one",
-                type_name::<T>()
+                crate::error::readable_type_name(type_name::<T>())
             ))
         }
     }

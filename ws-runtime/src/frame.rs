@@ -316,7 +316,7 @@ pub enum Frame {
 /// `#[web_socket_raw]` session receives for each frame of a message sent in several.
 ///
 /// ```
-/// use ws_runtime::{Frame, FrameType, frame::Fragment};
+/// use ws_runtime::{Fragment, Frame, FrameType};
 /// // A text message in two frames, as a raw handler may send it.
 /// let first = Frame::Fragment(Fragment::first(FrameType::Text, false, "Hel"));
 /// let last = Frame::Fragment(Fragment::continuation(true, "lo"));

@@ -1,43 +1,4 @@
-//! Authentication before the upgrade: guards and the principals they yield.
-//!
-//! A [`Guard`] runs after the handshake is found valid and before the `101 Switching
-//! Protocols`. It sees the whole request ([`HandshakeRequest`]: headers, query,
-//! cookies, the offered subprotocols, the client's address) and either refuses it with
-//! a [`Rejection`] (any status, headers such as `WWW-Authenticate`, a body) or accepts
-//! it with a principal, which the handler takes as [`Principal<T>`]. A refused request
-//! never starts the handler, and no session exists for it.
-//!
-//! A guard is usually an `async fn`:
-//!
-//! ```
-//! use ws_runtime::guard::Principal;
-//! use ws_runtime::extract::HandshakeRequest;
-//! use ws_runtime::{Rejection, Route, WebSocketSession};
-//!
-//! struct User { name: String }
-//!
-//! // Browsers cannot set `Authorization` on a WebSocket: the token comes in the query
-//! // (`?token=`), a cookie, or a `Sec-WebSocket-Protocol` entry.
-//! async fn auth(req: &HandshakeRequest<'_>) -> Result<User, Rejection> {
-//!     match req.query("token").as_deref() {
-//!         Some("s3cret") => Ok(User { name: "ada".into() }),
-//!         _ => Err(Rejection::unauthorized("Bearer", "a valid `token` is required")),
-//!     }
-//! }
-//!
-//! let route = Route::new("/chat", |session: WebSocketSession| async move {
-//!     drop(session);
-//! })
-//! .guard(auth);
-//! # let _ = route;
-//! ```
-//!
-//! With the macros: `#[web_socket("/chat", guard = auth)]` on the handler, or
-//! `routing!(app, authenticate(auth) { chat, admin })` for several routes (Ktor's
-//! `authenticate { webSocket(...) }`), or `app.guard(auth)` for every WebSocket route
-//! of the application. Guards run in that order: the application's, then the
-//! `authenticate` block's, then the route's own; a later guard sees the principals of
-//! the earlier ones ([`HandshakeRequest::principal`]).
+//! Guards before the upgrade and the principals they yield (documented on [`Guard`]).
 
 use std::any::{Any, TypeId, type_name};
 use std::fmt;
@@ -48,7 +9,44 @@ use std::sync::Arc;
 
 use crate::extract::{HandlerParam, HandshakeRequest, Rejection, SessionParts, StartupContext};
 
-/// Checks a handshake before the upgrade and names who is connecting.
+/// Authentication before the upgrade: checks a handshake and names who is connecting.
+///
+/// A [`Guard`] runs after the handshake is found valid and before the `101 Switching
+/// Protocols`. It sees the whole request ([`HandshakeRequest`]: headers, query,
+/// cookies, the offered subprotocols, the client's address) and either refuses it with
+/// a [`Rejection`] (any status, headers such as `WWW-Authenticate`, a body) or accepts
+/// it with a principal, which the handler takes as [`Principal<T>`]. A refused request
+/// never starts the handler, and no session exists for it.
+///
+/// A guard is usually an `async fn`:
+///
+/// ```
+/// use ws_runtime::{HandshakeRequest, Principal, Rejection, Route, WebSocketSession};
+///
+/// struct User { name: String }
+///
+/// // Browsers cannot set `Authorization` on a WebSocket: the token comes in the query
+/// // (`?token=`), a cookie, or a `Sec-WebSocket-Protocol` entry.
+/// async fn auth(req: &HandshakeRequest<'_>) -> Result<User, Rejection> {
+///     match req.query("token").as_deref() {
+///         Some("s3cret") => Ok(User { name: "ada".into() }),
+///         _ => Err(Rejection::unauthorized("Bearer", "a valid `token` is required")),
+///     }
+/// }
+///
+/// let route = Route::new("/chat", |session: WebSocketSession| async move {
+///     drop(session);
+/// })
+/// .guard(auth);
+/// # let _ = route;
+/// ```
+///
+/// With the macros: `#[web_socket("/chat", guard = auth)]` on the handler, or
+/// `routing!(app, authenticate(auth) { chat, admin })` for several routes (Ktor's
+/// `authenticate { webSocket(...) }`), or `app.guard(auth)` for every WebSocket route
+/// of the application. Guards run in that order: the application's, then the
+/// `authenticate` block's, then the route's own; a later guard sees the principals of
+/// the earlier ones ([`HandshakeRequest::principal`]).
 ///
 /// Implemented for every `async fn(&HandshakeRequest<'_>) -> Result<P, Rejection>`
 /// (and every closure of that shape); implement it by hand for a guard with settings
@@ -198,15 +196,15 @@ impl<T: Send + Sync + 'static> HandlerParam for Principal<T> {
                 "its guards yield {}",
                 ctx.principals
                     .iter()
-                    .map(|(_, name)| format!("`{name}`"))
+                    .map(|(_, name)| format!("`{}`", crate::error::readable_type_name(name)))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
         };
         Err(format!(
             "takes `Principal<{}>` but {yielded}: add a guard that returns `Result<{}, Rejection>` (`#[web_socket(\"{}\", guard = ...)]`, `routing!(app, authenticate(...) {{ .. }})` or `app.guard(...)`)",
-            type_name::<T>(),
-            type_name::<T>(),
+            crate::error::readable_type_name(type_name::<T>()),
+            crate::error::readable_type_name(type_name::<T>()),
             ctx.pattern().as_str()
         ))
     }

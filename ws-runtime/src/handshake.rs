@@ -23,7 +23,7 @@ use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::{HandshakeRequest, Rejection};
 use crate::guard::AnyPrincipal;
-use crate::http::{HttpFuture, HttpResponse};
+use crate::http_route::{HttpFuture, HttpResponse};
 use crate::proxy::Resolved;
 use crate::routing::{PathParams, Route, SessionStart};
 use crate::server::AppInner;
@@ -516,7 +516,7 @@ fn compact_uri(uri: &Uri) -> Uri {
 
 /// The outcome of matching a plain HTTP request.
 pub(crate) enum HttpMatch {
-    Found(Arc<dyn Fn(crate::http::HttpRequest) -> HttpFuture + Send + Sync>),
+    Found(Arc<dyn Fn(crate::http_route::HttpRequest) -> HttpFuture + Send + Sync>),
     MethodNotAllowed(String),
     NotFound,
 }

@@ -4,24 +4,23 @@
 //! macros. This crate is usable on its own: everything the macros expand to is public
 //! here.
 //!
-//! Modules follow one connection from accept to close:
-//! [`server`] (listener, graceful shutdown) → [`routing`] and the handshake (route
-//! match, upgrade validation, subprotocol and extension negotiation) → [`extract`]
-//! (handler parameters) → [`session`] (what the handler holds) → the connection driver
-//! (one task per connection: the handler, timers, reads and writes over a
-//! [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8, fragments,
-//! limits, the extension stage) → [`frame`] (what the handler sends and receives).
-//! [`options`] configures it all; [`extension`] adds permessage-deflate and custom
-//! extensions; [`connections`] serves many sessions at once. [`security`] (the origin
-//! check), [`guard`] (authentication before the upgrade) and [`proxy`] (addresses
-//! behind a proxy) decide who gets a session. `docs/architecture.md`
-//! in the repository describes the shape.
+//! The items follow one connection from accept to close: [`EmbeddedServer`] (listeners,
+//! limits, TLS, graceful shutdown) → the handshake (route match, upgrade validation,
+//! the origin check of [`AllowedOrigins`], [`Guard`]s, subprotocol and extension
+//! negotiation) → extractors ([`HandlerParam`]: [`Path`], [`State`], [`Principal`], ...)
+//! → [`WebSocketSession`] (what the handler holds: [`Incoming`], [`Outgoing`]) → the
+//! connection driver (one task per connection: the handler, timers, reads and writes
+//! over a [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8,
+//! fragments, limits, the extension stage) → [`Frame`] (what the handler sends and
+//! receives). [`WebSocketOptions`] configures it all; [`extension`] adds
+//! permessage-deflate and custom extensions; [`Connections`] serves many sessions at
+//! once. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
+//! # async fn main() -> Result<(), ws_runtime::ServerError> {
 //! let server = EmbeddedServer::new()
 //!     .host("127.0.0.1")
 //!     .port(0)
@@ -44,26 +43,26 @@
 //! ```
 
 mod admission;
-pub mod connections;
-pub mod convert;
+mod connections;
+mod convert;
 mod driver;
-pub mod error;
+mod error;
 pub mod extension;
-pub mod extract;
-pub mod frame;
+mod extract;
+mod frame;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz;
-pub mod guard;
+mod guard;
 mod handshake;
-pub mod http;
-pub mod options;
+mod http_route;
+mod options;
 mod protocol;
-pub mod proxy;
-pub mod routing;
-pub mod security;
-pub mod server;
-pub mod session;
+mod proxy;
+mod routing;
+mod security;
+mod server;
+mod session;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -71,21 +70,35 @@ mod transport;
 pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
-pub use error::{Error, HandlerError, IntoHandlerResult, Result};
-pub use extension::Deflate;
+pub use error::{ConfigError, Error, HandlerError, IntoHandlerResult, Result, ServerError};
 pub use extract::{
-    HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, State,
+    HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, SessionParts,
+    StartupContext, State, StateMap,
 };
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
-pub use guard::{Guard, Principal};
-pub use http::{HttpRequest, HttpResponse};
+pub use guard::{Guard, GuardFn, Principal};
+pub use http_route::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
-pub use routing::Route;
+pub use routing::{PathError, PathParams, PathPattern, Route};
 pub use security::AllowedOrigins;
 pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
-pub use session::{Incoming, Outgoing, TrySendError, WebSocketSession};
+pub use session::{Incoming, Outgoing, Recv, SendFrame, TrySendError, WebSocketSession};
 #[cfg(feature = "tls")]
 pub use tls::Tls;
 pub use transport::Transport;
 
 pub use bytes::Bytes;
+
+/// The `http` crate's types that requests, responses and rejections are made of, so
+/// that an application needs no `http` dependency of its own (`ws::http::StatusCode`).
+pub mod http {
+    #[doc(no_inline)]
+    pub use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+}
+
+/// What the macros' expansions name and users never write: kept out of the docs.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::extract::StartupCheck;
+    pub use crate::routing::{BoxHandlerFuture, SessionStart};
+}

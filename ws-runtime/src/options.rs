@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::convert::ContentConverter;
 use crate::extension::ExtensionFactory;
-pub use crate::security::AllowedOrigins;
+use crate::security::AllowedOrigins;
 
 /// What happens when a session's outgoing queue is full (Ktor 3.4's `ChannelOverflow`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -33,6 +33,10 @@ pub enum ChannelOverflow {
 /// (The table is `install!`'s, generated from `ws-dsl/src/keys.rs`: a key is written
 /// there once, with its setter here.)
 ///
+/// Each setting is a field, read as `options.ping_period`; the builder method of the
+/// same name sets it (as `install!` does). Settings are checked together when the
+/// server starts ([`validate`](Self::validate)).
+///
 /// ```
 /// use std::time::Duration;
 /// use ws_runtime::WebSocketOptions;
@@ -42,26 +46,41 @@ pub enum ChannelOverflow {
 ///     .timeout(Duration::from_secs(15))
 ///     .max_frame_size(u64::MAX)
 ///     .masking(false);
-/// assert_eq!(options.get_ping_period(), Some(Duration::from_secs(15)));
+/// assert_eq!(options.ping_period, Some(Duration::from_secs(15)));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct WebSocketOptions {
-    ping_period: Option<Duration>,
-    timeout: Duration,
-    max_frame_size: u64,
-    masking: bool,
-    max_message_size: u64,
-    outgoing_capacity: usize,
-    outgoing_capacity_bytes: usize,
-    outgoing_overflow: ChannelOverflow,
-    incoming_capacity: usize,
-    handshake_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    max_messages_per_second: Option<u32>,
-    allowed_origins: AllowedOrigins,
-    read_buffer_size: usize,
-    write_buffer_size: usize,
+    /// Send a Ping this often (`None`: no pings).
+    pub ping_period: Option<Duration>,
+    /// No Pong within it closes the session with 1011; also how long a close handshake may take.
+    pub timeout: Duration,
+    /// The largest incoming message, Ktor-style (`maxFrameSize`).
+    pub max_frame_size: u64,
+    /// Whether masking was asked for (a server must not mask: refused at start-up).
+    pub masking: bool,
+    /// The largest incoming message after reassembly and inflation.
+    pub max_message_size: u64,
+    /// The outgoing queue bound in frames.
+    pub outgoing_capacity: usize,
+    /// The outgoing queue bound in payload bytes.
+    pub outgoing_capacity_bytes: usize,
+    /// What a full outgoing queue does.
+    pub outgoing_overflow: ChannelOverflow,
+    /// Frames read ahead of the handler.
+    pub incoming_capacity: usize,
+    /// How long a client may take to send its request's headers.
+    pub handshake_timeout: Duration,
+    /// No frame either way for this long closes the session with 1001 (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// The incoming message rate limit, if set.
+    pub max_messages_per_second: Option<u32>,
+    /// Which browser origins may open sessions.
+    pub allowed_origins: AllowedOrigins,
+    /// The most bytes one socket read takes.
+    pub read_buffer_size: usize,
+    /// Encoded bytes gathered before the writer writes.
+    pub write_buffer_size: usize,
     pub(crate) extensions: Vec<Arc<dyn ExtensionFactory>>,
     pub(crate) content_converter: Option<Arc<dyn ContentConverter>>,
 }
@@ -279,85 +298,10 @@ impl WebSocketOptions {
         self
     }
 
-    /// The ping period, if pings are on.
-    pub fn get_ping_period(&self) -> Option<Duration> {
-        self.ping_period
-    }
-
-    /// The pong and close-handshake timeout.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The largest incoming message Ktor-style (`maxFrameSize`).
-    pub fn get_max_frame_size(&self) -> u64 {
-        self.max_frame_size
-    }
-
-    /// Whether masking was asked for.
-    pub fn get_masking(&self) -> bool {
-        self.masking
-    }
-
-    /// The largest incoming message after reassembly and inflation.
-    pub fn get_max_message_size(&self) -> u64 {
-        self.max_message_size
-    }
-
     /// The effective incoming message limit: the smaller of `max_frame_size` and
     /// `max_message_size`.
     pub fn message_limit(&self) -> usize {
         usize::try_from(self.max_frame_size.min(self.max_message_size)).unwrap_or(usize::MAX)
-    }
-
-    /// The outgoing queue bound in frames.
-    pub fn get_outgoing_capacity(&self) -> usize {
-        self.outgoing_capacity
-    }
-
-    /// The outgoing queue bound in bytes.
-    pub fn get_outgoing_capacity_bytes(&self) -> usize {
-        self.outgoing_capacity_bytes
-    }
-
-    /// The idle timeout, if on.
-    pub fn get_idle_timeout(&self) -> Option<Duration> {
-        self.idle_timeout
-    }
-
-    /// The incoming message rate limit, if set.
-    pub fn get_max_messages_per_second(&self) -> Option<u32> {
-        self.max_messages_per_second
-    }
-
-    /// The outgoing overflow policy.
-    pub fn get_outgoing_overflow(&self) -> ChannelOverflow {
-        self.outgoing_overflow
-    }
-
-    /// The incoming read-ahead in frames.
-    pub fn get_incoming_capacity(&self) -> usize {
-        self.incoming_capacity
-    }
-
-    /// The handshake timeout.
-    pub fn get_handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// Which browser origins may open sessions.
-    pub fn get_allowed_origins(&self) -> &AllowedOrigins {
-        &self.allowed_origins
-    }
-
-    /// The engine read size.
-    pub fn get_read_buffer_size(&self) -> usize {
-        self.read_buffer_size
-    }
-
-    /// The write batching threshold.
-    pub fn get_write_buffer_size(&self) -> usize {
-        self.write_buffer_size
     }
 
     /// Names of the installed extensions, in negotiation order.
@@ -419,10 +363,10 @@ mod tests {
     #[test]
     fn ktor_defaults() {
         let o = WebSocketOptions::new();
-        assert_eq!(o.get_ping_period(), None);
-        assert_eq!(o.get_timeout(), Duration::from_secs(15));
-        assert_eq!(o.get_max_frame_size(), u64::MAX);
-        assert!(!o.get_masking());
+        assert_eq!(o.ping_period, None);
+        assert_eq!(o.timeout, Duration::from_secs(15));
+        assert_eq!(o.max_frame_size, u64::MAX);
+        assert!(!o.masking);
         assert_eq!(o.message_limit(), 64 << 20);
         assert!(o.validate().is_ok());
     }

@@ -18,13 +18,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use http::{HeaderMap, header::HeaderName};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use ws_dsl::net::IpNet;
+use ws_dsl::net::IpNet;
 
 use ws_dsl::net::canonical;
 
 /// The proxies whose forwarding headers are believed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies {
+pub(crate) struct TrustedProxies {
     nets: Vec<IpNet>,
 }
 
@@ -45,7 +45,7 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 
 impl TrustedProxies {
     /// Parses addresses and CIDR blocks; the error names the first bad entry.
-    pub fn parse<I, S>(entries: I) -> Result<Self, String>
+    pub(crate) fn parse<I, S>(entries: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -58,12 +58,12 @@ impl TrustedProxies {
     }
 
     /// Whether no proxy is trusted.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
 
     /// Whether `ip` is a trusted proxy.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|n| n.contains(ip))
     }
 

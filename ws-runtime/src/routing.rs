@@ -200,7 +200,7 @@ impl Route {
 
     /// Adds a guard: it runs before the upgrade, after the guards already added, and
     /// either refuses the request or accepts it with a principal the handler can take
-    /// as [`Principal<T>`](crate::guard::Principal). See [`guard`](crate::guard).
+    /// as [`Principal<T>`](crate::Principal). See [`Guard`](crate::Guard).
     pub fn guard(mut self, guard: impl Guard) -> Self {
         self.guards.push(SharedGuard::new(guard));
         self

@@ -1,7 +1,7 @@
 //! What the server checks before a session starts, beyond the protocol: which browser
 //! origins may open sessions ([`AllowedOrigins`]). Authentication is a route's or the
-//! application's [`Guard`](crate::guard::Guard); addresses behind a proxy are resolved
-//! by [`TrustedProxies`](crate::proxy::TrustedProxies).
+//! application's [`Guard`](crate::Guard); addresses behind a proxy are resolved
+//! by `trusted_proxies` ([`EmbeddedServer::trusted_proxies`](crate::EmbeddedServer::trusted_proxies)).
 //!
 //! # The origin check
 //!
@@ -23,11 +23,20 @@ use crate::extract::Rejection;
 
 /// Which browser origins may open sessions (`allowed_origins`).
 ///
+/// A browser sends `Origin` with every WebSocket handshake, and sends the site's
+/// cookies with it whichever page opened the socket: without a check, any page a
+/// logged-in user visits can open a session in their name (cross-site WebSocket
+/// hijacking). So by default a request whose `Origin` names another host than the one
+/// it was sent to (its `Host`, or the host a trusted proxy forwarded) is refused with
+/// `403 Forbidden` before the upgrade, as gorilla/websocket does. Requests without
+/// `Origin` come from programs, not browsers, and pass.
+///
+///
 /// ```
 /// use ws_runtime::{AllowedOrigins, WebSocketOptions};
 ///
 /// // The default: pages served by this host only.
-/// assert_eq!(*WebSocketOptions::new().get_allowed_origins(), AllowedOrigins::SameHost);
+/// assert_eq!(WebSocketOptions::new().allowed_origins, AllowedOrigins::SameHost);
 /// // These pages too (`*.` for every subdomain).
 /// let options = WebSocketOptions::new()
 ///     .allowed_origins(["https://app.example", "https://*.app.example"]);

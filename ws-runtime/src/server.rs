@@ -22,11 +22,12 @@ use tokio::sync::watch;
 
 use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
+use crate::error::{ConfigError, ServerError};
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
 use crate::guard::{Guard, SharedGuard};
 use crate::handshake::{HttpMatch, PendingUpgrade, Service, SessionSetup, UpgradeSlot};
-use crate::http::{HttpRequest, HttpResponse, HttpRoute};
+use crate::http_route::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
 use crate::proxy::{TrustedProxies, read_proxy_header};
@@ -45,7 +46,7 @@ pub struct Application {
     http_routes: Vec<HttpRoute>,
     state: StateMap,
     guards: Vec<SharedGuard>,
-    errors: Vec<String>,
+    errors: Vec<ConfigError>,
 }
 
 impl std::fmt::Debug for Application {
@@ -67,8 +68,7 @@ impl Application {
     /// `install(WebSockets) { ... }`). Installing twice is a start-up error.
     pub fn install(&mut self, options: WebSocketOptions) -> &mut Self {
         if self.installed {
-            self.errors
-                .push("the WebSockets plugin is installed twice: keep one `install!`".to_string());
+            self.errors.push(ConfigError::InstalledTwice);
         }
         self.installed = true;
         self.options = options;
@@ -83,7 +83,7 @@ impl Application {
 
     /// Adds a guard to every WebSocket route of the application (those added before
     /// this call and after): it runs before each route's own guards. See
-    /// [`guard`](crate::guard).
+    /// [`Guard`](crate::Guard).
     pub fn guard(&mut self, guard: impl Guard) -> &mut Self {
         self.guards.push(SharedGuard::new(guard));
         self
@@ -124,8 +124,10 @@ impl Application {
                 .push(HttpRoute::new(method, pattern, handler)),
             Err(e) => {
                 let at = std::panic::Location::caller();
-                self.errors
-                    .push(format!("{e} (HTTP route at {}:{})", at.file(), at.line()));
+                self.errors.push(ConfigError::InvalidHttpPath {
+                    at: format!("{}:{}", at.file(), at.line()),
+                    error: e,
+                });
             }
         }
         self
@@ -142,15 +144,18 @@ impl Application {
     }
 
     /// Every configuration error, checked when the server starts.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Vec<ConfigError> {
         let mut errors = self.errors.clone();
         if let Err(e) = self.options.validate() {
-            errors.push(e.to_string());
+            errors.push(ConfigError::Options(e));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            let at = format!("handler `{}` ({})", route.name, route.location);
+            let at = format!("`{}` ({})", route.name, route.location);
             if let Some(e) = &route.path_error {
-                errors.push(format!("{at}: {e}"));
+                errors.push(ConfigError::InvalidPath {
+                    handler: at,
+                    error: e.clone(),
+                });
                 continue;
             }
             let principals: Vec<_> = self
@@ -165,8 +170,11 @@ impl Application {
                     pattern: &route.pattern,
                     principals: &principals,
                 };
-                if let Err(e) = check(&ctx) {
-                    errors.push(format!("{at} {e}"));
+                if let Err(message) = check(&ctx) {
+                    errors.push(ConfigError::Handler {
+                        handler: at.clone(),
+                        message,
+                    });
                 }
             }
             for earlier in &self.routes[..i] {
@@ -174,27 +182,16 @@ impl Application {
                     && earlier.pattern.same_shape(&route.pattern)
                     && earlier.protocol == route.protocol
                 {
-                    errors.push(format!(
-                        "two WebSocket routes for `{}`{}: handler `{}` ({}) and handler `{}` ({})",
-                        route.pattern.as_str(),
-                        route
-                            .protocol
-                            .as_ref()
-                            .map(|p| format!(" with protocol `{p}`"))
-                            .unwrap_or_default(),
-                        earlier.name,
-                        earlier.location,
-                        route.name,
-                        route.location
-                    ));
+                    errors.push(ConfigError::DuplicateRoute {
+                        path: route.pattern.as_str().to_string(),
+                        protocol: route.protocol.as_ref().map(|p| p.to_string()),
+                        first: format!("`{}` ({})", earlier.name, earlier.location),
+                        second: at.clone(),
+                    });
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("\n"))
-        }
+        errors
     }
 }
 
@@ -261,7 +258,7 @@ impl AppInner {
 /// ```no_run
 /// use ws_runtime::{EmbeddedServer, Route, WebSocketSession};
 ///
-/// # async fn run() -> std::io::Result<()> {
+/// # async fn run() -> Result<(), ws_runtime::ServerError> {
 /// EmbeddedServer::new()
 ///     .port(8080)
 ///     .configure(|app| {
@@ -499,8 +496,9 @@ impl EmbeddedServer {
 
     /// Checks the configuration, binds, and starts accepting connections in the
     /// background. Configuration errors (bad options, duplicate routes, missing state)
-    /// come back as `InvalidInput`, every one of them in the message.
-    pub async fn bind(mut self) -> io::Result<RunningServer> {
+    /// come back together as [`ServerError::Config`], binding errors as
+    /// [`ServerError::Io`].
+    pub async fn bind(mut self) -> Result<RunningServer, ServerError> {
         let mut listeners = vec![Connector {
             host: Some(self.host.clone()),
             port: self.port,
@@ -564,28 +562,26 @@ impl EmbeddedServer {
 
     /// Checks the configuration and builds the server's state without a listener:
     /// connections are handed to it one by one (an in-memory transport, a TLS stream).
-    pub(crate) fn into_local(self) -> io::Result<LocalServer> {
-        self.app.check().map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid server configuration:\n{e}"),
-            )
-        })?;
-        let proxies = self.trusted_proxies.map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid server configuration:\n`trusted_proxies`: {e}"),
-            )
-        })?;
-        if self.limits.max_connections == 0
-            || self.limits.max_connections_per_ip == 0
-            || self.limits.max_handshakes == 0
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "invalid server configuration:\n`max_connections`, `max_connections_per_ip` and `max_handshakes` must be at least 1",
-            ));
+    pub(crate) fn into_local(self) -> Result<LocalServer, ServerError> {
+        let mut errors = self.app.check();
+        if let Err(e) = &self.trusted_proxies {
+            errors.push(ConfigError::Server(format!("`trusted_proxies`: {e}")));
         }
+        for (name, value) in [
+            ("max_connections", self.limits.max_connections),
+            ("max_connections_per_ip", self.limits.max_connections_per_ip),
+            ("max_handshakes", self.limits.max_handshakes),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::Server(format!(
+                    "`{name}` must be at least 1: no connection would get in"
+                )));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ServerError::Config(errors));
+        }
+        let proxies = self.trusted_proxies.unwrap_or_default();
         let Application {
             options,
             mut routes,
@@ -601,7 +597,7 @@ impl EmbeddedServer {
         }
         let limits = Arc::new(Limits::from_options(&options));
         let app = Arc::new(AppInner {
-            origins: OriginCheck::new(options.get_allowed_origins()),
+            origins: OriginCheck::new(&options.allowed_origins),
             proxies: (!proxies.is_empty()).then(|| Arc::new(proxies)),
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
@@ -609,7 +605,7 @@ impl EmbeddedServer {
             state,
             limits,
         });
-        let idle_timeout = app.options.get_idle_timeout();
+        let idle_timeout = app.options.idle_timeout;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let inner = Arc::new(ServerInner {
             app,
@@ -634,7 +630,7 @@ impl EmbeddedServer {
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
     /// `start(wait = true)`). Prints the address it listens on.
-    pub async fn start(self) -> io::Result<()> {
+    pub async fn start(self) -> Result<(), ServerError> {
         let schemes = self.schemes();
         let server = self.bind().await?;
         for (addr, scheme) in server.local_addrs().iter().zip(schemes) {
@@ -986,7 +982,7 @@ async fn serve_proxied(
         tracing::debug!(%peer_addr, "PROXY protocol connection from an untrusted peer closed");
         return;
     }
-    let timeout = server.app.options.get_handshake_timeout();
+    let timeout = server.app.options.handshake_timeout;
     let client = match tokio::time::timeout(timeout, read_proxy_header(&mut tcp)).await {
         Ok(Ok(client)) => client.unwrap_or(peer_addr),
         Ok(Err(e)) => {
@@ -1063,7 +1059,7 @@ async fn serve_tls(
     server: Arc<ServerInner>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let timeout = server.app.options.get_handshake_timeout();
+    let timeout = server.app.options.handshake_timeout;
     let stream = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
@@ -1155,7 +1151,7 @@ async fn http_phase<T: Transport>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(app.options.get_handshake_timeout())
+        .header_read_timeout(app.options.handshake_timeout)
         // Responses here are a status line and headers: one flat buffer, no queue.
         .writev(false)
         .max_buf_size(64 * 1024);
@@ -1251,7 +1247,9 @@ fn start_session<T: Transport>(
         Err(panic) => {
             let message = crate::error::panic_message(&*panic);
             tracing::error!(route = &*route.label, panic = %message, "WebSocket session start panicked");
-            Box::pin(async move { Err(crate::error::HandlerError(format!("panic: {message}"))) })
+            Box::pin(
+                async move { Err(crate::error::HandlerError::new(format!("panic: {message}"))) },
+            )
         }
     };
     let settings = Settings::server(&app.options, route.raw);

@@ -121,12 +121,12 @@ impl Settings {
             role: Role::Server,
             raw,
             limit: options.message_limit(),
-            timeout: options.get_timeout(),
+            timeout: options.timeout,
             // Raw sessions answer nothing by themselves, pings included (as Ktor's).
-            ping_period: options.get_ping_period().filter(|_| !raw),
-            write_buffer_size: options.get_write_buffer_size().max(1),
-            read_buffer_size: options.get_read_buffer_size(),
-            max_messages_per_second: options.get_max_messages_per_second(),
+            ping_period: options.ping_period.filter(|_| !raw),
+            write_buffer_size: options.write_buffer_size.max(1),
+            read_buffer_size: options.read_buffer_size,
+            max_messages_per_second: options.max_messages_per_second,
         }
     }
 }

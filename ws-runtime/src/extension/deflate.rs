@@ -1,31 +1,5 @@
-//! permessage-deflate (RFC 7692), server side.
-//!
-//! # Options
-//!
-#![doc = include_str!(concat!(env!("OUT_DIR"), "/deflate_table.md"))]
-//!
-//! (The table is `install!`'s `Deflate { ... }`, generated from `ws-dsl/src/keys.rs`.)
-//!
-//! # Memory and CPU
-//!
-//! zlib state dominates: a compressor costs about `2^(bits+2)` bytes plus 128 KiB of
-//! hash tables (≈ 256 KiB at 15 bits, 144 KiB at 12), a decompressor about `2^bits`
-//! plus 7 KiB (≈ 40 KiB at 15). Both are created on the first message that needs them,
-//! and dropped after each message when the side's context takeover is off; with
-//! takeover on they live as long as the session. Lower `server_max_window_bits` and
-//! turn on `client_no_context_takeover` to bound memory on servers with many idle
-//! compressed sessions, and set `max_compressors` to put a hard bound on compressor
-//! memory: a sender may send any message uncompressed (RFC 7692 §6), so sessions over
-//! the bound simply do. Compression costs a few microseconds per KiB of compressible
-//! text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
-//! small messages, where framing dominates anyway.
-//!
-//! # Negotiation
-//!
-//! Offers are taken in the client's order; the first one whose parameters are all
-//! known, well-formed and satisfiable is accepted, the rest declined. An offer that
-//! limits our window to 8 bits is declined (zlib cannot compress with a 256-byte
-//! window), so is an offer with an unknown or repeated parameter.
+//! permessage-deflate (RFC 7692), server side: the factory ([`Deflate`], documented
+//! there) and the per-session state.
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,11 +15,12 @@ use super::{
 use crate::frame::Frame;
 
 /// The extension token.
-pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
+pub(crate) const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 
 type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 
-/// The permessage-deflate extension factory (Ktor's `WebSocketDeflateExtension`).
+/// The permessage-deflate extension (RFC 7692), server side: Ktor's
+/// `WebSocketDeflateExtension`.
 ///
 /// ```
 /// use ws_runtime::{WebSocketOptions, extension::Deflate};
@@ -53,6 +28,33 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 ///     .extension(Deflate::new().compression_level(6).compress_if_bigger_than(1024));
 /// assert_eq!(options.extension_names(), ["permessage-deflate"]);
 /// ```
+///
+/// # Options
+///
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/deflate_table.md"))]
+///
+/// (The table is `install!`'s `Deflate { ... }`, generated from `ws-dsl/src/keys.rs`.)
+///
+/// # Memory and CPU
+///
+/// zlib state dominates: a compressor costs about `2^(bits+2)` bytes plus 128 KiB of
+/// hash tables (≈ 256 KiB at 15 bits, 144 KiB at 12), a decompressor about `2^bits`
+/// plus 7 KiB (≈ 40 KiB at 15). Both are created on the first message that needs them,
+/// and dropped after each message when the side's context takeover is off; with
+/// takeover on they live as long as the session. Lower `server_max_window_bits` and
+/// turn on `client_no_context_takeover` to bound memory on servers with many idle
+/// compressed sessions, and set `max_compressors` to put a hard bound on compressor
+/// memory: a sender may send any message uncompressed (RFC 7692 §6), so sessions over
+/// the bound simply do. Compression costs a few microseconds per KiB of compressible
+/// text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
+/// small messages, where framing dominates anyway.
+///
+/// # Negotiation
+///
+/// Offers are taken in the client's order; the first one whose parameters are all
+/// known, well-formed and satisfiable is accepted, the rest declined. An offer that
+/// limits our window to 8 bits is declined (zlib cannot compress with a 256-byte
+/// window), so is an offer with an unknown or repeated parameter.
 #[derive(Clone)]
 pub struct Deflate {
     level: u32,

@@ -12,9 +12,10 @@
 //! # Writing an extension
 //!
 //! ```
+//! use ws_runtime::Rsv;
 //! use ws_runtime::extension::{
 //!     Extension, ExtensionError, ExtensionFactory, ExtensionParams, ExtFrame, IncomingContext,
-//!     Negotiated, Rsv,
+//!     Negotiated,
 //! };
 //!
 //! /// Flips every payload byte (a toy: each side undoes what the other did).
@@ -56,7 +57,7 @@
 //! }
 //! ```
 
-pub mod deflate;
+pub(crate) mod deflate;
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,7 +67,7 @@ use bytes::Bytes;
 use crate::frame::CloseCode;
 use crate::options::OptionsError;
 
-pub use crate::frame::Rsv;
+use crate::frame::Rsv;
 pub use deflate::Deflate;
 
 use deflate::DeflateSession;

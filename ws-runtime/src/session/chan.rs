@@ -48,10 +48,10 @@ pub(crate) struct Limits {
 impl Limits {
     pub(crate) fn from_options(options: &WebSocketOptions) -> Self {
         Self {
-            outgoing_capacity: options.get_outgoing_capacity(),
-            outgoing_bytes: options.get_outgoing_capacity_bytes(),
-            overflow: options.get_outgoing_overflow(),
-            incoming_capacity: options.get_incoming_capacity(),
+            outgoing_capacity: options.outgoing_capacity,
+            outgoing_bytes: options.outgoing_capacity_bytes,
+            overflow: options.outgoing_overflow,
+            incoming_capacity: options.incoming_capacity,
             // Read ahead at most about 1 MiB, but always at least one whole message.
             incoming_bytes: 1 << 20,
         }

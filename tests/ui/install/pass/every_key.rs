@@ -2,7 +2,8 @@
 #![deny(warnings)]
 use std::time::Duration;
 
-use ws::extension::{Extension, ExtensionFactory, ExtensionParams, Negotiated, Rsv};
+use ws::Rsv;
+use ws::extension::{Extension, ExtensionFactory, ExtensionParams, Negotiated};
 use ws::prelude::*;
 
 const LIMIT: u64 = 1 << 20;
@@ -92,17 +93,17 @@ fn main() {
         },
     });
     let o = app.options();
-    assert_eq!(o.get_ping_period(), Some(Duration::from_millis(1500)));
-    assert_eq!(o.get_timeout(), Duration::from_secs(20));
-    assert_eq!(o.get_max_frame_size(), 1 << 20);
-    assert_eq!(o.get_max_message_size(), 64 << 20);
-    assert_eq!(o.get_outgoing_overflow(), ChannelOverflow::Close);
-    assert_eq!(o.get_handshake_timeout(), Duration::from_secs(120));
-    assert_eq!(o.get_outgoing_capacity_bytes(), 2 << 20);
-    assert_eq!(o.get_idle_timeout(), Some(Duration::from_secs(90)));
-    assert_eq!(o.get_max_messages_per_second(), Some(500));
-    assert_eq!(o.get_read_buffer_size(), 4096);
-    assert_eq!(o.get_write_buffer_size(), 64_000);
+    assert_eq!(o.ping_period, Some(Duration::from_millis(1500)));
+    assert_eq!(o.timeout, Duration::from_secs(20));
+    assert_eq!(o.max_frame_size, 1 << 20);
+    assert_eq!(o.max_message_size, 64 << 20);
+    assert_eq!(o.outgoing_overflow, ChannelOverflow::Close);
+    assert_eq!(o.handshake_timeout, Duration::from_secs(120));
+    assert_eq!(o.outgoing_capacity_bytes, 2 << 20);
+    assert_eq!(o.idle_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(o.max_messages_per_second, Some(500));
+    assert_eq!(o.read_buffer_size, 4096);
+    assert_eq!(o.write_buffer_size, 64_000);
     assert_eq!(o.extension_names(), ["permessage-deflate", "x-marker"]);
 
     let mut plain = ws::Application::new();
@@ -117,10 +118,10 @@ fn main() {
         ping_period = None,
     });
     assert!(matches!(
-        lists.options().get_allowed_origins(),
+        &lists.options().allowed_origins,
         ws::AllowedOrigins::List(list) if list.len() == 2
     ));
     let mut open = ws::Application::new();
     install!(open, WebSockets { allowed_origins = any });
-    assert_eq!(*open.options().get_allowed_origins(), ws::AllowedOrigins::Any);
+    assert_eq!(open.options().allowed_origins, ws::AllowedOrigins::Any);
 }

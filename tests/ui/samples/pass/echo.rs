@@ -17,7 +17,7 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 }
 
 #[allow(dead_code)]
-async fn run() -> std::io::Result<()> {
+async fn run() -> Result<(), ServerError> {
     embedded_server!(port = 8080, |app| {
         install!(app, WebSockets {
             ping_period = 15s,

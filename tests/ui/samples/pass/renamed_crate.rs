@@ -36,6 +36,6 @@ fn main() {
     });
     let app = server.application();
     assert_eq!(app.routes().len(), 2);
-    assert_eq!(app.options().get_outgoing_overflow(), my_ws::ChannelOverflow::Close);
+    assert_eq!(app.options().outgoing_overflow, my_ws::ChannelOverflow::Close);
     assert_eq!(app.options().extension_names(), ["permessage-deflate"]);
 }

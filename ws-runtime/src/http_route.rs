@@ -5,13 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 
 use crate::routing::PathPattern;
-
-/// The `http` crate's types that responses and rejections are made of, so that an
-/// application needs no `http` dependency of its own.
-pub use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 /// The head of an HTTP request handed to a plain HTTP handler.
 pub type HttpRequest = http::request::Parts;
