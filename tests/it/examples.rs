@@ -201,19 +201,25 @@ async fn try_connect(
     }
 }
 
+/// The HTTP refusal a client gets where a session must not open.
+async fn refused(
+    addr: std::net::SocketAddr,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<Option<Vec<u8>>> {
+    match try_connect(addr, path_and_query, headers).await {
+        Ok(_) => panic!("{path_and_query}: a session opened where it must be refused"),
+        Err(response) => response,
+    }
+}
+
 #[tokio::test]
 async fn chat_token_mode_lets_in_only_clients_with_the_token() {
     let server = start_with("chat", &["--token", "s3cret"], None);
-    let refused = try_connect(server.addr, "/chat", &[])
-        .await
-        .err()
-        .expect("401");
-    assert_eq!(refused.status(), 401);
-    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
-    let wrong = try_connect(server.addr, "/chat?token=guess", &[])
-        .await
-        .err()
-        .expect("401");
+    let missing = refused(server.addr, "/chat", &[]).await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let wrong = refused(server.addr, "/chat?token=guess", &[]).await;
     assert_eq!(wrong.status(), 401);
     let Ok(mut by_query) = try_connect(server.addr, "/chat?token=s3cret", &[]).await else {
         panic!("the token in the query is accepted");
@@ -291,19 +297,16 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     }
 
     // No token, an unknown one: 401 with a Bearer challenge, no session.
-    let none = try_connect(addr, "/chat", &chat).await.err().expect("401");
+    let none = refused(addr, "/chat", &chat).await;
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"chat\"");
-    let unknown = try_connect(addr, "/chat?token=eve-t", &chat)
-        .await
-        .err()
-        .expect("401");
+    let unknown = refused(addr, "/chat?token=eve-t", &chat).await;
     assert_eq!(
         unknown.headers()["www-authenticate"],
         "Bearer realm=\"chat\", error=\"invalid_token\""
     );
     // bob's cookie sent by a page of another site: the origin check refuses it first.
-    let hijack = try_connect(
+    let hijack = refused(
         addr,
         "/chat",
         &[
@@ -312,9 +315,7 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
             ("origin", "https://evil.example"),
         ],
     )
-    .await
-    .err()
-    .expect("403");
+    .await;
     assert_eq!(hijack.status(), 403);
 
     // The login sets the cookie with HttpOnly and SameSite=Strict.
