@@ -16,9 +16,11 @@ use std::sync::Arc;
 use http::{HeaderMap, StatusCode};
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use crate::guard::AnyPrincipal;
-use crate::routing::PathPattern;
+use crate::path::PathPattern;
 use crate::session::{Incoming, Outgoing, RequestInfo, WebSocketSession};
+
+/// A principal as guards leave it for the handler (see [`Principal`](crate::Principal)).
+pub(crate) type AnyPrincipal = Arc<dyn Any + Send + Sync>;
 
 /// Shared application state, keyed by type (`app.state(value)`).
 #[derive(Clone, Default)]
@@ -256,6 +258,14 @@ pub struct SessionParts {
 }
 
 impl SessionParts {
+    pub(crate) fn new(chan: Arc<crate::session::Chan>, info: Arc<RequestInfo>) -> Self {
+        Self {
+            incoming: Some(Incoming::new(chan.clone())),
+            outgoing: Outgoing::new(chan),
+            info,
+        }
+    }
+
     /// The whole session (takes `incoming`).
     pub fn into_session(mut self) -> WebSocketSession {
         self.take_session()

@@ -1,13 +1,15 @@
 //! Guards before the upgrade and the principals they yield (documented on [`Guard`]).
 
-use std::any::{Any, TypeId, type_name};
+use std::any::{TypeId, type_name};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::extract::{HandlerParam, HandshakeRequest, Rejection, SessionParts, StartupContext};
+use crate::extract::{
+    AnyPrincipal, HandlerParam, HandshakeRequest, Rejection, SessionParts, StartupContext,
+};
 
 /// Authentication before the upgrade: checks a handshake and names who is connecting.
 ///
@@ -102,9 +104,6 @@ where
         self(req)
     }
 }
-
-/// A principal as guards leave it for the handler.
-pub(crate) type AnyPrincipal = Arc<dyn Any + Send + Sync>;
 
 type GuardFuture<'a> = Pin<Box<dyn Future<Output = Result<AnyPrincipal, Rejection>> + Send + 'a>>;
 

@@ -21,12 +21,13 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
+use crate::extract::AnyPrincipal;
 use crate::extract::{HandshakeRequest, Rejection};
-use crate::guard::AnyPrincipal;
 use crate::http_route::{HttpFuture, HttpResponse};
+use crate::path::PathParams;
 use crate::proxy::Resolved;
-use crate::routing::{PathParams, Route, SessionStart};
-use crate::server::AppInner;
+use crate::router::{AppInner, HttpMatch};
+use crate::routing::{Route, SessionStart};
 use crate::session::RequestInfo;
 
 /// An accepted upgrade waiting for hyper to hand over the connection.
@@ -512,13 +513,6 @@ fn compact_uri(uri: &Uri) -> Uri {
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes()))
         .unwrap_or_else(|_| Uri::from_static("/"))
-}
-
-/// The outcome of matching a plain HTTP request.
-pub(crate) enum HttpMatch {
-    Found(Arc<dyn Fn(crate::http_route::HttpRequest) -> HttpFuture + Send + Sync>),
-    MethodNotAllowed(String),
-    NotFound,
 }
 
 #[cfg(test)]

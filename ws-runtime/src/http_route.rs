@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 
-use crate::routing::PathPattern;
+use crate::path::PathPattern;
 
 /// The head of an HTTP request handed to a plain HTTP handler.
 pub type HttpRequest = http::request::Parts;

@@ -57,12 +57,15 @@ mod guard;
 mod handshake;
 mod http_route;
 mod options;
+mod path;
 mod protocol;
 mod proxy;
+mod router;
 mod routing;
 mod security;
 mod server;
 mod session;
+mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -70,7 +73,7 @@ mod transport;
 pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
 pub use convert::{ContentConverter, JsonConverter};
-pub use error::{ConfigError, Error, HandlerError, IntoHandlerResult, Result, ServerError};
+pub use error::{Error, HandlerError, IntoHandlerResult, Result};
 pub use extract::{
     HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, SessionParts,
     StartupContext, State, StateMap,
@@ -78,11 +81,12 @@ pub use extract::{
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use guard::{Guard, GuardFn, Principal};
 pub use http_route::{HttpRequest, HttpResponse};
-pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
-pub use routing::{PathError, PathParams, PathPattern, Route};
-pub use security::AllowedOrigins;
+pub use options::{AllowedOrigins, ChannelOverflow, OptionsError, WebSocketOptions};
+pub use path::{PathError, PathParams, PathPattern};
+pub use routing::Route;
 pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
 pub use session::{Incoming, Outgoing, Recv, SendFrame, TrySendError, WebSocketSession};
+pub use startup::{ConfigError, ServerError};
 #[cfg(feature = "tls")]
 pub use tls::Tls;
 pub use transport::Transport;

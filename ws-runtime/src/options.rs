@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use crate::convert::ContentConverter;
 use crate::extension::ExtensionFactory;
-use crate::security::AllowedOrigins;
 
 /// What happens when a session's outgoing queue is full (Ktor 3.4's `ChannelOverflow`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -24,6 +23,63 @@ pub enum ChannelOverflow {
     /// A `send` that finds the queue full fails, and the session is closed with 1008
     /// `VIOLATED_POLICY` "Outgoing queue overflow" (Ktor's `CLOSE`).
     Close,
+}
+
+/// Which browser origins may open sessions (`allowed_origins`).
+///
+/// A browser sends `Origin` with every WebSocket handshake, and sends the site's
+/// cookies with it whichever page opened the socket: without a check, any page a
+/// logged-in user visits can open a session in their name (cross-site WebSocket
+/// hijacking). So by default a request whose `Origin` names another host than the one
+/// it was sent to (its `Host`, or the host a trusted proxy forwarded) is refused with
+/// `403 Forbidden` before the upgrade, as gorilla/websocket does. Requests without
+/// `Origin` come from programs, not browsers, and pass.
+///
+///
+/// ```
+/// use ws_runtime::{AllowedOrigins, WebSocketOptions};
+///
+/// // The default: pages served by this host only.
+/// assert_eq!(WebSocketOptions::new().allowed_origins, AllowedOrigins::SameHost);
+/// // These pages too (`*.` for every subdomain).
+/// let options = WebSocketOptions::new()
+///     .allowed_origins(["https://app.example", "https://*.app.example"]);
+/// // No check: only for endpoints that use no cookies or other ambient credentials.
+/// let open = WebSocketOptions::new().allowed_origins(AllowedOrigins::Any);
+/// # let _ = (options, open);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllowedOrigins {
+    /// Pages of the host the request was sent to (`Origin`'s host and port are the
+    /// request's `Host`). The default.
+    #[default]
+    SameHost,
+    /// The same host and these origins (`scheme://host[:port]`, or
+    /// `scheme://*.domain[:port]` for the subdomains of `domain`).
+    List(Vec<String>),
+    /// Every origin: the check is off. Safe only where a session carries no ambient
+    /// credentials (cookies, HTTP authentication, client certificates, an address
+    /// allow-list): then a foreign page can do nothing a plain client could not.
+    Any,
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for AllowedOrigins {
+    fn from(list: [S; N]) -> Self {
+        AllowedOrigins::List(list.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Into<String>> From<Vec<S>> for AllowedOrigins {
+    fn from(list: Vec<S>) -> Self {
+        AllowedOrigins::List(list.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Into<String> + Clone> From<&[S]> for AllowedOrigins {
+    fn from(list: &[S]) -> Self {
+        AllowedOrigins::List(list.iter().cloned().map(Into::into).collect())
+    }
 }
 
 /// Settings of the WebSockets plugin (Ktor's `WebSocketOptions`).
@@ -352,8 +408,43 @@ impl WebSocketOptions {
                 ws_dsl::origin::OriginPattern::parse(origin).map_err(OptionsError::Origin)?;
             }
         }
-        crate::extension::check_extensions(&self.extensions)
+        check_extensions(&self.extensions)
     }
+}
+
+/// Checks the installed extensions: unique names, no shared RSV bit.
+fn check_extensions(extensions: &[Arc<dyn ExtensionFactory>]) -> Result<(), OptionsError> {
+    for extension in extensions {
+        extension
+            .validate()
+            .map_err(|message| OptionsError::Extension {
+                name: extension.name().to_string(),
+                message,
+            })?;
+    }
+    for (i, second) in extensions.iter().enumerate() {
+        for first in &extensions[..i] {
+            if first.name().eq_ignore_ascii_case(second.name()) {
+                return Err(OptionsError::DuplicateExtension(second.name().to_string()));
+            }
+            let shared = first.rsv().and(second.rsv());
+            if !shared.is_empty() {
+                let bit = if shared.rsv1() {
+                    "RSV1"
+                } else if shared.rsv2() {
+                    "RSV2"
+                } else {
+                    "RSV3"
+                };
+                return Err(OptionsError::RsvConflict {
+                    first: first.name().to_string(),
+                    second: second.name().to_string(),
+                    bit,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! What the server checks before a session starts, beyond the protocol: which browser
-//! origins may open sessions ([`AllowedOrigins`]). Authentication is a route's or the
+//! origins may open sessions (the `allowed_origins` option, [`AllowedOrigins`]). Authentication is a route's or the
 //! application's [`Guard`](crate::Guard); addresses behind a proxy are resolved
 //! by `trusted_proxies` ([`EmbeddedServer::trusted_proxies`](crate::EmbeddedServer::trusted_proxies)).
 //!
@@ -20,63 +20,7 @@ use http::{HeaderMap, StatusCode, header};
 use ws_dsl::origin::{OriginPattern, same_host};
 
 use crate::extract::Rejection;
-
-/// Which browser origins may open sessions (`allowed_origins`).
-///
-/// A browser sends `Origin` with every WebSocket handshake, and sends the site's
-/// cookies with it whichever page opened the socket: without a check, any page a
-/// logged-in user visits can open a session in their name (cross-site WebSocket
-/// hijacking). So by default a request whose `Origin` names another host than the one
-/// it was sent to (its `Host`, or the host a trusted proxy forwarded) is refused with
-/// `403 Forbidden` before the upgrade, as gorilla/websocket does. Requests without
-/// `Origin` come from programs, not browsers, and pass.
-///
-///
-/// ```
-/// use ws_runtime::{AllowedOrigins, WebSocketOptions};
-///
-/// // The default: pages served by this host only.
-/// assert_eq!(WebSocketOptions::new().allowed_origins, AllowedOrigins::SameHost);
-/// // These pages too (`*.` for every subdomain).
-/// let options = WebSocketOptions::new()
-///     .allowed_origins(["https://app.example", "https://*.app.example"]);
-/// // No check: only for endpoints that use no cookies or other ambient credentials.
-/// let open = WebSocketOptions::new().allowed_origins(AllowedOrigins::Any);
-/// # let _ = (options, open);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AllowedOrigins {
-    /// Pages of the host the request was sent to (`Origin`'s host and port are the
-    /// request's `Host`). The default.
-    #[default]
-    SameHost,
-    /// The same host and these origins (`scheme://host[:port]`, or
-    /// `scheme://*.domain[:port]` for the subdomains of `domain`).
-    List(Vec<String>),
-    /// Every origin: the check is off. Safe only where a session carries no ambient
-    /// credentials (cookies, HTTP authentication, client certificates, an address
-    /// allow-list): then a foreign page can do nothing a plain client could not.
-    Any,
-}
-
-impl<S: Into<String>, const N: usize> From<[S; N]> for AllowedOrigins {
-    fn from(list: [S; N]) -> Self {
-        AllowedOrigins::List(list.into_iter().map(Into::into).collect())
-    }
-}
-
-impl<S: Into<String>> From<Vec<S>> for AllowedOrigins {
-    fn from(list: Vec<S>) -> Self {
-        AllowedOrigins::List(list.into_iter().map(Into::into).collect())
-    }
-}
-
-impl<S: Into<String> + Clone> From<&[S]> for AllowedOrigins {
-    fn from(list: &[S]) -> Self {
-        AllowedOrigins::List(list.iter().cloned().map(Into::into).collect())
-    }
-}
+use crate::options::AllowedOrigins;
 
 /// The origin check a running server applies (the patterns parsed once, at start-up).
 #[derive(Clone)]

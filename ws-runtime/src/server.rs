@@ -22,18 +22,20 @@ use tokio::sync::watch;
 
 use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
-use crate::error::{ConfigError, ServerError};
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
 use crate::guard::{Guard, SharedGuard};
-use crate::handshake::{HttpMatch, PendingUpgrade, Service, SessionSetup, UpgradeSlot};
+use crate::handshake::{PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http_route::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
+use crate::path::PathPattern;
 use crate::protocol::Stage;
 use crate::proxy::{TrustedProxies, read_proxy_header};
-use crate::routing::{PathParams, PathPattern, Route};
+use crate::router::AppInner;
+use crate::routing::Route;
 use crate::security::OriginCheck;
-use crate::session::{Chan, Limits, WebSocketSession};
+use crate::session::{Chan, Limits};
+use crate::startup::{ConfigError, ServerError};
 use crate::transport::Transport;
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
@@ -149,7 +151,7 @@ impl Application {
         if let Err(e) = self.options.validate() {
             errors.push(ConfigError::Options(e));
         }
-        for (i, route) in self.routes.iter().enumerate() {
+        for route in &self.routes {
             let at = format!("`{}` ({})", route.name, route.location);
             if let Some(e) = &route.path_error {
                 errors.push(ConfigError::InvalidPath {
@@ -177,79 +179,9 @@ impl Application {
                     });
                 }
             }
-            for earlier in &self.routes[..i] {
-                if earlier.path_error.is_none()
-                    && earlier.pattern.same_shape(&route.pattern)
-                    && earlier.protocol == route.protocol
-                {
-                    errors.push(ConfigError::DuplicateRoute {
-                        path: route.pattern.as_str().to_string(),
-                        protocol: route.protocol.as_ref().map(|p| p.to_string()),
-                        first: format!("`{}` ({})", earlier.name, earlier.location),
-                        second: at.clone(),
-                    });
-                }
-            }
         }
+        errors.extend(crate::router::duplicate_routes(&self.routes));
         errors
-    }
-}
-
-/// The application as the running server uses it.
-pub(crate) struct AppInner {
-    pub(crate) options: WebSocketOptions,
-    pub(crate) routes: Vec<Arc<Route>>,
-    pub(crate) http_routes: Vec<HttpRoute>,
-    pub(crate) state: StateMap,
-    pub(crate) limits: Arc<Limits>,
-    pub(crate) origins: OriginCheck,
-    pub(crate) proxies: Option<Arc<TrustedProxies>>,
-}
-
-impl AppInner {
-    /// The WebSocket routes matching `path` best (most static segments), with params.
-    pub(crate) fn match_ws(&self, path: &str) -> Vec<(&Arc<Route>, PathParams)> {
-        let mut best = Vec::new();
-        let mut best_statics = 0;
-        for route in &self.routes {
-            if let Some((params, statics)) = route.pattern.matches(path) {
-                if best.is_empty() || statics > best_statics {
-                    best.clear();
-                    best_statics = statics;
-                    best.push((route, params));
-                } else if statics == best_statics {
-                    best.push((route, params));
-                }
-            }
-        }
-        best
-    }
-
-    pub(crate) fn has_http_route(&self, method: &Method, path: &str) -> bool {
-        self.http_routes
-            .iter()
-            .any(|r| r.method == method && r.pattern.matches(path).is_some())
-    }
-
-    pub(crate) fn match_http(&self, method: &Method, path: &str) -> HttpMatch {
-        let mut allowed = Vec::new();
-        let mut best: Option<(&HttpRoute, usize)> = None;
-        for route in &self.http_routes {
-            if let Some((_, statics)) = route.pattern.matches(path) {
-                if route.method == method {
-                    if best.is_none_or(|(_, s)| statics > s) {
-                        best = Some((route, statics));
-                    }
-                } else {
-                    allowed.push(route.method.as_str());
-                }
-            }
-        }
-        match best {
-            Some((route, _)) => HttpMatch::Found(route.handler.clone()),
-            None if !allowed.is_empty() => HttpMatch::MethodNotAllowed(allowed.join(", ")),
-            None => HttpMatch::NotFound,
-        }
     }
 }
 
@@ -1235,13 +1167,9 @@ fn start_session<T: Transport>(
     if server.shutting_down.load(Ordering::SeqCst) {
         chan.request_close(going_away());
     }
-    let session = WebSocketSession::new(chan, Arc::new(info));
-    let (incoming, outgoing, info) = session.into_parts();
-    let parts = SessionParts {
-        incoming: Some(incoming),
-        outgoing,
-        info,
-    };
+    // The session's pieces, built once: a handler that takes the whole session gets
+    // them assembled by its extractor, one that takes `Incoming` or `Outgoing` only those.
+    let parts = SessionParts::new(chan, Arc::new(info));
     let handler = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| start(parts))) {
         Ok(handler) => handler,
         Err(panic) => {

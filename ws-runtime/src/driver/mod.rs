@@ -472,7 +472,7 @@ impl<T: Transport> Connection<T> {
                     Ok(Err(e)) => failure = Some(e),
                     Ok(Ok(ReadOutcome::Pending)) => {}
                     Ok(Ok(ReadOutcome::Eof)) => gone = true,
-                    Ok(Ok(ReadOutcome::Decoded { read, stopped: s })) => {
+                    Ok(Ok(ReadOutcome::DecodePass { read, stopped: s })) => {
                         read_any = true;
                         stopped = s;
                         self.read_budget = self.read_budget.saturating_sub(read);

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use bytes::BufMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::protocol::{Decoded, Decoder, ProtocolError, Sink, Stage};
+use crate::protocol::{DecodePass, Decoder, ProtocolError, Sink, Stage};
 
 /// The scratch buffer's size: the most one read takes.
 const SCRATCH: usize = 64 * 1024;
@@ -32,7 +32,7 @@ thread_local! {
 /// How a read ended.
 pub(crate) enum ReadOutcome {
     /// Bytes came and were decoded; the socket may hold more.
-    Decoded {
+    DecodePass {
         /// Bytes the read brought.
         read: usize,
         /// The sink stopped the decoder.
@@ -74,7 +74,7 @@ impl Input {
         decoder: &mut Decoder,
         stage: Option<&mut Stage>,
         sink: &mut impl Sink,
-    ) -> Result<Decoded, ProtocolError> {
+    ) -> Result<DecodePass, ProtocolError> {
         let decoded = decoder.decode(&mut self.stash, stage, sink)?;
         if decoded.consumed == self.stash.len() {
             // Freed, not cleared: a session keeps no buffer while it idles.
@@ -140,7 +140,7 @@ impl Input {
         if decoded.consumed < n {
             self.stash.extend_from_slice(&input[decoded.consumed..]);
         }
-        Ok(Ok(ReadOutcome::Decoded {
+        Ok(Ok(ReadOutcome::DecodePass {
             read: n,
             stopped: decoded.stopped,
         }))
@@ -173,7 +173,7 @@ impl Input {
             return Ok(Ok(ReadOutcome::Eof));
         }
         match decoder.direct_filled(from, sink) {
-            Ok(flow) => Ok(Ok(ReadOutcome::Decoded {
+            Ok(flow) => Ok(Ok(ReadOutcome::DecodePass {
                 read: n,
                 stopped: flow == crate::protocol::Flow::Stop,
             })),

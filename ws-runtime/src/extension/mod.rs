@@ -65,7 +65,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::frame::CloseCode;
-use crate::options::OptionsError;
 
 use crate::frame::Rsv;
 pub use deflate::Deflate;
@@ -332,43 +331,6 @@ pub trait Extension: Send + 'static {
         frame: ExtFrame,
         ctx: &IncomingContext,
     ) -> Result<ExtFrame, ExtensionError>;
-}
-
-/// Checks the installed extensions: unique names, no shared RSV bit.
-pub(crate) fn check_extensions(
-    extensions: &[Arc<dyn ExtensionFactory>],
-) -> Result<(), OptionsError> {
-    for extension in extensions {
-        extension
-            .validate()
-            .map_err(|message| OptionsError::Extension {
-                name: extension.name().to_string(),
-                message,
-            })?;
-    }
-    for (i, second) in extensions.iter().enumerate() {
-        for first in &extensions[..i] {
-            if first.name().eq_ignore_ascii_case(second.name()) {
-                return Err(OptionsError::DuplicateExtension(second.name().to_string()));
-            }
-            let shared = first.rsv().and(second.rsv());
-            if !shared.is_empty() {
-                let bit = if shared.rsv1() {
-                    "RSV1"
-                } else if shared.rsv2() {
-                    "RSV2"
-                } else {
-                    "RSV3"
-                };
-                return Err(OptionsError::RsvConflict {
-                    first: first.name().to_string(),
-                    second: second.name().to_string(),
-                    bit,
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The outcome of negotiating every installed extension against a request.

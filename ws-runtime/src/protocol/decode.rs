@@ -21,7 +21,7 @@ use super::frame::{
 };
 use super::mask;
 use super::small;
-use super::stage::{Route, Stage};
+use super::stage::{PayloadPath, Stage};
 use super::{ProtocolError, Role};
 
 /// What the peer sent.
@@ -61,7 +61,7 @@ impl<F: FnMut(Event) -> Flow> Sink for F {
 
 /// How one call of [`Decoder::decode`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Decoded {
+pub(crate) struct DecodePass {
     /// Input bytes used; the rest (if `stopped`) must be given again.
     pub(crate) consumed: usize,
     /// The sink asked to stop.
@@ -77,7 +77,7 @@ struct InFrame {
     header: Header,
     /// Payload bytes received so far (where the mask key stands).
     received: u64,
-    route: Route,
+    route: PayloadPath,
 }
 
 impl InFrame {
@@ -138,7 +138,7 @@ impl Decoder {
         input: &mut [u8],
         stage: Option<&mut Stage>,
         sink: &mut impl Sink,
-    ) -> Result<Decoded, ProtocolError> {
+    ) -> Result<DecodePass, ProtocolError> {
         let mut stage = stage;
         let mut pos = 0;
         // Small payloads are cut from the thread's shared chunk, taken once per pass.
@@ -150,7 +150,7 @@ impl Decoder {
                     Step::NeedMore => break,
                     Step::Ended(Flow::Continue) => continue,
                     Step::Ended(Flow::Stop) => {
-                        return Ok(Decoded {
+                        return Ok(DecodePass {
                             consumed: pos,
                             stopped: true,
                         });
@@ -184,7 +184,7 @@ impl Decoder {
                     Frame::Binary(payload)
                 };
                 if sink.event(Event::Data(frame)) == Flow::Stop {
-                    return Ok(Decoded {
+                    return Ok(DecodePass {
                         consumed: pos,
                         stopped: true,
                     });
@@ -239,7 +239,7 @@ impl Decoder {
                     Frame::Binary(payload)
                 };
                 if sink.event(Event::Data(frame)) == Flow::Stop {
-                    return Ok(Decoded {
+                    return Ok(DecodePass {
                         consumed: pos,
                         stopped: true,
                     });
@@ -257,7 +257,7 @@ impl Decoder {
                 route,
             });
         }
-        Ok(Decoded {
+        Ok(DecodePass {
             consumed: if self.ended { input.len() } else { pos },
             stopped: false,
         })
@@ -337,7 +337,7 @@ impl Decoder {
         &mut self,
         header: Header,
         stage: Option<&mut Stage>,
-    ) -> Result<Route, ProtocolError> {
+    ) -> Result<PayloadPath, ProtocolError> {
         match self.role {
             Role::Server if header.mask.is_none() => {
                 return Err(self.fail(ProtocolError::protocol("a client frame must be masked")));
@@ -366,7 +366,7 @@ impl Decoder {
             };
             return match error {
                 Some(error) => Err(self.fail(error)),
-                None => Ok(Route::Plain),
+                None => Ok(PayloadPath::Plain),
             };
         }
         let first = match header.opcode {
@@ -390,7 +390,7 @@ impl Decoder {
             )));
         }
         let route = match stage {
-            None => Route::Plain,
+            None => PayloadPath::Plain,
             Some(stage) => match stage.route(first, rsv) {
                 Ok(route) => route,
                 Err(e) => return Err(self.fail(e.into())),
@@ -404,7 +404,7 @@ impl Decoder {
         };
         // An inflated payload is bounded as it inflates; the others by their length.
         if header.len > limit
-            || (route != Route::Inflate && total.saturating_add(header.len) > limit)
+            || (route != PayloadPath::Inflate && total.saturating_add(header.len) > limit)
         {
             return Err(self.fail(ProtocolError::too_big(self.limit)));
         }
@@ -462,17 +462,17 @@ impl Decoder {
     /// A piece of a data frame's payload, unmasked.
     fn data(
         &mut self,
-        route: Route,
+        route: PayloadPath,
         chunk: &[u8],
         stage: Option<&mut Stage>,
     ) -> Result<(), ProtocolError> {
         let result = match route {
-            Route::Plain => self.message.push(chunk).map_err(|_| invalid_utf8()),
-            Route::Collect => {
+            PayloadPath::Plain => self.message.push(chunk).map_err(|_| invalid_utf8()),
+            PayloadPath::Collect => {
                 self.message.frame.extend_from_slice(chunk);
                 Ok(())
             }
-            Route::Inflate => {
+            PayloadPath::Inflate => {
                 let Some(stage) = stage else {
                     unreachable!("inflating needs a stage")
                 };
@@ -499,8 +499,8 @@ impl Decoder {
         self.frame = None;
         let header = frame.header;
         let result = match (frame.route, stage) {
-            (Route::Inflate, Some(stage)) if header.fin => self.inflate(stage, &[], true),
-            (Route::Collect, Some(stage)) => self.collected(header, stage),
+            (PayloadPath::Inflate, Some(stage)) if header.fin => self.inflate(stage, &[], true),
+            (PayloadPath::Collect, Some(stage)) => self.collected(header, stage),
             _ => Ok(()),
         };
         result.map_err(|e| self.fail(e))?;
@@ -595,7 +595,7 @@ impl Decoder {
     /// [`direct_buf`](Self::direct_buf) and call [`direct_filled`](Self::direct_filled).
     pub(crate) fn direct_want(&self) -> Option<usize> {
         let frame = self.frame.as_ref()?;
-        if frame.route != Route::Plain || frame.header.is_control() {
+        if frame.route != PayloadPath::Plain || frame.header.is_control() {
             return None;
         }
         let remaining = frame.remaining();

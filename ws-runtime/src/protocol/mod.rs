@@ -1,6 +1,6 @@
 //! The WebSocket protocol core (RFC 6455, and the framing side of RFC 7692), sans-I/O:
 //! bytes in, events out; frames in, bytes to write out. No socket, no runtime, no
-//! clock: the connection driver (`crate::driver`) feeds it what the transport read and
+//! clock: the connection driver (`driver/`) feeds it what the transport read and
 //! writes what it encodes, and owns the timers.
 //!
 //! - [`frame`]: the header codec; [`mask`]: masking, a word at a time; [`utf8`]:
@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 use crate::frame::CloseCode;
 
-pub(crate) use decode::{Decoded, Decoder, Event, Flow, Sink};
+pub(crate) use decode::{DecodePass, Decoder, Event, Flow, Sink};
 pub(crate) use encode::{Encoded, Encoder};
 pub(crate) use stage::Stage;
 

@@ -25,7 +25,7 @@ pub(crate) enum Stage {
 
 /// How the payload of the frame being received is processed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
+pub(crate) enum PayloadPath {
     /// Appended to the message as it is.
     Plain,
     /// Inflated into the message as it arrives.
@@ -69,26 +69,26 @@ impl Stage {
 
     /// Checks a data frame's RSV bits at its header and says how its payload goes.
     /// `first` is true for a text or binary opcode, false for a continuation.
-    pub(crate) fn route(&mut self, first: bool, rsv: Rsv) -> Result<Route, ExtensionError> {
+    pub(crate) fn route(&mut self, first: bool, rsv: Rsv) -> Result<PayloadPath, ExtensionError> {
         match self {
             Stage::Deflate(deflate) => {
                 if first {
                     Ok(if deflate.start_message(rsv.rsv1()) {
-                        Route::Inflate
+                        PayloadPath::Inflate
                     } else {
-                        Route::Plain
+                        PayloadPath::Plain
                     })
                 } else if rsv.rsv1() {
                     Err(ExtensionError::Protocol(
                         "RSV1 set on a continuation frame".into(),
                     ))
                 } else if deflate.is_inflating() {
-                    Ok(Route::Inflate)
+                    Ok(PayloadPath::Inflate)
                 } else {
-                    Ok(Route::Plain)
+                    Ok(PayloadPath::Plain)
                 }
             }
-            Stage::Frames(_) => Ok(Route::Collect),
+            Stage::Frames(_) => Ok(PayloadPath::Collect),
         }
     }
 

@@ -2,7 +2,7 @@
 //! [`Outgoing`], on the [`Chan`]) and the engine's ([`EngineSide`]), as tokio's mpsc
 //! `Tx`/`Rx` over one `Chan`.
 //!
-//! Everything both halves touch is in one [`State`] behind one lock: the queues each
+//! Everything both halves touch is in one [`ChanState`] behind one lock: the queues each
 //! way, the close reason, the wakers. The handler and the engine normally run in the
 //! same task, so the lock is uncontended; the engine takes and gives whole batches
 //! under one lock. What only the engine needs (frames written but not yet reported,
@@ -60,7 +60,7 @@ impl Limits {
 
 /// The state shared by a session's handler half and its engine.
 pub(crate) struct Chan {
-    state: Mutex<State>,
+    state: Mutex<ChanState>,
     /// Something a waiting handler may wait for happened: room appeared in the
     /// outgoing queue or sending became impossible, frames were written, the close
     /// reason became known. (One `Notify` for all: waiters check their condition again.)
@@ -77,7 +77,7 @@ pub(crate) struct Chan {
 }
 
 #[derive(Default)]
-struct State {
+struct ChanState {
     // engine -> handler
     incoming: VecDeque<Frame>,
     incoming_bytes: usize,
@@ -108,7 +108,7 @@ struct State {
     finished: bool,
 }
 
-impl State {
+impl ChanState {
     /// Whether the outgoing queue is at its bound, counting the frames taken for
     /// writing and not written yet. A frame larger than the byte bound still goes
     /// alone into an empty queue.
@@ -151,9 +151,9 @@ impl Chan {
     pub(crate) fn new(limits: Arc<Limits>, plain: bool) -> (Arc<Chan>, EngineSide) {
         let room = limits.incoming_capacity;
         let chan = Arc::new(Chan {
-            state: Mutex::new(State {
+            state: Mutex::new(ChanState {
                 accepting: true,
-                ..State::default()
+                ..ChanState::default()
             }),
             events: Notify::new(),
             limits,
@@ -169,13 +169,13 @@ impl Chan {
         (chan, engine)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, ChanState> {
         // A panic while the lock is held cannot leave the queues inconsistent (every
         // critical section is a few field updates), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake_engine(&self, st: &State) {
+    fn wake_engine(&self, st: &ChanState) {
         if self.parked.swap(false, Ordering::AcqRel)
             && let Some(waker) = &st.engine_waker
         {
@@ -390,7 +390,7 @@ impl Chan {
 
 /// Adds the frames (and payload bytes) written since the last report; true if a
 /// flush or a sender waiting for room waits to hear it.
-fn report(unreported: &mut Unreported, st: &mut State) -> bool {
+fn report(unreported: &mut Unreported, st: &mut ChanState) -> bool {
     if unreported.frames == 0 {
         return false;
     }
@@ -409,7 +409,7 @@ struct Unreported {
 /// The engine's half of a session.
 pub(crate) struct EngineSide {
     chan: Arc<Chan>,
-    /// Frames taken from the queue and written, not yet counted in `State::written`.
+    /// Frames taken from the queue and written, not yet counted in `ChanState::written`.
     unreported: Unreported,
     /// Room in `incoming` as last seen: the handler only ever makes more.
     room: usize,

@@ -197,6 +197,10 @@ pub struct Incoming {
 }
 
 impl Incoming {
+    pub(crate) fn new(chan: Arc<Chan>) -> Self {
+        Self { chan }
+    }
+
     /// The next frame; `None` once the session is closed.
     pub fn recv(&self) -> Recv<'_> {
         Recv { chan: &self.chan }
@@ -226,6 +230,12 @@ impl std::fmt::Debug for Incoming {
 #[derive(Clone)]
 pub struct Outgoing {
     chan: Arc<Chan>,
+}
+
+impl Outgoing {
+    pub(crate) fn new(chan: Arc<Chan>) -> Self {
+        Self { chan }
+    }
 }
 
 impl Outgoing {
@@ -278,7 +288,7 @@ impl std::fmt::Debug for Outgoing {
 pub(crate) struct RequestInfo {
     pub(crate) uri: Uri,
     pub(crate) headers: CompactHeaders,
-    pub(crate) params: crate::routing::PathParams,
+    pub(crate) params: crate::path::PathParams,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) protocol: Option<Box<str>>,
     pub(crate) extensions: Vec<String>,
@@ -307,18 +317,6 @@ impl std::fmt::Debug for WebSocketSession {
 }
 
 impl WebSocketSession {
-    pub(crate) fn new(chan: Arc<Chan>, info: Arc<RequestInfo>) -> Self {
-        Self {
-            incoming: Incoming { chan: chan.clone() },
-            outgoing: Outgoing { chan },
-            info,
-        }
-    }
-
-    pub(crate) fn into_parts(self) -> (Incoming, Outgoing, Arc<RequestInfo>) {
-        (self.incoming, self.outgoing, self.info)
-    }
-
     pub(crate) fn from_parts(
         incoming: Incoming,
         outgoing: Outgoing,
