@@ -120,12 +120,13 @@ decode_seeds = {
 }
 
 # ----- protocol_differential: [ncuts, cuts.., operations..] -----
-# An operation byte: 0xe0 set = a close (bit 0: with a code and reason: u16 code
-# selector, reason length byte, reason, key); else bit 0 text, bits 1-3 fragments - 1,
-# 0x70 in the high nibble = repeated past 64 KiB; then u16 length (LE), the slice, the
-# repeat byte (if repeated), a u16 per cut point, and per frame its key then up to two
-# control bytes (bit 0: one follows, bit 1: pong, >> 2: length % 126; its payload and
-# key).
+# The layout is in fuzz_targets/protocol_differential.rs: an operation byte 0xe0 set =
+# a close (bit 0: with a code and reason: u16 code selector, reason length byte,
+# reason, key); 0xc0 under 0xe0 = control frames alone; else bit 0 text, bits 1-3
+# fragments - 1, 0x7 in the high nibble = repeated past 64 KiB; then u16 length (LE),
+# the slice, the repeat byte (if repeated), a u16 per cut point, and per frame its key
+# then up to two control bytes (bit 0: one follows, bit 1: pong, >> 2: length % 126;
+# its payload and key).
 
 
 def op_data(text, fragments, payload, cuts, keys, controls=None, long_repeat=None):
@@ -172,6 +173,11 @@ differential_seeds = {
     + op_close(0, b"bye", K),
     "binary-64k": b"\x00"
     + op_data(False, 1, bytes(range(200)), [], [K], long_repeat=1),
+    "ping-first": b"\x00"
+    + bytes([0xC0])
+    + control(False, b"first", K)
+    + control(True, b"", K2)
+    + op_data(False, 1, b"\x00\xff", [], [K]),
     "invalid-utf8-lossy-then-close": b"\x01\x10"
     + op_data(True, 2, b"ok \xff\xfe \xe2\x82", [0x8000], [K])
     + op_data(False, 1, b"", [], [K2])

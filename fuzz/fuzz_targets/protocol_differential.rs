@@ -7,9 +7,21 @@
 //! The stream: messages, text (`String::from_utf8_lossy` of a slice of the input) or
 //! binary, each cut into 1 to 8 frames at chosen points (a character of text may be cut
 //! between two frames, as RFC 6455 allows), with pings and unsolicited pongs (at most
-//! 125 bytes) between frames, every frame masked with a chosen key, lengths in the
+//! 125 bytes) between frames and before messages, every frame masked with a chosen key, lengths in the
 //! shortest form (7, 16 or 64 bits: a payload may be repeated past 64 KiB), and
 //! maybe a close frame at the end (a valid code, a UTF-8 reason of at most 123 bytes).
+//!
+//! Input layout: `[ncuts, cuts.., operations..]` (`ncuts % 17` cut bytes, as in
+//! `decode`; tungstenite's reads are cut the same way). An operation byte with its
+//! top 3 bits set (`0xe0`) is a close, which ends the stream (bit 0: with a code
+//! selector (u16), a reason length byte, the reason bytes; then the key); `0xc0` under
+//! `0xe0` is a run of control frames on their own; otherwise a message: bit 0 text,
+//! bits 1-3 its frames - 1, a high nibble of `0x7` repeats it past 64 KiB (once per
+//! stream); then its length (u16 LE, % 1024), its bytes, the repeat byte (if
+//! repeated), a u16 per cut point, and per frame its key (4 bytes) and up to two
+//! control bytes (bit 0: a control frame follows, bit 1: a pong rather than a ping, the
+//! rest: its length % 126; then its payload and key). Once the input runs out, every
+//! byte read is zero.
 //!
 //! The expected events are known from the construction, so a difference says which
 //! side is wrong: the assertion prints all three lists.
@@ -164,6 +176,11 @@ fn build(src: &mut Source) -> (Vec<u8>, Vec<Event>) {
             };
             frame(&mut wire, true, OP_CLOSE, &payload, src.key());
             break;
+        }
+        if op & 0xe0 == 0xc0 {
+            // Pings and pongs on their own (before the first message, say).
+            controls(src, &mut wire, &mut expected);
+            continue;
         }
         let text = op & 1 != 0;
         let fragments = 1 + usize::from((op >> 1) & 7);
