@@ -19,8 +19,7 @@
 //!   payloads of at most 125 bytes; a close code that may appear on the wire; a
 //!   failure code the core may send;
 //! - the pieces do not matter: the same input in one piece gives the same events (but
-//!   for a failure that one of the two could not see yet when the input ended: see
-//!   [`same_verdict`]).
+//!   for two known differences in how a failure shows: see [`same_verdict`]).
 
 #![no_main]
 
@@ -365,6 +364,7 @@ fuzz_target!(|data: &[u8]| {
         let (whole, peak) = measured(mode, &[], input);
         let allowed = bound(mode, input.len(), &whole, whole.capacity());
         assert!(peak <= allowed, "in one piece: {peak} bytes over {allowed}");
+        check_events(mode, &whole);
         assert!(
             same_verdict(mode, &out, &whole),
             "the same input in pieces of {cuts:?} and in one piece decoded differently\n\
