@@ -321,6 +321,14 @@ impl Decoder {
         *pos += take;
         self.head_len = have as u8;
         if have < need {
+            // A header cut by a read is checked as far as it goes (a 64-bit length
+            // with its top bit set fails before its mask key arrives), so that the
+            // verdict does not depend on where reads end (fuzz finding
+            // `cut-header-bad-length`).
+            if let Err(e) = wire::parse(&self.head[..have]) {
+                self.head_len = 0;
+                return Err(self.fail(header_error(e)));
+            }
             return Ok(None);
         }
         self.head_len = 0;
@@ -485,8 +493,13 @@ impl Decoder {
     fn inflate(&mut self, stage: &mut Stage, chunk: &[u8], end: bool) -> Result<(), ProtocolError> {
         let from = self.message.buf.len();
         let limit = self.limit.saturating_sub(self.message.total()) + from;
-        stage.inflate(chunk, end, &mut self.message.buf, limit)?;
-        self.message.appended(from).map_err(|_| invalid_utf8())
+        let inflated = stage.inflate(chunk, end, &mut self.message.buf, limit);
+        // What was inflated is checked first, whatever stopped the inflater: text that
+        // is both invalid and over the limit gets 1007 at its first bad byte however
+        // the reads were cut, as it would in one piece (fuzz finding
+        // `cut-deflate-utf8-or-too-big`).
+        self.message.appended(from).map_err(|_| invalid_utf8())?;
+        inflated
     }
 
     /// A data frame is complete: run what needs the whole frame, deliver what is due.
