@@ -499,7 +499,7 @@ impl Decoder {
         // the reads were cut, as it would in one piece (fuzz finding
         // `cut-deflate-utf8-or-too-big`).
         self.message.appended(from).map_err(|_| invalid_utf8())?;
-        inflated
+        Ok(inflated?)
     }
 
     /// A data frame is complete: run what needs the whole frame, deliver what is due.
