@@ -80,8 +80,8 @@ pub mod prelude {
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
         Deflate, EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
-        JsonConverter, Member, Outgoing, Path, Principal, Query, Rejection, RemoteAddr, Result,
-        State, Text, WebSocketOptions, WebSocketSession,
+        JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query, Rejection, RemoteAddr,
+        Result, Rooms, State, Text, WebSocketOptions, WebSocketSession,
     };
 }
 

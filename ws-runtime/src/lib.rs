@@ -12,7 +12,8 @@
 //! [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8, fragments,
 //! limits, the extension stage) → [`frame`] (what the handler sends and receives).
 //! [`options`] configures it all; [`extension`] adds permessage-deflate and custom
-//! extensions; [`connections`] serves many sessions at once. [`security`] (the origin
+//! extensions; [`connections`] serves many sessions at once, [`rooms`] many named
+//! groups of them, in one process or across many over Redis. [`security`] (the origin
 //! check), [`guard`] (authentication before the upgrade) and [`proxy`] (addresses
 //! behind a proxy) decide who gets a session. `docs/architecture.md`
 //! in the repository describes the shape.
@@ -60,6 +61,7 @@ pub mod http;
 pub mod options;
 mod protocol;
 pub mod proxy;
+pub mod rooms;
 pub mod routing;
 pub mod security;
 pub mod server;
@@ -80,6 +82,10 @@ pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, 
 pub use guard::{Guard, Principal};
 pub use http::{HttpRequest, HttpResponse};
 pub use options::{ChannelOverflow, OptionsError, WebSocketOptions};
+pub use rooms::{
+    Delivery, MessageId, Occupant, PresenceEntry, PresenceEvent, PresenceKind, Resume, Resumed,
+    Rooms, RoomsBuilder, RoomsStats, SessionId,
+};
 pub use routing::Route;
 pub use security::AllowedOrigins;
 pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
