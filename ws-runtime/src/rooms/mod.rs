@@ -35,6 +35,8 @@
 //! and the last member leaving removes it, both under one lock with the membership
 //! change, so a member never joins a room that is being removed.
 
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
 mod wire;
 
 #[cfg(feature = "redis")]
@@ -973,8 +975,10 @@ impl<T: Send + Sync + 'static> Rooms<T> {
             TargetKind::All => (To::All, except),
         };
         let local_only = matches!(&to, To::Session(id) if id.node == shared.node);
+        // For a session, the subject is the one addressed, not one left out.
+        let except = if matches!(to, To::Session(_)) { None } else { subject };
         let Some(broker) = broker.filter(|_| !local_only) else {
-            let (delivered, dropped_slow) = shared.deliver(to.dest(), subject, &frame, None);
+            let (delivered, dropped_slow) = shared.deliver(to.dest(), except, &frame, None);
             return Delivery {
                 delivered,
                 dropped_slow,
@@ -1005,7 +1009,7 @@ impl<T: Send + Sync + 'static> Rooms<T> {
                 }
             };
         }
-        let (delivered, dropped_slow) = shared.deliver(to.dest(), subject, &frame, None);
+        let (delivered, dropped_slow) = shared.deliver(to.dest(), except, &frame, None);
         let remote = match broker.publish(Outbound {
             to,
             subject,

@@ -903,6 +903,9 @@ async fn resync_presence<T: Send + Sync + 'static>(
                 .ignore();
         }
     }
+    if memberships.is_empty() && registered.is_empty() {
+        return Ok(());
+    }
     timed(ctl, "presence resync", pipe.query_async::<()>(conn)).await
 }
 
