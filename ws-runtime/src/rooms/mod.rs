@@ -899,15 +899,20 @@ impl<T: Send + Sync + 'static> Rooms<T> {
         self.to(room).publish(frame)
     }
 
-    /// Who is in `room` on every node (with Redis unreachable, on this node only).
+    /// Who is in `room` on every node: this node's members as they are, the other
+    /// nodes' as Redis has them (with Redis unreachable, this node's only).
     pub async fn presence(&self, room: &str) -> Vec<PresenceEntry> {
+        let mut entries = self.shared.local_presence(room);
         if let Some(broker) = self.shared.broker()
             && broker.state() == BrokerState::Connected
-            && let Some(entries) = broker.query_presence(room).await
+            && let Some(remote) = broker.query_presence(room).await
         {
-            return entries;
+            // This node's own members as they are now (Redis may not have the latest
+            // change yet), the others' as Redis has them.
+            let node = self.shared.node;
+            entries.extend(remote.into_iter().filter(|e| e.id.node != node));
         }
-        self.shared.local_presence(room)
+        entries
     }
 
     /// Who is in `room` on this node.

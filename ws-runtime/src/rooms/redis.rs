@@ -642,11 +642,36 @@ async fn run_connection<T: Send + Sync + 'static>(
         .await;
         result.err().unwrap_or(Ended::RoomsGone)
     };
-    tokio::select! {
+    let ended = tokio::select! {
         ended = publisher => ended,
         ended = subscriber => ended,
         ended = control => ended,
+    };
+    // A batch may have been on its way when the epoch ended (the publisher is dropped
+    // wherever it was): it is handled as a failed one.
+    if let Some(shared) = shared.upgrade() {
+        abandon(&shared, ctl, pending);
     }
+    ended
+}
+
+/// After a failed or interrupted batch: whatever waited for storage goes to local
+/// members now, unstamped; with resume, room messages are sent again after recovery
+/// (receivers drop what they already had); the rest is lost for other nodes (at most
+/// once) and counted.
+fn abandon<T: Send + Sync + 'static>(shared: &Shared<T>, ctl: &Control, pending: &mut VecDeque<Pending>) {
+    let resume = ctl.resume().is_some();
+    for item in pending.iter_mut() {
+        if item.out.deliver_local {
+            shared.deliver(item.out.to.dest(), item.out.subject, &item.out.frame, None);
+            item.out.deliver_local = false;
+        }
+    }
+    let before = pending.len();
+    pending.retain(|item| resume && matches!(item.out.to, To::Room(_)));
+    ctl.counters
+        .dropped
+        .fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
 }
 
 struct Scripts {
@@ -732,20 +757,7 @@ async fn publish_loop<T: Send + Sync + 'static>(
                 }
             }
             Err(ended) => {
-                // Whatever waited for storage goes to local members now, unstamped;
-                // with resume, room messages are sent again after recovery (receivers
-                // drop what they already had), the rest is lost for other nodes.
-                for item in pending.iter_mut() {
-                    if item.out.deliver_local {
-                        shared.deliver(item.out.to.dest(), item.out.subject, &item.out.frame, None);
-                        item.out.deliver_local = false;
-                    }
-                }
-                let before = pending.len();
-                pending.retain(|item| resume.is_some() && matches!(item.out.to, To::Room(_)));
-                ctl.counters
-                    .dropped
-                    .fetch_add((before - pending.len()) as u64, Ordering::Relaxed);
+                abandon(&shared, ctl, pending);
                 return ended;
             }
         }
