@@ -52,7 +52,10 @@ async fn chat(
     let name = format!("user{}@{}", LAST_ID.fetch_add(1, Ordering::Relaxed), node.0);
     println!("Adding {name}!");
     let me = rooms.enter(&session, name);
-    match session.query_param("last_id").map(|id| id.parse::<MessageId>()) {
+    match session
+        .query_param("last_id")
+        .map(|id| id.parse::<MessageId>())
+    {
         Some(Ok(last)) => match me.resume(ROOM, last).await {
             Ok(resumed) if !resumed.complete => {
                 session
@@ -86,7 +89,13 @@ fn stats_json(rooms: &Rooms<String>) -> String {
     let s = rooms.stats();
     format!(
         r#"{{"broker":"{:?}","rooms":{},"sessions":{},"remote_sent":{},"remote_dropped":{},"remote_received":{},"reconnects":{}}}"#,
-        s.broker, s.rooms, s.sessions, s.remote_sent, s.remote_dropped, s.remote_received, s.reconnects
+        s.broker,
+        s.rooms,
+        s.sessions,
+        s.remote_sent,
+        s.remote_dropped,
+        s.remote_received,
+        s.reconnects
     )
 }
 
@@ -116,7 +125,10 @@ async fn main() -> std::io::Result<()> {
     let mut events = rooms.presence_events();
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            println!("{:?} {} {} {}", event.kind, event.room, event.id, event.meta);
+            println!(
+                "{:?} {} {} {}",
+                event.kind, event.room, event.id, event.meta
+            );
         }
     });
     embedded_server!(port = port, host = "0.0.0.0", |app| {

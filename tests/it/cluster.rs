@@ -14,7 +14,14 @@ use tokio_tungstenite::tungstenite::Message;
 /// Starts a `chat_cluster` node on a free port.
 fn node(redis: &RedisServer, prefix: &str, extra: &[&str]) -> Example {
     let url = redis.url();
-    let mut args = vec!["--redis", url.as_str(), "--prefix", prefix, "--heartbeat-ms", "200"];
+    let mut args = vec![
+        "--redis",
+        url.as_str(),
+        "--prefix",
+        prefix,
+        "--heartbeat-ms",
+        "200",
+    ];
     args.extend_from_slice(extra);
     start_with("chat_cluster", &args, None)
 }
@@ -58,7 +65,10 @@ async fn synced(from: &mut Client, to: &mut [&mut Client]) {
         send_text(from, &probe).await;
         let mut all = true;
         for client in to.iter_mut() {
-            if wait_for(client, &probe, Duration::from_millis(200)).await.is_none() {
+            if wait_for(client, &probe, Duration::from_millis(200))
+                .await
+                .is_none()
+            {
                 all = false;
                 break;
             }
@@ -98,7 +108,10 @@ fn number(addr: SocketAddr, key: &str) -> u64 {
 }
 
 fn users(addr: SocketAddr) -> usize {
-    http_get(addr, "/presence").lines().filter(|l| !l.is_empty()).count()
+    http_get(addr, "/presence")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count()
 }
 
 /// The numbers `n` of messages `TAG n` that `client` gets, until `count` arrived or
@@ -159,15 +172,25 @@ async fn three_nodes_one_chat() {
     assert_eq!(from_c, (0..30).collect::<Vec<_>>(), "C's order");
     // The text is the chat example's: `[name]: text`.
     send_text(&mut c, "hello A").await;
-    let line = wait_for(&mut a, "hello A", Duration::from_secs(5)).await.expect("hello");
-    assert!(line.starts_with("[user") && line.ends_with("]: hello A"), "{line}");
+    let line = wait_for(&mut a, "hello A", Duration::from_secs(5))
+        .await
+        .expect("hello");
+    assert!(
+        line.starts_with("[user") && line.ends_with("]: hello A"),
+        "{line}"
+    );
     // Presence: every node sees the three users.
     for n in &nodes {
-        eventually("three users in presence", Duration::from_secs(5), || users(n.addr) == 3).await;
+        eventually("three users in presence", Duration::from_secs(5), || {
+            users(n.addr) == 3
+        })
+        .await;
     }
     // A fourth user's greeting counts everyone on every node.
     let mut d = connect(nodes[0].addr, "/chat").await;
-    let greeting = wait_for(&mut d, "You are connected!", Duration::from_secs(5)).await.unwrap();
+    let greeting = wait_for(&mut d, "You are connected!", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(greeting, "You are connected! There are 4 users here.");
 }
 
@@ -179,12 +202,18 @@ async fn redis_down_at_start_then_up() {
     let mut a1 = chat_client(a_node.addr, "/chat").await;
     let mut a2 = chat_client(a_node.addr, "/chat").await;
     send_text(&mut a1, "alone").await;
-    assert!(wait_for(&mut a2, "alone", Duration::from_secs(5)).await.is_some());
+    assert!(
+        wait_for(&mut a2, "alone", Duration::from_secs(5))
+            .await
+            .is_some()
+    );
     assert_ne!(stat(a_node.addr, "broker"), "Connected");
     redis.restart();
-    eventually("A connects once Redis is up", Duration::from_secs(10), || {
-        stat(a_node.addr, "broker") == "Connected"
-    })
+    eventually(
+        "A connects once Redis is up",
+        Duration::from_secs(10),
+        || stat(a_node.addr, "broker") == "Connected",
+    )
     .await;
     let b_node = node(&redis, "late", &[]);
     let mut b = chat_client(b_node.addr, "/chat").await;
@@ -227,7 +256,10 @@ async fn redis_killed_and_restarted_mid_traffic() {
     // B got what A sent before the kill, and (at most once) some after the restart, in
     // order; what A sent while Redis was away is counted as dropped.
     let remote = collect(&mut b, "tick ", 400, Duration::from_millis(500)).await;
-    assert!(remote.windows(2).all(|w| w[0] < w[1]), "in order: {remote:?}");
+    assert!(
+        remote.windows(2).all(|w| w[0] < w[1]),
+        "in order: {remote:?}"
+    );
     assert!(remote.contains(&0), "{remote:?}");
     assert!(number(a_node.addr, "remote_dropped") > 0);
     synced(&mut a1, &mut [&mut b]).await;
@@ -261,7 +293,9 @@ async fn with_resume_what_is_published_during_the_outage_reaches_other_nodes() {
     assert_eq!(remote, (0..20).collect::<Vec<_>>());
     // Live again both ways, stamped with ids.
     send_text(&mut b, "after").await;
-    let line = wait_for(&mut a1, "]: after", Duration::from_secs(10)).await.expect("after");
+    let line = wait_for(&mut a1, "]: after", Duration::from_secs(10))
+        .await
+        .expect("after");
     let id = line.split(' ').next().unwrap();
     assert!(id.parse::<ws::MessageId>().is_ok(), "stamped: {line}");
 }
@@ -283,14 +317,20 @@ async fn a_slow_redis_drops_for_other_nodes_and_never_for_local_ones() {
     let sender = tokio::spawn(async move {
         use futures_util::SinkExt;
         for i in 0..6000 {
-            tx.send(Message::text(format!("flood {i}"))).await.expect("send");
+            tx.send(Message::text(format!("flood {i}")))
+                .await
+                .expect("send");
             if i % 20 == 19 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
     });
     let local = collect(&mut a2, "flood ", 6000, Duration::from_secs(30)).await;
-    assert_eq!(local.len(), 6000, "every flood message reached the local member");
+    assert_eq!(
+        local.len(),
+        6000,
+        "every flood message reached the local member"
+    );
     assert!(local.windows(2).all(|w| w[0] < w[1]));
     sender.await.expect("sender");
     drain.abort();
@@ -324,11 +364,17 @@ async fn a_node_killed_leaves_presence_everywhere() {
     let mut b = chat_client(b_node.addr, "/chat").await;
     let _b2 = chat_client(b_node.addr, "/chat").await;
     synced(&mut b, &mut [&mut a]).await;
-    eventually("three users", Duration::from_secs(5), || users(a_node.addr) == 3).await;
+    eventually("three users", Duration::from_secs(5), || {
+        users(a_node.addr) == 3
+    })
+    .await;
     // kill -9: B says nothing; its heartbeat (200 ms, expiring after 600 ms) stops.
     drop(b_node);
     let started = std::time::Instant::now();
-    eventually("B's users removed", Duration::from_secs(5), || users(a_node.addr) == 1).await;
+    eventually("B's users removed", Duration::from_secs(5), || {
+        users(a_node.addr) == 1
+    })
+    .await;
     eprintln!("presence cleaned up {:?} after the kill", started.elapsed());
     assert_eq!(http_get(a_node.addr, "/presence").lines().count(), 1);
 }
@@ -345,7 +391,9 @@ async fn resume_on_another_node() {
     let mut ids = Vec::new();
     for i in 1..=3 {
         send_text(&mut p, &format!("m{i}")).await;
-        let line = wait_for(&mut x, &format!("]: m{i}"), Duration::from_secs(5)).await.unwrap();
+        let line = wait_for(&mut x, &format!("]: m{i}"), Duration::from_secs(5))
+            .await
+            .unwrap();
         ids.push(line.split(' ').next().unwrap().to_owned());
     }
     x.close(None).await.expect("close");
@@ -353,20 +401,27 @@ async fn resume_on_another_node() {
         send_text(&mut p, &format!("m{i}")).await;
     }
     // Stored once the publisher sees its own, stamped.
-    wait_for(&mut p, "]: m5", Duration::from_secs(5)).await.unwrap();
+    wait_for(&mut p, "]: m5", Duration::from_secs(5))
+        .await
+        .unwrap();
     // Back on another node with the last id it got: exactly what it missed, in order,
     // before anything else.
     let mut x = connect(nodes[2].addr, &format!("/chat?last_id={}", ids[2])).await;
     let first = text_within(&mut x, Duration::from_secs(5)).await.unwrap();
     let second = text_within(&mut x, Duration::from_secs(5)).await.unwrap();
-    assert!(first.ends_with("]: m4") && second.ends_with("]: m5"), "{first} / {second}");
+    assert!(
+        first.ends_with("]: m4") && second.ends_with("]: m5"),
+        "{first} / {second}"
+    );
     let third = text_within(&mut x, Duration::from_secs(5)).await.unwrap();
     assert!(third.starts_with("You are connected!"), "{third}");
     // More than the retention (5) later: told so, and given what is kept.
     for i in 6..=15 {
         send_text(&mut p, &format!("m{i}")).await;
     }
-    wait_for(&mut p, "]: m15", Duration::from_secs(5)).await.unwrap();
+    wait_for(&mut p, "]: m15", Duration::from_secs(5))
+        .await
+        .unwrap();
     let mut y = connect(nodes[0].addr, &format!("/chat?last_id={}", ids[0])).await;
     let kept = collect(&mut y, "]: m", 5, Duration::from_secs(5)).await;
     assert_eq!(kept, vec![11, 12, 13, 14, 15]);

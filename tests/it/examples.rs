@@ -204,13 +204,14 @@ async fn try_connect(
 #[tokio::test]
 async fn chat_token_mode_lets_in_only_clients_with_the_token() {
     let server = start_with("chat", &["--token", "s3cret"], None);
-    let refused = try_connect(server.addr, "/chat", &[]).await.err().expect("401");
+    let refused = try_connect(server.addr, "/chat", &[])
+        .await
+        .expect_err("401");
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
     let wrong = try_connect(server.addr, "/chat?token=guess", &[])
         .await
-        .err()
-        .expect("401");
+        .expect_err("401");
     assert_eq!(wrong.status(), 401);
     let Ok(mut by_query) = try_connect(server.addr, "/chat?token=s3cret", &[]).await else {
         panic!("the token in the query is accepted");
@@ -228,10 +229,16 @@ async fn chat_token_mode_lets_in_only_clients_with_the_token() {
         "You are connected! There are 2 users here."
     );
     // The page passes its own `?token=` on to the socket.
-    let page = crate::raw::RawClient::handshake(server.addr, b"GET /?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .reply;
-    assert!(page.body.contains("location.search"), "the page reads its token");
+    let page = crate::raw::RawClient::handshake(
+        server.addr,
+        b"GET /?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .reply;
+    assert!(
+        page.body.contains("location.search"),
+        "the page reads its token"
+    );
 }
 
 #[tokio::test]
@@ -250,7 +257,10 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     let Ok(mut bob) = try_connect(
         addr,
         "/chat",
-        &[("sec-websocket-protocol", "chat"), ("cookie", "ws_token=bob-t")],
+        &[
+            ("sec-websocket-protocol", "chat"),
+            ("cookie", "ws_token=bob-t"),
+        ],
     )
     .await
     else {
@@ -260,7 +270,12 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
         next_text(&mut bob).await,
         "Hello bob (token from the cookie)! There are 2 users here."
     );
-    let Ok(mut ada2) = try_connect(addr, "/chat", &[("sec-websocket-protocol", "chat, bearer.ada-t")]).await
+    let Ok(mut ada2) = try_connect(
+        addr,
+        "/chat",
+        &[("sec-websocket-protocol", "chat, bearer.ada-t")],
+    )
+    .await
     else {
         panic!("ada's subprotocol token is accepted");
     };
@@ -274,10 +289,12 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
     }
 
     // No token, an unknown one: 401 with a Bearer challenge, no session.
-    let none = try_connect(addr, "/chat", &chat).await.err().expect("401");
+    let none = try_connect(addr, "/chat", &chat).await.expect_err("401");
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"chat\"");
-    let unknown = try_connect(addr, "/chat?token=eve-t", &chat).await.err().expect("401");
+    let unknown = try_connect(addr, "/chat?token=eve-t", &chat)
+        .await
+        .expect_err("401");
     assert_eq!(
         unknown.headers()["www-authenticate"],
         "Bearer realm=\"chat\", error=\"invalid_token\""
@@ -293,14 +310,16 @@ async fn auth_example_takes_a_token_from_the_query_a_cookie_or_a_subprotocol() {
         ],
     )
     .await
-    .err()
-    .expect("403");
+    .expect_err("403");
     assert_eq!(hijack.status(), 403);
 
     // The login sets the cookie with HttpOnly and SameSite=Strict.
-    let login = crate::raw::RawClient::handshake(addr, b"GET /login?token=bob-t HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .reply;
+    let login = crate::raw::RawClient::handshake(
+        addr,
+        b"GET /login?token=bob-t HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .reply;
     assert_eq!(login.status, 303);
     assert_eq!(
         login.header("set-cookie"),

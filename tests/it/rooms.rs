@@ -7,8 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use ws::{
-    Frame, JsonConverter, PresenceKind, Rooms, Route, SessionId, WebSocketOptions,
-    WebSocketSession,
+    Frame, JsonConverter, PresenceKind, Rooms, Route, SessionId, WebSocketOptions, WebSocketSession,
 };
 
 use crate::support::{Client, RedisServer, connect, eventually, next_text, send_text, serve};
@@ -92,7 +91,11 @@ async fn rooms_server_with(rooms: Rooms<String>, capacity: usize) -> ws::Running
 async fn client(server: &ws::RunningServer, name: &str) -> (Client, SessionId) {
     let mut client = connect(server.local_addr(), &format!("/rooms?name={name}")).await;
     let line = next_text(&mut client).await;
-    let id = line.strip_prefix("id ").expect("id line").parse().expect("id");
+    let id = line
+        .strip_prefix("id ")
+        .expect("id line")
+        .parse()
+        .expect("id");
     (client, id)
 }
 
@@ -138,10 +141,17 @@ async fn rooms_in_one_process() {
         v.sort();
         v
     };
-    let lobby = ["all: hello everyone", "lobby: hi", r#"{"from":"carol","room":"lobby"}"#];
+    let lobby = [
+        "all: hello everyone",
+        "lobby: hi",
+        r#"{"from":"carol","room":"lobby"}"#,
+    ];
     assert_eq!(sorted(drain(&mut alice).await), lobby);
     assert_eq!(sorted(drain(&mut bob).await), lobby);
-    assert_eq!(sorted(drain(&mut carol).await), ["all: hello everyone", "direct: only you", "games: psst"]);
+    assert_eq!(
+        sorted(drain(&mut carol).await),
+        ["all: hello everyone", "direct: only you", "games: psst"]
+    );
 
     // Presence carries the metadata; leaving empties and removes a room.
     let mut names: Vec<_> = rooms
@@ -164,8 +174,14 @@ async fn rooms_in_one_process() {
         .await
         .expect("a leave")
         .expect("event");
-    assert_eq!((leave.kind, leave.id, &*leave.room), (PresenceKind::Leave, alice_id, "lobby"));
-    eventually("alice gone", Duration::from_secs(5), || rooms.stats().sessions == 2).await;
+    assert_eq!(
+        (leave.kind, leave.id, &*leave.room),
+        (PresenceKind::Leave, alice_id, "lobby")
+    );
+    eventually("alice gone", Duration::from_secs(5), || {
+        rooms.stats().sessions == 2
+    })
+    .await;
     assert_eq!(rooms.local_presence("lobby").len(), 1);
     server.shutdown().await;
 }
@@ -193,9 +209,16 @@ async fn joining_and_leaving_races_never_lose_a_room() {
         })
         .await
         .expect("churn done");
-        assert_eq!(answer, "churned 0", "a member joined a room that was being removed");
+        assert_eq!(
+            answer, "churned 0",
+            "a member joined a room that was being removed"
+        );
     }
-    assert_eq!(rooms.stats().rooms, 0, "the room went away with its last member");
+    assert_eq!(
+        rooms.stats().rooms,
+        0,
+        "the room went away with its last member"
+    );
     server.shutdown().await;
 }
 

@@ -438,8 +438,11 @@ struct Entry<T> {
     meta: Arc<str>,
     /// A resume is replaying: live room messages wait in `held`.
     holding: AtomicBool,
-    held: Mutex<Option<Vec<(Option<MessageId>, Frame)>>>,
+    held: Mutex<Option<Held>>,
 }
+
+/// Live room messages kept while a resume replays, with their ids.
+type Held = Vec<(Option<MessageId>, Frame)>;
 
 /// The most live messages kept for a session while its resume replays.
 const MAX_HELD: usize = 4096;
@@ -540,7 +543,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let mut out = Vec::new();
         for slot in local.sessions.values() {
             for room in &slot.rooms {
-                out.push((room.clone(), self.id(slot.entry.local), slot.entry.meta.clone()));
+                out.push((
+                    room.clone(),
+                    self.id(slot.entry.local),
+                    slot.entry.meta.clone(),
+                ));
             }
         }
         out
@@ -961,7 +968,12 @@ impl<T: Send + Sync + 'static> Rooms<T> {
         stats
     }
 
-    fn publish_frame(&self, to: TargetKind<'_>, except: Option<SessionId>, frame: Frame) -> Delivery {
+    fn publish_frame(
+        &self,
+        to: TargetKind<'_>,
+        except: Option<SessionId>,
+        frame: Frame,
+    ) -> Delivery {
         if !matches!(frame, Frame::Text(_) | Frame::Binary(_)) {
             return Delivery::default();
         }
@@ -981,7 +993,11 @@ impl<T: Send + Sync + 'static> Rooms<T> {
         };
         let local_only = matches!(&to, To::Session(id) if id.node == shared.node);
         // For a session, the subject is the one addressed, not one left out.
-        let except = if matches!(to, To::Session(_)) { None } else { subject };
+        let except = if matches!(to, To::Session(_)) {
+            None
+        } else {
+            subject
+        };
         let Some(broker) = broker.filter(|_| !local_only) else {
             let (delivered, dropped_slow) = shared.deliver(to.dest(), except, &frame, None);
             return Delivery {
@@ -1005,7 +1021,8 @@ impl<T: Send + Sync + 'static> Rooms<T> {
                     ..Delivery::default()
                 },
                 Err(out) => {
-                    let (delivered, dropped_slow) = shared.deliver(out.to.dest(), subject, &out.frame, None);
+                    let (delivered, dropped_slow) =
+                        shared.deliver(out.to.dest(), subject, &out.frame, None);
                     Delivery {
                         delivered,
                         dropped_slow,
@@ -1079,7 +1096,12 @@ impl<T: Send + Sync + 'static> Target<'_, T> {
     /// the application's `content_converter`, as its sessions carry it) and publishes
     /// it.
     pub fn publish_serialized<V: serde::Serialize + ?Sized>(self, value: &V) -> Result<Delivery> {
-        let converter = self.rooms.shared.converter.get().ok_or(Error::NoConverter)?;
+        let converter = self
+            .rooms
+            .shared
+            .converter
+            .get()
+            .ok_or(Error::NoConverter)?;
         let value = serde_json::to_value(value).map_err(|e| Error::Convert(e.to_string()))?;
         let frame = converter.serialize(value).map_err(Error::Convert)?;
         Ok(self.publish(frame))
@@ -1132,7 +1154,11 @@ impl<T: Send + Sync + 'static> Occupant<T> {
     /// that arrive meanwhile wait, and go out after the replay, without duplicates.
     /// [`Resumed::complete`] says whether `last` was still retained (if not, the client
     /// missed more than the retention).
-    pub async fn resume(&self, room: &str, last: MessageId) -> std::result::Result<Resumed, ResumeError> {
+    pub async fn resume(
+        &self,
+        room: &str,
+        last: MessageId,
+    ) -> std::result::Result<Resumed, ResumeError> {
         let Some(broker) = self.rooms.shared.broker().filter(|b| b.resume().is_some()) else {
             self.join(room);
             return Err(ResumeError::NotEnabled);

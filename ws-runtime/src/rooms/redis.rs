@@ -37,8 +37,9 @@ use tokio::time::Instant;
 
 use super::wire::{self, Envelope};
 use super::{
-    Broker, BrokerOptions, BrokerState, Counters, Dest, Fetched, MessageId, Outbound, PresenceEntry,
-    PresenceEvent, PresenceKind, PresenceOp, Resume, ResumeError, SessionId, Shared, To, lock,
+    Broker, BrokerOptions, BrokerState, Counters, Dest, Fetched, MessageId, Outbound,
+    PresenceEntry, PresenceEvent, PresenceKind, PresenceOp, Resume, ResumeError, SessionId, Shared,
+    To, lock,
 };
 use crate::frame::{Frame, Text};
 
@@ -406,7 +407,8 @@ impl Backoff {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        let unit = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+        let unit =
+            (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
         step / 2 + (step / 2).mul_f64(unit)
     }
 }
@@ -460,7 +462,10 @@ async fn timed<V>(
     match tokio::time::timeout(ctl.options.command_timeout, future).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(Ended::Lost(format!("{what}: {error}"))),
-        Err(_) => Err(Ended::Lost(format!("{what}: no answer within {:?}", ctl.options.command_timeout))),
+        Err(_) => Err(Ended::Lost(format!(
+            "{what}: no answer within {:?}",
+            ctl.options.command_timeout
+        ))),
     }
 }
 
@@ -485,14 +490,16 @@ async fn supervise<T: Send + Sync + 'static>(
     ctl.set_state(BrokerState::Connecting, "");
     loop {
         let connect_timeout = ctl.options.command_timeout.max(Duration::from_secs(1));
-        let connected = tokio::time::timeout(connect_timeout, connect(&client, connect_timeout)).await;
+        let connected =
+            tokio::time::timeout(connect_timeout, connect(&client, connect_timeout)).await;
         match connected {
             Ok(Ok((conn, sink, stream))) => {
                 if work.connected_before {
                     ctl.counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 work.connected_before = true;
-                let ended = run_connection(&shared, &mut rx, &ctl, &mut work, conn, sink, stream).await;
+                let ended =
+                    run_connection(&shared, &mut rx, &ctl, &mut work, conn, sink, stream).await;
                 *lock(&ctl.conn) = None;
                 match ended {
                     Ended::RoomsGone => return,
@@ -540,7 +547,12 @@ impl Work {
     /// A publish while Redis is unreachable: local members get it now if it waited for
     /// storage; with resume a room message is kept for after recovery (bounded), else
     /// other nodes do not get it.
-    fn offline<T: Send + Sync + 'static>(&mut self, shared: &Shared<T>, ctl: &Control, mut out: Outbound) {
+    fn offline<T: Send + Sync + 'static>(
+        &mut self,
+        shared: &Shared<T>,
+        ctl: &Control,
+        mut out: Outbound,
+    ) {
         if out.deliver_local {
             shared.deliver(out.to.dest(), out.subject, &out.frame, None);
             out.deliver_local = false;
@@ -575,13 +587,19 @@ async fn run_connection<T: Send + Sync + 'static>(
         let store: String = timed(
             ctl,
             "SCRIPT LOAD",
-            redis::cmd("SCRIPT").arg("LOAD").arg(STORE).query_async(&mut conn),
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(STORE)
+                .query_async(&mut conn),
         )
         .await?;
         let heartbeat: String = timed(
             ctl,
             "SCRIPT LOAD",
-            redis::cmd("SCRIPT").arg("LOAD").arg(HEARTBEAT).query_async(&mut conn),
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(HEARTBEAT)
+                .query_async(&mut conn),
         )
         .await?;
         let scripts = Scripts { store, heartbeat };
@@ -615,7 +633,13 @@ async fn run_connection<T: Send + Sync + 'static>(
             let Some(shared) = shared.upgrade() else {
                 return Ended::RoomsGone;
             };
-            on_message(&shared, ctl, cursors, message.get_channel_name(), message.get_payload_bytes());
+            on_message(
+                &shared,
+                ctl,
+                cursors,
+                message.get_channel_name(),
+                message.get_payload_bytes(),
+            );
         }
     };
     let control = async {
@@ -659,7 +683,11 @@ async fn run_connection<T: Send + Sync + 'static>(
 /// members now, unstamped; with resume, room messages are sent again after recovery
 /// (receivers drop what they already had); the rest is lost for other nodes (at most
 /// once) and counted.
-fn abandon<T: Send + Sync + 'static>(shared: &Shared<T>, ctl: &Control, pending: &mut VecDeque<Pending>) {
+fn abandon<T: Send + Sync + 'static>(
+    shared: &Shared<T>,
+    ctl: &Control,
+    pending: &mut VecDeque<Pending>,
+) {
     let resume = ctl.resume().is_some();
     for item in pending.iter_mut() {
         if item.out.deliver_local {
@@ -752,7 +780,12 @@ async fn publish_loop<T: Send + Sync + 'static>(
                         let id = reply
                             .and_then(|v| redis::from_redis_value::<String>(v).ok())
                             .and_then(|s| s.parse().ok());
-                        shared.deliver_stored(item.out.to.dest(), item.out.subject, &item.out.frame, id);
+                        shared.deliver_stored(
+                            item.out.to.dest(),
+                            item.out.subject,
+                            &item.out.frame,
+                            id,
+                        );
                     }
                 }
             }
@@ -803,7 +836,11 @@ async fn reconcile<T: Send + Sync + 'static>(
 }
 
 /// Renews this node and removes dead ones; true if this node had been removed.
-async fn beat(ctl: &Control, conn: &mut MultiplexedConnection, scripts: &Scripts) -> Result<bool, Ended> {
+async fn beat(
+    ctl: &Control,
+    conn: &mut MultiplexedConnection,
+    scripts: &Scripts,
+) -> Result<bool, Ended> {
     let ttl = ctl.options.heartbeat.as_millis() as u64 * 3;
     let (added, _removed): (u64, u64) = timed(
         ctl,
@@ -841,7 +878,10 @@ async fn flush_ops<T: Send + Sync + 'static>(
 ) -> Result<(), Ended> {
     let (ops, resync) = {
         let mut ops = lock(&ctl.ops);
-        (std::mem::take(&mut ops.queue), std::mem::take(&mut ops.resync))
+        (
+            std::mem::take(&mut ops.queue),
+            std::mem::take(&mut ops.resync),
+        )
     };
     if resync {
         resync_presence(shared, ctl, conn).await?;
@@ -856,10 +896,16 @@ async fn flush_ops<T: Send + Sync + 'static>(
         let hash = ctl.keys.hash(&op.room);
         if op.join {
             pipe.cmd("HSET").arg(&hash).arg(&id).arg(&*op.meta).ignore();
-            pipe.cmd("SADD").arg(&ctl.keys.members).arg(&member).ignore();
+            pipe.cmd("SADD")
+                .arg(&ctl.keys.members)
+                .arg(&member)
+                .ignore();
         } else {
             pipe.cmd("HDEL").arg(&hash).arg(&id).ignore();
-            pipe.cmd("SREM").arg(&ctl.keys.members).arg(&member).ignore();
+            pipe.cmd("SREM")
+                .arg(&ctl.keys.members)
+                .arg(&member)
+                .ignore();
         }
         pipe.cmd("PUBLISH")
             .arg(&ctl.keys.presence)
@@ -879,7 +925,9 @@ async fn resync_presence<T: Send + Sync + 'static>(
     let registered: HashSet<String> = timed(
         ctl,
         "SMEMBERS",
-        redis::cmd("SMEMBERS").arg(&ctl.keys.members).query_async(conn),
+        redis::cmd("SMEMBERS")
+            .arg(&ctl.keys.members)
+            .query_async(conn),
     )
     .await?;
     let Some(shared) = shared.upgrade() else {
@@ -892,8 +940,15 @@ async fn resync_presence<T: Send + Sync + 'static>(
     for (room, id, meta) in &memberships {
         let id = id.to_string();
         let member = format!("{room}\n{id}");
-        pipe.cmd("HSET").arg(ctl.keys.hash(room)).arg(&id).arg(&**meta).ignore();
-        pipe.cmd("SADD").arg(&ctl.keys.members).arg(&member).ignore();
+        pipe.cmd("HSET")
+            .arg(ctl.keys.hash(room))
+            .arg(&id)
+            .arg(&**meta)
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(&ctl.keys.members)
+            .arg(&member)
+            .ignore();
         wanted.insert(member);
     }
     for stale in registered.difference(&wanted) {
@@ -953,7 +1008,9 @@ async fn catch_up<T: Send + Sync + 'static>(
             return Err(Ended::RoomsGone);
         };
         for entry in &reply.ids {
-            let (Ok(id), Some(Value::BulkString(bytes))) = (entry.id.parse::<MessageId>(), entry.map.get("e")) else {
+            let (Ok(id), Some(Value::BulkString(bytes))) =
+                (entry.id.parse::<MessageId>(), entry.map.get("e"))
+            else {
                 continue;
             };
             if let Some(env) = wire::decode(bytes) {
@@ -1087,7 +1144,10 @@ mod tests {
         let mut step = min;
         for _ in 0..12 {
             let delay = backoff.delay();
-            assert!(delay >= step / 2 && delay <= step, "{delay:?} for a step of {step:?}");
+            assert!(
+                delay >= step / 2 && delay <= step,
+                "{delay:?} for a step of {step:?}"
+            );
             step = (step * 2).min(max);
         }
         backoff.reset();
@@ -1098,7 +1158,13 @@ mod tests {
 
     #[test]
     fn the_logged_url_has_no_credentials() {
-        assert_eq!(shown_url("redis://user:secret@10.0.0.1:6379/0"), "redis://10.0.0.1:6379/0");
-        assert_eq!(shown_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            shown_url("redis://user:secret@10.0.0.1:6379/0"),
+            "redis://10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            shown_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

@@ -127,7 +127,13 @@ mod tests {
         let stamped = with_id(&bytes, "1700000000000-5");
         let decoded = decode(&stamped).expect("decodes");
         assert_eq!(decoded.payload, "héllo".as_bytes());
-        assert_eq!(decoded.id, Some(MessageId { ms: 1_700_000_000_000, seq: 5 }));
+        assert_eq!(
+            decoded.id,
+            Some(MessageId {
+                ms: 1_700_000_000_000,
+                seq: 5
+            })
+        );
     }
 
     #[test]
