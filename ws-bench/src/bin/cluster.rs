@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--listeners N` (500), `--no-pin`,
-//! `--out FILE.md` (default `target/bench-cluster.md`). `REDIS_SERVER` names the Redis
+//! `--wait-quiet S` (before each measurement, wait up to S seconds until other
+//! processes use under 0.25 cores: for a shared machine), `--out FILE.md` (default
+//! `target/bench-cluster.md`). `REDIS_SERVER` names the Redis
 //! binary (default `redis-server` on `PATH`).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -32,6 +34,7 @@ struct Options {
     warmup: f64,
     listeners: usize,
     pin: bool,
+    wait_quiet: f64,
     out: PathBuf,
 }
 
@@ -49,6 +52,7 @@ fn parse_options() -> Options {
         warmup: 0.5,
         listeners: 500,
         pin: true,
+        wait_quiet: 0.0,
         out: repo_root().join("target/bench-cluster.md"),
     };
     let mut out = None;
@@ -70,10 +74,15 @@ fn parse_options() -> Options {
                 listeners = Some(value().parse().unwrap_or_else(|_| fail("--listeners N")))
             }
             "--out" => out = Some(PathBuf::from(value())),
+            "--wait-quiet" => {
+                opts.wait_quiet = value()
+                    .parse()
+                    .unwrap_or_else(|_| fail("--wait-quiet SECONDS"))
+            }
             "-h" | "--help" => {
                 println!(
                     "cluster [--smoke] [--reps N] [--duration S] [--warmup S] [--listeners N] \
-                     [--no-pin] [--out FILE.md]"
+                     [--no-pin] [--wait-quiet S] [--out FILE.md]"
                 );
                 std::process::exit(0);
             }
@@ -299,6 +308,20 @@ fn run_loadgen(
     serde_json::from_str(stdout.trim()).map_err(|e| format!("bad loadgen output {stdout:?}: {e}"))
 }
 
+/// Waits up to `limit` seconds until the machine is quiet (other processes under 0.25
+/// cores over half a second).
+fn wait_for_quiet(limit: f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(limit);
+    while Instant::now() < deadline {
+        let before = ws_bench::procstat::machine_busy_seconds().unwrap_or(0.0);
+        std::thread::sleep(Duration::from_millis(500));
+        let busy = (ws_bench::procstat::machine_busy_seconds().unwrap_or(0.0) - before) / 0.5;
+        if busy < 0.25 {
+            return;
+        }
+    }
+}
+
 /// Median and spread (± half the range, in % of the median).
 fn summary(values: &[f64]) -> (f64, f64) {
     let mut sorted = values.to_vec();
@@ -348,6 +371,9 @@ fn main() {
     let mut failures = 0;
     for rep in 0..opts.reps {
         for (i, (key, _, nodes, rate)) in scenarios.iter().enumerate() {
+            if opts.wait_quiet > 0.0 {
+                wait_for_quiet(opts.wait_quiet);
+            }
             let servers = if *nodes == 0 {
                 single(&examples, opts.pin)
             } else {
@@ -390,12 +416,12 @@ fn main() {
         opts.reps,
         opts.duration
     ));
-    report.push_str("| scenario | deliveries/s | spread | p50 ms | p99 ms | p99 spread | server CPU (cores) | loadgen CPU |\n|---|---|---|---|---|---|---|---|\n");
+    report.push_str("| scenario | deliveries/s | spread | p50 ms | p99 ms | p99 spread | server CPU (cores) | loadgen CPU | others' CPU |\n|---|---|---|---|---|---|---|---|---|\n");
     let mut medians = Vec::new();
     for (i, (_, title, _, _)) in scenarios.iter().enumerate() {
         let records = &results[i];
         if records.is_empty() {
-            report.push_str(&format!("| {title} | failed | | | | | | |\n"));
+            report.push_str(&format!("| {title} | failed | | | | | | | |\n"));
             medians.push((f64::NAN, f64::NAN));
             continue;
         }
@@ -422,8 +448,9 @@ fn main() {
         };
         let (cpu, _) = summary(&records.iter().map(|r| r.server_cpu).collect::<Vec<_>>());
         let (gen_cpu, _) = summary(&records.iter().map(|r| r.loadgen_cpu).collect::<Vec<_>>());
+        let others = records.iter().map(|r| r.other_cpu).fold(0.0, f64::max);
         report.push_str(&format!(
-            "| {title} | {rate:.0} | ±{rate_spread:.1} % | {p50:.2} | {p99:.2} | ±{p99_spread:.1} % | {cpu:.2} | {gen_cpu:.2} |\n"
+            "| {title} | {rate:.0} | ±{rate_spread:.1} % | {p50:.2} | {p99:.2} | ±{p99_spread:.1} % | {cpu:.2} | {gen_cpu:.2} | ≤ {others:.2} |\n"
         ));
         medians.push((rate, p99));
     }

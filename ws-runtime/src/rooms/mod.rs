@@ -9,16 +9,39 @@
 //! the application's content converter:
 //!
 //! ```
-//! use ws_runtime::{Frame, Rooms, State, WebSocketSession};
+//! use ws_runtime::{EmbeddedServer, Frame, Rooms, Route, WebSocketSession};
 //!
-//! async fn chat(session: WebSocketSession, State(rooms): State<Rooms<String>>) -> ws_runtime::Result<()> {
-//!     let me = rooms.join(&session, "lobby", "alice".to_owned());
-//!     while let Some(Frame::Text(text)) = session.incoming.recv().await {
-//!         rooms.to("lobby").except(&me).publish(format!("[{}]: {text}", *me));
-//!     }
-//!     Ok(()) // `me` leaves "lobby" here
-//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let rooms = Rooms::<String>::new();
+//! let for_route = rooms.clone();
+//! let server = EmbeddedServer::new()
+//!     .host("127.0.0.1")
+//!     .port(0)
+//!     .configure(move |app| {
+//!         app.route(Route::new("/chat", move |session: WebSocketSession| {
+//!             let rooms = for_route.clone();
+//!             async move {
+//!                 let me = rooms.join(&session, "lobby", "guest".to_owned());
+//!                 while let Some(Frame::Text(text)) = session.incoming.recv().await {
+//!                     rooms.to("lobby").except(&me).publish(format!("[{}]: {text}", *me));
+//!                 }
+//!                 Ok::<(), ws_runtime::Error>(()) // `me` leaves "lobby" here
+//!             }
+//!         }));
+//!     })
+//!     .bind()
+//!     .await?;
+//! // Nobody joined yet: the room does not exist, a publish reaches no one.
+//! assert_eq!(rooms.publish("lobby", "anyone?").delivered, 0);
+//! assert_eq!(rooms.stats().rooms, 0);
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! With the DSL the handler takes the rooms as state,
+//! `State(rooms): State<Rooms<String>>`, after `app.state(Rooms::<String>::new())`.
 //!
 //! **One process or many.** [`Rooms::new`] keeps everything in the process (the
 //! default: no setup). `Rooms::redis(url)` (cargo feature `redis`) connects the rooms of
@@ -978,7 +1001,24 @@ impl<T: Send + Sync + 'static> Rooms<T> {
             return Delivery::default();
         }
         let shared = &self.shared;
-        let broker = shared.broker();
+        let local_only = match to {
+            TargetKind::Session(id) => id.node == shared.node,
+            _ => false,
+        };
+        let Some(broker) = shared.broker().filter(|_| !local_only) else {
+            // No other node: straight to the local members.
+            let (dest, except) = match to {
+                TargetKind::Room(room) => (Dest::Room(room), except),
+                TargetKind::Session(id) => (Dest::Session(id), None),
+                TargetKind::All => (Dest::All, except),
+            };
+            let (delivered, dropped_slow) = shared.deliver(dest, except, &frame, None);
+            return Delivery {
+                delivered,
+                dropped_slow,
+                remote: Remote::None,
+            };
+        };
         let (to, subject) = match to {
             TargetKind::Room(room) => {
                 let name = shared
@@ -991,20 +1031,11 @@ impl<T: Send + Sync + 'static> Rooms<T> {
             TargetKind::Session(id) => (To::Session(id), Some(id)),
             TargetKind::All => (To::All, except),
         };
-        let local_only = matches!(&to, To::Session(id) if id.node == shared.node);
         // For a session, the subject is the one addressed, not one left out.
         let except = if matches!(to, To::Session(_)) {
             None
         } else {
             subject
-        };
-        let Some(broker) = broker.filter(|_| !local_only) else {
-            let (delivered, dropped_slow) = shared.deliver(to.dest(), except, &frame, None);
-            return Delivery {
-                delivered,
-                dropped_slow,
-                remote: Remote::None,
-            };
         };
         let deferred = broker.resume().is_some() && matches!(to, To::Room(_));
         if deferred {
@@ -1362,5 +1393,51 @@ impl<T: serde::Serialize + Send + Sync + 'static> RoomsBuilder<T> {
             #[cfg(not(feature = "redis"))]
             Some(_) => Err(std::io::Error::other("built without the `redis` feature")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_and_parse() {
+        let session = SessionId {
+            node: 0xabc,
+            local: 7,
+        };
+        assert_eq!(session.to_string(), "0000000000000abc-7");
+        assert_eq!("0000000000000abc-7".parse(), Ok(session));
+        assert_eq!("xyz-1".parse::<SessionId>(), Err(ParseIdError));
+        let id: MessageId = "1700000000000-3".parse().unwrap();
+        assert_eq!(id.to_string(), "1700000000000-3");
+        assert!(
+            id < "1700000000000-10".parse().unwrap(),
+            "ordered by number"
+        );
+        assert!(id < "1700000000001-0".parse().unwrap());
+        assert_eq!("17-".parse::<MessageId>(), Err(ParseIdError));
+    }
+
+    #[test]
+    fn the_default_stamp_prefixes_text_with_the_id() {
+        let id: MessageId = "5-1".parse().unwrap();
+        let resume = Resume::last(10);
+        assert_eq!(
+            (resume.stamp)(&id, &Frame::text("hi")),
+            Frame::text("5-1 hi")
+        );
+        let binary = Frame::binary(vec![1, 2]);
+        assert_eq!((resume.stamp)(&id, &binary), binary);
+        assert_eq!(Resume::last(0).max_len, 1);
+    }
+
+    #[test]
+    fn resume_needs_redis() {
+        let built = Rooms::<()>::builder().resume(Resume::last(5)).build();
+        assert_eq!(
+            built.map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
     }
 }
