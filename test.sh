@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project. Works on a fresh machine: it installs the
 # test clients it needs (Python `websockets`, Node `ws`, Chromium + playwright-core)
+# and Debian's `redis-server` (which the rooms and cluster tests start themselves)
 # when they are missing.
 #
 #   ./test.sh            everything
-#   ./test.sh --quick    cargo checks and Rust tests only (no installs, no interop)
+#   ./test.sh --quick    cargo checks and Rust tests only (installs only redis-server,
+#                        which the Rust tests need; no interop)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,10 +22,13 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo doc (warnings denied)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features ws/redis
 
 step "build examples"
 cargo build --examples
+
+step "redis-server (the rooms and cluster tests start their own)"
+bash scripts/ensure-redis.sh
 
 step "cargo test (unit, doc, integration, trybuild)"
 cargo test --workspace

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke run of the benchmark harness (ws-bench): every server through every scenario
-# with tiny loads, a fraction of a second each. It checks that the harness, the peers
+# with tiny loads, a fraction of a second each, then the cross-node broadcast (two
+# chat_cluster nodes over a redis-server it starts) likewise. It checks that the harness, the peers
 # and ws's examples still run together; its figures mean nothing. The report goes to
 # target/bench-smoke/, never over BENCHMARKS.md.
 #
@@ -24,3 +25,5 @@ cargo build "${profile_flag[@]}" -p ws-bench --bins
 cargo build "${profile_flag[@]}" --examples
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "$dir/bench" --smoke
+bash scripts/ensure-redis.sh
+"$dir/cluster" --smoke

@@ -83,8 +83,8 @@ pub mod prelude {
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
         EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
-        JsonConverter, Member, Outgoing, Path, Principal, Query, Rejection, RemoteAddr, Result,
-        ServerError, State, Text, WebSocketOptions, WebSocketSession,
+        JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query, Rejection, RemoteAddr,
+        Result, Rooms, ServerError, State, Text, WebSocketOptions, WebSocketSession,
     };
 }
 

@@ -159,11 +159,19 @@ pub struct CpuUsage {
 }
 
 impl CpuSample {
-    /// Samples the server `pid` (with the processes below it), this process and the
-    /// machine now.
+    /// Samples the server `pid` (with the processes below it; several servers as
+    /// `pid,pid,..`, added up), this process and the machine now.
     pub fn take(server_pid: &str) -> Self {
+        let server =
+            server_pid
+                .split(',')
+                .filter_map(tree_cpu_times)
+                .fold(CpuTimes::default(), |sum, t| CpuTimes {
+                    user: sum.user + t.user,
+                    sys: sum.sys + t.sys,
+                });
         Self {
-            server: tree_cpu_times(server_pid).unwrap_or_default(),
+            server,
             own: cpu_times("self").unwrap_or_default(),
             machine: machine_busy_seconds().unwrap_or(0.0),
         }
@@ -211,8 +219,10 @@ mod tests {
     fn reads_own_process() {
         assert!(cpu_seconds("self").is_some());
         let pid = std::process::id().to_string();
+        // The process's own times first: they only grow, and the tree's include them.
+        let own = cpu_times(&pid).unwrap();
         let tree = tree_cpu_times(&pid).unwrap();
-        assert!(tree.total() >= cpu_times(&pid).unwrap().total());
+        assert!(tree.total() >= own.total());
         assert!(tree_cpu_times("999999999").is_none());
         assert!(rss_kib("self").unwrap() > 0);
         assert!(machine_busy_seconds().unwrap() > 0.0);

@@ -14,7 +14,8 @@
 //! fragments, limits, the extension stage) → [`Frame`] (what the handler sends and
 //! receives). [`WebSocketOptions`] configures it all; [`extension`] adds
 //! permessage-deflate and custom extensions; [`Connections`] serves many sessions at
-//! once. `docs/architecture.md` in the repository describes the shape.
+//! once, [`Rooms`] many named groups of them, in one process or across many over
+//! Redis. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
@@ -60,6 +61,7 @@ mod options;
 mod path;
 mod protocol;
 mod proxy;
+mod rooms;
 mod router;
 mod routing;
 mod security;
@@ -83,6 +85,11 @@ pub use guard::{Guard, GuardFn, Principal};
 pub use http_route::{HttpRequest, HttpResponse};
 pub use options::{AllowedOrigins, ChannelOverflow, OptionsError, WebSocketOptions};
 pub use path::{PathError, PathParams, PathPattern};
+pub use rooms::{
+    BrokerState, Delivery, MessageId, Occupant, ParseIdError, PresenceEntry, PresenceEvent,
+    PresenceEvents, PresenceKind, RemoteDelivery, Resume, ResumeError, Resumed, RoomTarget, Rooms,
+    RoomsBuilder, RoomsStats, SessionId,
+};
 pub use routing::Route;
 pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
 pub use session::{Incoming, Outgoing, Recv, SendFrame, TrySendError, WebSocketSession};

@@ -6,6 +6,7 @@
 //!                   [--conns N] [--inflight K] [--deflate] [--latency] [--messages N]
 //!                   [--refill R] [--pace F] [--read-payloads]
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
+//!                   [--addr2 B]   (half the listeners on B, the sender on A: cross-node)
 //! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
 //! common:           [--warmup S] [--duration S]
 //! ```
@@ -1108,8 +1109,20 @@ fn broadcast(args: &Args) -> io::Result<Record> {
     let rate: f64 = args.get("rate", 0.0);
     let max_outstanding: u64 = args.get("window", 32);
     let path = args.string("path", "/chat");
-    // The listeners, then the sender.
-    let mut sockets = connect_sockets(addr, &path, None, listeners + 1)?;
+    // The listeners, then the sender; with `--addr2`, half the listeners are on that
+    // server (another node of a cluster) and the sender is on the first.
+    let mut sockets = match args.options.get("addr2") {
+        None => connect_sockets(addr, &path, None, listeners + 1)?,
+        Some(second) => {
+            let second: SocketAddr = second
+                .parse()
+                .unwrap_or_else(|_| usage("--addr2 HOST:PORT"));
+            let there = listeners / 2;
+            let mut sockets = connect_sockets(second, &path, None, there)?;
+            sockets.extend(connect_sockets(addr, &path, None, listeners - there + 1)?);
+            sockets
+        }
+    };
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut bufs = ReadBufs::new(false);

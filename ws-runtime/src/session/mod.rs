@@ -413,6 +413,11 @@ impl WebSocketSession {
         &self.info.extensions
     }
 
+    /// The application's content converter, if one is installed.
+    pub(crate) fn converter(&self) -> Option<&Arc<dyn ContentConverter>> {
+        self.info.converter.as_ref()
+    }
+
     /// Serializes `value` with the installed content converter and sends it
     /// (Ktor's `sendSerialized`).
     pub async fn send_serialized<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<()> {
