@@ -64,7 +64,9 @@
 //! API in [`extension`], and the `http` crate's types in [`http`].
 
 #[doc(inline)]
-pub use ws_macros::{embedded_server, install, routing, web_socket, web_socket_raw};
+pub use ws_macros::{
+    embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+};
 pub use ws_runtime::*;
 
 /// `use ws::prelude::*;` brings the macros and the types handlers use.
@@ -73,10 +75,14 @@ pub use ws_runtime::*;
 /// in a handler means `Result<(), ws::Error>`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use crate::{embedded_server, install, routing, web_socket, web_socket_raw};
+    pub use crate::{
+        embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+    };
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
     pub use ws_runtime::Tls;
+    #[doc(no_inline)]
+    pub use ws_runtime::client::Client;
     #[doc(no_inline)]
     pub use ws_runtime::extension::Deflate;
     #[doc(no_inline)]
@@ -193,6 +199,12 @@ pub mod __private {
         }
         fn validate(&self) -> Result<(), String> {
             self.0.validate()
+        }
+        fn client_offer(&self) -> Option<ExtensionParams> {
+            self.0.client_offer()
+        }
+        fn client_accept(&self, response: &ExtensionParams) -> Result<Negotiated, String> {
+            self.0.client_accept(response)
         }
     }
 

@@ -43,6 +43,7 @@
 //! ```
 
 mod admission;
+pub mod client;
 mod connections;
 mod convert;
 mod driver;
@@ -66,6 +67,7 @@ mod security;
 mod server;
 mod session;
 mod startup;
+pub mod test;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;

@@ -605,8 +605,13 @@ pub(crate) struct LocalServer {
 }
 
 impl LocalServer {
-    // Used by the fuzz entry points now, and by the in-memory test host.
-    #[cfg_attr(not(feature = "fuzz"), allow(dead_code))]
+    /// A handle on the server (shutdown, counts), as a bound server's.
+    pub(crate) fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
     /// Serves one connection (admitted against the server-wide limits, as an accepted
     /// one would be): HTTP until it upgrades or closes, then its session.
     pub(crate) fn serve<T: Transport>(
