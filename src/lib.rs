@@ -81,8 +81,7 @@ pub mod prelude {
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
     pub use ws_runtime::Tls;
-    #[doc(no_inline)]
-    pub use ws_runtime::client::Client;
+
     #[doc(no_inline)]
     pub use ws_runtime::extension::Deflate;
     #[doc(no_inline)]

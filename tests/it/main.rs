@@ -1,6 +1,7 @@
 //! Integration tests: the server over loopback against clients nobody here wrote.
 #![allow(unreachable_pub)]
 
+mod client;
 mod dsl;
 mod examples;
 mod limits;
@@ -8,4 +9,5 @@ mod raw;
 mod runtime;
 mod security;
 mod support;
+mod test_host;
 mod tls;

@@ -219,6 +219,7 @@ pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
 /// session.incoming.recv().await`.)
 ///
 /// ```
+/// use ws::client::Client;
 /// use ws::prelude::*;
 ///
 /// /// Says hello, prints what comes back until the server closes, returns why it did.

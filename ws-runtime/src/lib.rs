@@ -99,7 +99,9 @@ pub use bytes::Bytes;
 /// that an application needs no `http` dependency of its own (`ws::http::StatusCode`).
 pub mod http {
     #[doc(no_inline)]
-    pub use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+    pub use ::http::{
+        HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header,
+    };
 }
 
 /// What the macros' expansions name and users never write: kept out of the docs.

@@ -16,6 +16,7 @@
 //! same close codes.
 //!
 //! ```
+//! use ws::client::Client;
 //! use ws::prelude::*;
 //!
 //! # #[tokio::main(flavor = "current_thread")]

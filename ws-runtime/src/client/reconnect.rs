@@ -125,7 +125,6 @@ pub struct ReconnectAttempt<'a> {
 
 /// Why a reconnect happens.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum ReconnectCause<'a> {
     /// The last attempt could not connect.
     Failed(&'a ClientError),
