@@ -5,6 +5,7 @@ mod client;
 mod dsl;
 mod examples;
 mod limits;
+mod peer;
 mod raw;
 mod runtime;
 mod security;
