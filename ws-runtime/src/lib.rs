@@ -14,7 +14,9 @@
 //! fragments, limits, the extension stage) → [`Frame`] (what the handler sends and
 //! receives). [`WebSocketOptions`] configures it all; [`extension`] adds
 //! permessage-deflate and custom extensions; [`Connections`] serves many sessions at
-//! once. `docs/architecture.md` in the repository describes the shape.
+//! once. [`client`] runs the same engine in the client role (the same session type
+//! and options), and [`test`] serves an application over in-memory connections for
+//! tests. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
