@@ -387,7 +387,8 @@ fn frame(first: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
 
 #[tokio::test]
 async fn bad_handshake_answers_fail_with_what_was_wrong() {
-    let cases: [(&str, fn(&RawPeer) -> String, HandshakeFailure); 5] = [
+    type Answer = fn(&RawPeer) -> String;
+    let cases: [(&str, Answer, HandshakeFailure); 5] = [
         (
             "wrong accept",
             |_| {

@@ -15,7 +15,7 @@
 //! receives). [`WebSocketOptions`] configures it all; [`extension`] adds
 //! permessage-deflate and custom extensions; [`Connections`] serves many sessions at
 //! once. [`client`] runs the same engine in the client role (the same session type
-//! and options), and [`test`] serves an application over in-memory connections for
+//! and options), and [`test`](mod@test) serves an application over in-memory connections for
 //! tests. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```

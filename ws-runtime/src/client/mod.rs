@@ -297,7 +297,7 @@ impl Client {
                 Err(e) => return Err(e),
                 Ok(established) => {
                     attempt = 0;
-                    let ended = self.run(established, |session| handler(session)).await;
+                    let ended = self.run(established, &mut handler).await;
                     let again = reconnect::reconnects(ended.close.as_ref());
                     match ended.outcome {
                         Outcome::Failed { first: true, .. } => return finish(ended),
