@@ -9,8 +9,8 @@
 //! ```
 //!
 //! then open <http://localhost:8080/> in two browser tabs and talk, or use
-//! `websocat ws://127.0.0.1:8080/chat` in two terminals. `curl localhost:8080/health`
-//! answers `ok`.
+//! `cargo run --example client -- ws://127.0.0.1:8080/chat` in two terminals.
+//! `curl localhost:8080/health` answers `ok`.
 //!
 //! The connection set is a `Connections<String>` installed as state: a member joins
 //! with its name and leaves when its handler returns; a broadcast never waits for a

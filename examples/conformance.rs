@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --example conformance              # port 8080; or -- --port 9000, or PORT=9000
 //! cargo run --release --example conformance -- --deflate # also offer permessage-deflate
-//! websocat ws://127.0.0.1:8080/echo
+//! cargo run --example client -- ws://127.0.0.1:8080/echo
 //! ```
 //!
 //! The Autobahn|Testsuite fuzzing client can point at `ws://HOST:8080/echo`; its

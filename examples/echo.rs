@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --example echo                 # port 8080; or -- --port 9000, or PORT=9000
-//! websocat ws://127.0.0.1:8080/echo        # type a name, then `bye`
+//! cargo run --example client -- ws://127.0.0.1:8080/echo   # type a name, then `bye`
 //! ```
 //!
 //! Or from a browser's console:

@@ -11,8 +11,8 @@
 //!
 //! ```text
 //! cargo run --example lifecycle            # port 8080; or -- --port 9000, or PORT=9000
-//! websocat ws://127.0.0.1:8080/echo        # texts are echoed; Ctrl-D closes (onClose)
-//! websocat --binary ws://127.0.0.1:8080/echo   # a binary frame: onError, close 1003
+//! cargo run --example client -- ws://127.0.0.1:8080/echo            # texts are echoed; Ctrl-D closes (onClose)
+//! cargo run --example client -- --binary ws://127.0.0.1:8080/echo   # a binary frame: onError, close 1003
 //! ```
 //!
 //! `RUST_LOG=debug` shows more of what the server does.

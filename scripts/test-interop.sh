@@ -32,6 +32,13 @@
 #   chromium-origin   the chat example and Origin: its own page connects, a page from
 #                     another origin is refused (403 before the upgrade), raw upgrades
 #                     with and without Origin
+#   client-py         ws::client (tests/it/peer.rs) against Python websockets servers
+#                     (python/peer_server.py): echo, deflate parameters honoured, close
+#                     reasons both ways, pings and a silent server, bad frames, bad
+#                     handshakes, wss:// with a client certificate; and the `client`
+#                     example driven through its stdin against the same server
+#   client-node       the same tests against Node ws servers (node/peer-server.mjs),
+#                     without the TLS one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -84,6 +91,9 @@ fi
 cargo build --examples --quiet
 examples=$target_dir/debug/examples
 export WS_EXAMPLES_DIR=$examples
+# The client suites run tests/it's `peer::` tests: the test binary, built once.
+it_bin=""
+wants_client() { [[ " ${suites[*]} " == *" client-"* ]]; }
 
 # ----- servers -----
 
@@ -137,7 +147,7 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 # ----- suites -----
 
 all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
-  py-tls node-tls chromium-tls chromium-origin)
+  py-tls node-tls chromium-tls chromium-origin client-py client-node)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -193,6 +203,37 @@ if wants node-tls; then start_tls WS_TLS_ADDR_NODE tls-node; fi
 if wants chromium-tls; then start_tls WS_TLS_ADDR_BROWSER tls-browser; fi
 if wants chromium-origin; then start WS_CHAT_ADDR_ORIGIN chat-origin chat; fi
 
+# The client suites' servers: a script that prints `WS_PEER_*=...` lines, then `ready`.
+# start_peer NAME CMD...: runs it, waits for `ready`, keeps its lines in
+# $logs/peer-NAME.env for the suite.
+start_peer() {
+  local name=$1
+  shift
+  local log=$logs/server-peer-$name.log
+  "$@" >"$log" 2>&1 </dev/null &
+  local pid=$!
+  pids+=("$pid")
+  local i
+  for ((i = 0; i < 300; i++)); do # up to 30 s
+    grep -qx ready "$log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "peer server $name exited before ready"; }
+    sleep 0.1
+  done
+  grep -qx ready "$log" || { cat "$log" >&2; die "peer server $name printed no 'ready' in 30 s"; }
+  grep -E '^WS_PEER_[A-Z_]+=' "$log" >"$logs/peer-$name.env"
+  say "peer-$name: $(tr '\n' ' ' <"$logs/peer-$name.env")"
+}
+if wants_client; then
+  it_bin=$(cargo test --test it --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+  [ -x "$it_bin" ] || die "could not build the tests/it binary"
+fi
+if wants client-py; then
+  rm -rf "$work/peer-py"
+  start_peer py "$venv/bin/python" "$interop/python/peer_server.py" "$work/peer-py"
+fi
+if wants client-node; then start_peer node node "$interop/node/peer-server.mjs"; fi
+
 # Every suite bounds its own waits; `timeout` (which signals the suite's whole process
 # group, browsers included) is the backstop.
 SUITE_LIMIT=${INTEROP_SUITE_LIMIT:-300}
@@ -240,6 +281,11 @@ for s in "${suites[@]}"; do
       "${nodetest[@]}" "$interop/node/chromium-tls.test.mjs" ;;
     chromium-origin) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_ORIGIN" \
       "${nodetest[@]}" "$interop/node/origin.test.mjs" ;;
+    client-py) run_suite "$s" env $(cat "$logs/peer-py.env") WS_CLIENT_EXAMPLE="$examples/client" \
+      sh -c '"$0" --ignored --test-threads 2 peer:: && "$1" -m pytest -q -p no:cacheprovider -rfE "$2"' \
+      "$it_bin" "$venv/bin/python" "$interop/python/test_client_example.py" ;;
+    client-node) run_suite "$s" env $(cat "$logs/peer-node.env") \
+      "$it_bin" --ignored --test-threads 2 peer:: --skip peer::tls ;;
   esac
 done
 
@@ -258,7 +304,13 @@ for s in "${suites[@]}"; do
   secs=$(printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)))
   log=$logs/$s.log
   # Test counts from the runners' closing lines.
-  if [[ $s == py-* ]]; then
+  if [[ $s == client-* ]]; then
+    # libtest's `test result:` lines, and pytest's for client-py's example test.
+    pass=0
+    fail=0
+    for n in $(grep -oE '[0-9]+ passed' "$log" | grep -oE '[0-9]+'); do pass=$((pass + n)); done
+    for n in $(grep -oE '[0-9]+ failed' "$log" | grep -oE '[0-9]+'); do fail=$((fail + n)); done
+  elif [[ $s == py-* ]]; then
     line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$log" | tail -1 || true)
     pass=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
     fail=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)

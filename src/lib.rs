@@ -53,6 +53,91 @@
 //! | `for (frame in incoming) { ... }` | `for frame in session.incoming { ... }` |
 //! | `frame as? Frame.Text ?: continue` | `let Frame::Text(text) = frame else { continue };` |
 //!
+//! # The client
+//!
+//! [`client::Client`] opens sessions of the same [`WebSocketSession`] type, with the
+//! same options (`install!` works on a client) and the same receive loop in functions
+//! marked [`#[web_socket_client]`](web_socket_client) (Ktor's `client.webSocket(url) {
+//! for (frame in incoming) .. }`):
+//!
+//! ```
+//! use ws::client::Client;
+//! use ws::prelude::*;
+//!
+//! #[web_socket("/echo")]
+//! async fn echo(session: WebSocketSession) -> Result<()> {
+//!     for frame in session.incoming {
+//!         session.send(frame).await?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! #[web_socket_client]
+//! async fn ask(session: WebSocketSession) -> Result<Vec<String>> {
+//!     for question in ["one?", "two?"] {
+//!         session.send(question).await?;
+//!     }
+//!     let mut answers = Vec::new();
+//!     for Frame::Text(text) in session.incoming {
+//!         answers.push(text.to_string());
+//!         if answers.len() == 2 {
+//!             break;
+//!         }
+//!     }
+//!     Ok(answers)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//! let server = embedded_server!(host = "127.0.0.1", port = 0, |app| {
+//!     install!(app, WebSockets { extensions { Deflate } });
+//!     routing!(app, echo);
+//! })
+//! .bind()
+//! .await?;
+//!
+//! let mut client = Client::new();
+//! install!(client, WebSockets { ping_period = 15s, extensions { Deflate } });
+//! let url = format!("ws://{}/echo", server.local_addr());
+//! let answers = client.web_socket(url.as_str(), ask).await?;
+//! assert_eq!(answers, ["one?", "two?"]);
+//! # server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Testing without a network
+//!
+//! [`test::TestApp`] (Ktor's `testApplication`) serves the same application over
+//! in-memory connections and hands the test client sessions and HTTP answers; under
+//! tokio's paused time, timeouts take no real time:
+//!
+//! ```
+//! use std::time::Duration;
+//! use ws::prelude::*;
+//! use ws::test::TestApp;
+//!
+//! #[web_socket("/quiet")]
+//! async fn quiet(session: WebSocketSession) -> Result<()> {
+//!     for _ in session.incoming {}
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! // In a test: #[tokio::test(start_paused = true)]
+//! let app = TestApp::new(|app| {
+//!     install!(app, WebSockets { idle_timeout = 5m });
+//!     routing!(app, quiet);
+//! });
+//! let session = app.connect("/quiet").await.unwrap();
+//! let started = tokio::time::Instant::now();
+//! assert_eq!(session.incoming.recv().await, None);
+//! assert_eq!(session.close_reason().await.unwrap().message(), "Idle timeout");
+//! assert!(started.elapsed() >= Duration::from_secs(300)); // in no real time
+//! # }
+//! ```
+//!
 //! Everything the macros generate is plain use of the public API of this crate: a
 //! [`Route`] built from the handler, [`WebSocketOptions`] setters, [`EmbeddedServer`]
 //! setters. Setting `WS_MACROS_DEBUG=1` while compiling prints each expansion to stderr
@@ -64,7 +149,9 @@
 //! API in [`extension`], and the `http` crate's types in [`http`].
 
 #[doc(inline)]
-pub use ws_macros::{embedded_server, install, routing, web_socket, web_socket_raw};
+pub use ws_macros::{
+    embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+};
 pub use ws_runtime::*;
 
 /// `use ws::prelude::*;` brings the macros and the types handlers use.
@@ -73,10 +160,13 @@ pub use ws_runtime::*;
 /// in a handler means `Result<(), ws::Error>`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use crate::{embedded_server, install, routing, web_socket, web_socket_raw};
+    pub use crate::{
+        embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+    };
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
     pub use ws_runtime::Tls;
+
     #[doc(no_inline)]
     pub use ws_runtime::extension::Deflate;
     #[doc(no_inline)]
@@ -193,6 +283,12 @@ pub mod __private {
         }
         fn validate(&self) -> Result<(), String> {
             self.0.validate()
+        }
+        fn client_offer(&self) -> Option<ExtensionParams> {
+            self.0.client_offer()
+        }
+        fn client_accept(&self, response: &ExtensionParams) -> Result<Negotiated, String> {
+            self.0.client_accept(response)
         }
     }
 

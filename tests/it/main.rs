@@ -1,13 +1,16 @@
 //! Integration tests: the server over loopback against clients nobody here wrote.
 #![allow(unreachable_pub)]
 
+mod client;
 mod cluster;
 mod dsl;
 mod examples;
 mod limits;
+mod peer;
 mod raw;
 mod rooms;
 mod runtime;
 mod security;
 mod support;
+mod test_host;
 mod tls;

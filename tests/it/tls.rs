@@ -18,21 +18,21 @@ use ws::{
 };
 
 /// A test certificate authority, and certificates it signs.
-struct TestCa {
+pub(crate) struct TestCa {
     params: CertificateParams,
     key: KeyPair,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 /// A certificate and its key, PEM.
-struct Leaf {
-    cert: String,
-    key: String,
+pub(crate) struct Leaf {
+    pub(crate) cert: String,
+    pub(crate) key: String,
     der: CertificateDer<'static>,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -44,7 +44,7 @@ impl TestCa {
     }
 
     /// A certificate for `localhost`, valid now (or, with `expired`, only in 2001).
-    fn leaf(&self, expired: bool) -> Leaf {
+    pub(crate) fn leaf(&self, expired: bool) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         if expired {

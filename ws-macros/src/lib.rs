@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`#[web_socket("/path")]`](macro@web_socket) | `webSocket("/path") { ... }` | the function, plus a hidden route item building a `ws::Route` |
 //! | [`#[web_socket_raw("/path")]`](macro@web_socket_raw) | `webSocketRaw("/path") { ... }` | the same, with `.raw(true)` |
+//! | [`#[web_socket_client]`](macro@web_socket_client) | `client.webSocket(url) { ... }`'s block | the function, its `for .. in incoming` loops rewritten |
 //! | [`install!(app, WebSockets { ... })`](install!) | `install(WebSockets) { ... }` | `app.install(WebSocketOptions::new().key(value)...)` |
 //! | [`routing!(app, echo, chat)`](routing!) | `routing { ... }` | `app.route(...)` for each handler |
 //! | [`embedded_server!(port = 8080, \|app\| { ... })`](embedded_server!) | `embeddedServer(Netty, port = 8080) { ... }` | `EmbeddedServer::new().port(8080).configure(...)` |
@@ -205,6 +206,57 @@ pub fn web_socket(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
     web_socket::expand(args.into(), item.into(), web_socket::Kind::Raw).into()
+}
+
+/// Marks a client handler: an `async fn` taking the [`WebSocketSession`] a
+/// `Client::web_socket(url, handler)` opens, in which `for frame in session.incoming`
+/// is the same receive loop as in a [`#[web_socket]`](macro@web_socket) handler.
+///
+/// That rewrite is all it does: no route is generated, the function stays a plain
+/// `async fn` (callable, documented), and the client calls it with the session. Its
+/// only option is `crate = my_ws`, for a renamed dependency. (In a closure, which no
+/// attribute can mark, frames are received with `while let Some(frame) =
+/// session.incoming.recv().await`.)
+///
+/// ```
+/// use ws::client::Client;
+/// use ws::prelude::*;
+///
+/// /// Says hello, prints what comes back until the server closes, returns why it did.
+/// #[web_socket_client]
+/// async fn greet(session: WebSocketSession) -> Result<Option<CloseReason>> {
+///     session.send("hello").await?;
+///     for Frame::Text(text) in session.incoming {
+///         println!("server: {text}");
+///         if text == "hello" {
+///             session.close(CloseReason::new(Codes::NORMAL, "bye")).await?;
+///         }
+///     }
+///     Ok(session.close_reason().await)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// # #[web_socket("/echo")]
+/// # async fn echo(session: WebSocketSession) -> Result<()> {
+/// #     for frame in session.incoming { session.send(frame).await?; }
+/// #     Ok(())
+/// # }
+/// let server = embedded_server!(host = "127.0.0.1", port = 0, |app| routing!(app, echo))
+///     .bind()
+///     .await?;
+/// let url = format!("ws://{}/echo", server.local_addr());
+/// let reason = Client::new().web_socket(url.as_str(), greet).await?;
+/// assert_eq!(reason.unwrap().message(), "bye");
+/// # server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`WebSocketSession`]: https://docs.rs/ws/latest/ws/struct.WebSocketSession.html
+#[proc_macro_attribute]
+pub fn web_socket_client(args: TokenStream, item: TokenStream) -> TokenStream {
+    web_socket::client::expand(args.into(), item.into()).into()
 }
 
 /// Installs the WebSockets plugin (Ktor's `install(WebSockets) { ... }`).

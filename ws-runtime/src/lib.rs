@@ -15,7 +15,9 @@
 //! receives). [`WebSocketOptions`] configures it all; [`extension`] adds
 //! permessage-deflate and custom extensions; [`Connections`] serves many sessions at
 //! once, [`Rooms`] many named groups of them, in one process or across many over
-//! Redis. `docs/architecture.md` in the repository describes the shape.
+//! Redis. [`client`] runs the same engine in the client role (the same session type
+//! and options), and [`test`](mod@test) serves an application over in-memory connections for
+//! tests. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
@@ -44,6 +46,7 @@
 //! ```
 
 mod admission;
+pub mod client;
 mod connections;
 mod convert;
 mod driver;
@@ -68,6 +71,7 @@ mod security;
 mod server;
 mod session;
 mod startup;
+pub mod test;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -104,7 +108,9 @@ pub use bytes::Bytes;
 /// that an application needs no `http` dependency of its own (`ws::http::StatusCode`).
 pub mod http {
     #[doc(no_inline)]
-    pub use ::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+    pub use ::http::{
+        HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header,
+    };
 }
 
 /// What the macros' expansions name and users never write: kept out of the docs.

@@ -612,10 +612,15 @@ pub(crate) struct LocalServer {
 }
 
 impl LocalServer {
+    /// A handle on the server (shutdown, counts), as a bound server's.
+    pub(crate) fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
     /// Starts the idle sweep on tokio's clock (a paused clock drives it). A server
     /// without a listener calls this once; a listening one sweeps on a thread instead.
-    // For the in-process test host, which has no listener.
-    #[allow(dead_code)]
     pub(crate) fn start_idle_sweep(&self) {
         if let Some(idle_timeout) = self.idle_timeout {
             tokio::spawn(sweep_idle(

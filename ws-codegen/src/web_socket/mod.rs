@@ -1,10 +1,11 @@
-//! `#[web_socket("/path")]`, `#[web_socket("/path", protocol = "...")]` and
-//! `#[web_socket_raw("/path")]`.
+//! `#[web_socket("/path")]`, `#[web_socket("/path", protocol = "...")]`,
+//! `#[web_socket_raw("/path")]`, and `#[web_socket_client]` (the rewrite alone).
 //!
 //! `parse` reads the arguments and the function into a checked model (collecting every
 //! error), `rewrite` turns `for ... in incoming` into a receive loop, `expand`
 //! generates the hidden route item.
 
+pub mod client;
 mod expand;
 pub(crate) mod parse;
 mod rewrite;

@@ -741,7 +741,7 @@ impl<T: Transport> Connection<T> {
             for payload in std::mem::take(&mut self.pongs) {
                 if control {
                     let frame = self.encoder.frame(first_byte(true, 0, OP_PONG), payload);
-                    batch.push(&frame);
+                    batch.push(frame);
                 }
             }
         }
@@ -751,7 +751,7 @@ impl<T: Transport> Connection<T> {
         {
             let payload = Bytes::copy_from_slice(&pinger.counter.to_be_bytes());
             let frame = self.encoder.frame(first_byte(true, 0, OP_PING), payload);
-            batch.push(&frame);
+            batch.push(frame);
         }
         let mut blocked = false;
         // One take per pass: frames queued while this batch is written are seen when
@@ -816,7 +816,7 @@ impl<T: Transport> Connection<T> {
                             }
                         }
                         match self.encoder.encode(frame, self.stage.as_deref_mut()) {
-                            Ok(encoded) => batch.push(&encoded),
+                            Ok(encoded) => batch.push(encoded),
                             Err(err) => {
                                 tracing::error!(error = %err, "extension failed on an outgoing frame");
                                 outcome.failure = Some("Extension failure".to_string());
@@ -861,7 +861,7 @@ impl<T: Transport> Connection<T> {
                             if let Ok(encoded) =
                                 self.encoder.encode(frame, self.stage.as_deref_mut())
                             {
-                                batch.push(&encoded);
+                                batch.push(encoded);
                             }
                         }
                         Outbound::Frame(_) => {}
@@ -904,7 +904,7 @@ impl<T: Transport> Connection<T> {
         let frame = self
             .encoder
             .frame(first_byte(true, 0, OP_CLOSE), Bytes::from(payload));
-        batch.push(&frame);
+        batch.push(frame);
         if matches!(self.close, CloseState::Open) {
             self.chan.set_close_reason(Some(
                 reason.unwrap_or_else(|| CloseReason::new(CloseCode::NORMAL, "")),

@@ -181,14 +181,14 @@ impl Batch<'_> {
     }
 
     /// Adds an encoded frame.
-    pub(crate) fn push(&mut self, frame: &Encoded) {
+    pub(crate) fn push(&mut self, frame: Encoded) {
         let cork = &mut *self.cork;
         self.len += frame.len();
         cork.bytes.extend_from_slice(frame.header());
-        let payload = &frame.payload;
+        let payload = frame.payload;
         if payload.len() <= INLINE_MAX {
             let start = cork.bytes.len();
-            cork.bytes.extend_from_slice(payload);
+            cork.bytes.extend_from_slice(&payload);
             if let Some(key) = frame.mask {
                 mask::apply(&mut cork.bytes[start..], key, 0);
             }
@@ -196,12 +196,20 @@ impl Batch<'_> {
         }
         cork.pieces.push(Piece::Cork(cork.bytes.len()));
         let payload = match frame.mask {
-            None => payload.clone(),
-            Some(key) => {
-                let mut masked = payload.to_vec();
-                mask::apply(&mut masked, key, 0);
-                Bytes::from(masked)
-            }
+            None => payload,
+            // A client's large payload: masked in place when the frame was its only
+            // owner (a `Vec` or `String` sent as it is), else copied once to be masked.
+            Some(key) => match payload.try_into_mut() {
+                Ok(mut owned) => {
+                    mask::apply(&mut owned, key, 0);
+                    owned.freeze()
+                }
+                Err(shared) => {
+                    let mut masked = shared.to_vec();
+                    mask::apply(&mut masked, key, 0);
+                    Bytes::from(masked)
+                }
+            },
         };
         cork.pieces.push(Piece::Shared(payload));
     }
@@ -439,7 +447,7 @@ mod tests {
             let mut backlog = Backlog::default();
             with_batch(|batch| {
                 for frame in &frames {
-                    batch.push(frame);
+                    batch.push(frame.clone());
                 }
                 let _ = batch.write(&mut transport, &mut cx, &mut backlog);
             });

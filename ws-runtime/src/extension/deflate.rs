@@ -1,5 +1,5 @@
-//! permessage-deflate (RFC 7692), server side: the factory ([`Deflate`], documented
-//! there) and the per-session state.
+//! permessage-deflate (RFC 7692): the factory ([`Deflate`], documented there), which
+//! negotiates as a server and offers as a client, and the per-session state.
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,6 +48,17 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 /// the bound simply do. Compression costs a few microseconds per KiB of compressible
 /// text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
 /// small messages, where framing dominates anyway.
+///
+/// # As a client
+///
+/// The same `Deflate` in a [`Client`](crate::client::Client)'s options makes it offer
+/// permessage-deflate: `client_max_window_bits` always (with a value when
+/// `client_max_window_bits` is below 15), `server_max_window_bits` when below 15, and
+/// the `*_no_context_takeover` parameters that are on. What the server answers is
+/// honoured both ways: we compress within the `client_max_window_bits` it answered and
+/// reset our compressor after each message if it answered
+/// `client_no_context_takeover`; an answer with an unknown or repeated parameter, or a
+/// window over the one asked for, fails the handshake.
 ///
 /// # Negotiation
 ///
@@ -157,27 +168,32 @@ impl Deflate {
         self
     }
 
-    /// Use no context takeover for our messages.
+    /// Use no context takeover for our messages (on a client: ask the server to use
+    /// none for its messages).
     pub fn server_no_context_takeover(mut self, on: bool) -> Self {
         self.server_no_context_takeover = on;
         self
     }
 
-    /// Ask the client to use no context takeover for its messages.
+    /// Ask the client to use no context takeover for its messages (on a client: use none
+    /// for ours, and say so in the offer).
     pub fn client_no_context_takeover(mut self, on: bool) -> Self {
         self.client_no_context_takeover = on;
         self
     }
 
     /// Our compression window, 9 to 15 bits (zlib cannot compress with 8); others stop
-    /// the server at start-up.
+    /// the server at start-up. On a client: the largest window to ask of the server
+    /// (offered below 15).
     pub fn server_max_window_bits(mut self, bits: u8) -> Self {
         self.server_max_window_bits = bits;
         self
     }
 
     /// The largest window to ask of the client, 8 to 15 bits; others stop the server at
-    /// start-up.
+    /// start-up. On a client: the largest window we compress with (the server may
+    /// answer a smaller one, which is then used; at 8 bits, which zlib cannot compress
+    /// with, messages go uncompressed).
     pub fn client_max_window_bits(mut self, bits: u8) -> Self {
         self.client_max_window_bits = bits;
         self
@@ -252,21 +268,114 @@ impl Deflate {
         if let Some(bits) = client_bits.filter(|b| *b < 15) {
             response = response.param("client_max_window_bits", Some(bits.to_string()));
         }
-        let session = DeflateSession {
-            level: self.level,
-            threshold: self.threshold,
-            predicate: self.predicate.clone(),
+        let session = self.session(
             server_no_context_takeover,
             client_no_context_takeover,
             server_bits,
-            client_bits: client_bits.unwrap_or(15).max(9),
+            client_bits.unwrap_or(15),
+        );
+        Some((response, session))
+    }
+
+    /// A session sending with `send_*` and receiving what the peer sends with `receive_*`.
+    fn session(
+        &self,
+        send_no_context_takeover: bool,
+        receive_no_context_takeover: bool,
+        send_bits: u8,
+        receive_bits: u8,
+    ) -> DeflateSession {
+        DeflateSession {
+            level: self.level,
+            threshold: self.threshold,
+            predicate: self.predicate.clone(),
+            send_no_context_takeover,
+            receive_no_context_takeover,
+            send_bits,
+            receive_bits: receive_bits.max(9),
             compressor: None,
             budget: self.compressors.clone(),
             decompressor: None,
             inflating: false,
             stream_ended: false,
-        };
-        Some((response, session))
+        }
+    }
+
+    /// A client's offer: `client_max_window_bits` always (bare at 15: the server may
+    /// choose), the other parameters where they ask for more than the defaults.
+    fn offer(&self) -> ExtensionParams {
+        let mut offer = ExtensionParams::new(PERMESSAGE_DEFLATE);
+        if self.server_no_context_takeover {
+            offer = offer.param("server_no_context_takeover", None);
+        }
+        if self.client_no_context_takeover {
+            offer = offer.param("client_no_context_takeover", None);
+        }
+        if self.server_max_window_bits < 15 {
+            offer = offer.param(
+                "server_max_window_bits",
+                Some(self.server_max_window_bits.to_string()),
+            );
+        }
+        let client_bits = self.client_max_window_bits;
+        offer.param(
+            "client_max_window_bits",
+            (client_bits < 15).then(|| client_bits.to_string()),
+        )
+    }
+
+    /// A client takes the server's answer to [`offer`](Self::offer): the parameters as
+    /// the server answered them, honoured both ways, or why they cannot be (RFC 7692
+    /// §7.1: unknown or repeated parameters, malformed values, a window over the one
+    /// asked for).
+    fn answer(&self, response: &ExtensionParams) -> Result<DeflateSession, String> {
+        let mut server_no_context_takeover = false;
+        let mut client_no_context_takeover = self.client_no_context_takeover;
+        let mut server_bits = 15;
+        let mut client_bits = self.client_max_window_bits;
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, value) in &response.params {
+            let name = name.as_str();
+            if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                return Err(format!("`{name}` appears twice"));
+            }
+            seen.push(name);
+            let bits = |value: &Option<String>| {
+                value
+                    .as_deref()
+                    .and_then(parse_bits)
+                    .ok_or_else(|| format!("`{name}` needs a value of 8 to 15, got {value:?}"))
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "server_no_context_takeover" if value.is_none() => {
+                    server_no_context_takeover = true;
+                }
+                "client_no_context_takeover" if value.is_none() => {
+                    client_no_context_takeover = true;
+                }
+                "server_max_window_bits" => {
+                    let bits = bits(value)?;
+                    if bits > self.server_max_window_bits {
+                        return Err(format!(
+                            "`server_max_window_bits={bits}` is over the {} asked for",
+                            self.server_max_window_bits
+                        ));
+                    }
+                    server_bits = bits;
+                }
+                "client_max_window_bits" => client_bits = client_bits.min(bits(value)?),
+                "server_no_context_takeover" | "client_no_context_takeover" => {
+                    return Err(format!("`{name}` takes no value"));
+                }
+                _ => return Err(format!("unknown parameter `{name}`")),
+            }
+        }
+        Ok(self.session(
+            client_no_context_takeover,
+            server_no_context_takeover,
+            client_bits,
+            server_bits,
+        ))
     }
 }
 
@@ -300,6 +409,15 @@ impl ExtensionFactory for Deflate {
             .map(|(response, session)| Negotiated::deflate(response, session))
     }
 
+    fn client_offer(&self) -> Option<ExtensionParams> {
+        Some(self.offer())
+    }
+
+    fn client_accept(&self, response: &ExtensionParams) -> Result<Negotiated, String> {
+        let session = self.answer(response)?;
+        Ok(Negotiated::deflate(response.clone(), session))
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.level > 9 {
             return Err(format!(
@@ -323,15 +441,21 @@ impl ExtensionFactory for Deflate {
     }
 }
 
-/// The deflate state of one session.
+/// The deflate state of one session, in either role: what it sends (compresses) and
+/// what it receives (inflates) follow the parameters the handshake settled for each
+/// direction (a server sends with the `server_*` ones, a client with the `client_*`).
 pub(crate) struct DeflateSession {
     level: u32,
     threshold: usize,
     predicate: Option<Predicate>,
-    server_no_context_takeover: bool,
-    client_no_context_takeover: bool,
-    server_bits: u8,
-    client_bits: u8,
+    /// Our compressor is reset after each message.
+    send_no_context_takeover: bool,
+    /// The peer resets its compressor after each message: so may our inflater.
+    receive_no_context_takeover: bool,
+    /// Our compression window (8: zlib cannot compress with it, so nothing is).
+    send_bits: u8,
+    /// The inflater's window (at least 9, which inflates every smaller window too).
+    receive_bits: u8,
     /// The compressor and its place in the budget, if there is one.
     compressor: Option<(Compress, Option<CompressorSlot>)>,
     budget: Option<Arc<CompressorBudget>>,
@@ -371,6 +495,11 @@ impl DeflateSession {
 
     /// The message compressed, or `None` if no compressor is free (`max_compressors`).
     fn compress(&mut self, input: &[u8]) -> Result<Option<Vec<u8>>, ExtensionError> {
+        if self.send_bits < 9 {
+            // A server that answered `client_max_window_bits=8`: zlib cannot compress
+            // within 256 bytes, and a message may always go uncompressed (§6).
+            return Ok(None);
+        }
         if self.compressor.is_none() {
             let slot = match &self.budget {
                 None => None,
@@ -379,11 +508,8 @@ impl DeflateSession {
                     None => return Ok(None),
                 },
             };
-            let compressor = Compress::new_with_window_bits(
-                Compression::new(self.level),
-                false,
-                self.server_bits,
-            );
+            let compressor =
+                Compress::new_with_window_bits(Compression::new(self.level), false, self.send_bits);
             self.compressor = Some((compressor, slot));
         }
         let Some((compressor, _)) = self.compressor.as_mut() else {
@@ -411,7 +537,7 @@ impl DeflateSession {
             // (RFC 7692 §7.2.3.6), or the peer's inflater loses its place.
             out.push(0x00);
         }
-        if self.server_no_context_takeover {
+        if self.send_no_context_takeover {
             self.compressor = None;
         }
         Ok(Some(out))
@@ -446,7 +572,7 @@ impl DeflateSession {
             }
             return Ok(());
         }
-        let bits = self.client_bits;
+        let bits = self.receive_bits;
         let decompressor = self
             .decompressor
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
@@ -507,7 +633,7 @@ impl DeflateSession {
     fn end_message(&mut self) {
         self.inflating = false;
         self.stream_ended = false;
-        if self.client_no_context_takeover {
+        if self.receive_no_context_takeover {
             self.decompressor = None;
         }
     }

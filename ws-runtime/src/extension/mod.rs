@@ -294,7 +294,9 @@ pub(crate) enum SessionExtension {
 }
 
 /// Installed once in the options; negotiates an extension on each handshake
-/// (Ktor's `WebSocketExtensionFactory`).
+/// (Ktor's `WebSocketExtensionFactory`): as a server with
+/// [`negotiate`](Self::negotiate), as a client with
+/// [`client_offer`](Self::client_offer) and [`client_accept`](Self::client_accept).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a WebSocket extension",
     label = "does not implement `ExtensionFactory`",
@@ -314,6 +316,22 @@ pub trait ExtensionFactory: Send + Sync + 'static {
     /// Checks the extension's settings when the server starts; an error stops it.
     fn validate(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// On a [client](crate::client::Client): the element to offer in the request's
+    /// `Sec-WebSocket-Extensions`, or `None` (the default) if this extension has no
+    /// client side and is not offered. [`Deflate`] offers permessage-deflate.
+    fn client_offer(&self) -> Option<ExtensionParams> {
+        None
+    }
+
+    /// On a client: takes the server's answer to [`client_offer`](Self::client_offer)
+    /// (its element of the response's `Sec-WebSocket-Extensions`) and creates the
+    /// session's extension, or says why the answer cannot be honoured (the handshake
+    /// then fails with that message).
+    fn client_accept(&self, response: &ExtensionParams) -> Result<Negotiated, String> {
+        let _ = response;
+        Err(format!("`{}` has no client side", self.name()))
     }
 }
 
@@ -380,6 +398,61 @@ pub(crate) fn negotiate(
         set.header = Some(header);
     }
     set
+}
+
+/// A client's offers: the request's `Sec-WebSocket-Extensions` value (`None`: nothing
+/// to offer), from every installed extension that has a client side.
+pub(crate) fn client_offers(factories: &[Arc<dyn ExtensionFactory>]) -> Option<String> {
+    let mut header = String::new();
+    for offer in factories.iter().filter_map(|f| f.client_offer()) {
+        if !header.is_empty() {
+            header.push_str(", ");
+        }
+        header.push_str(&offer.to_string());
+    }
+    (!header.is_empty()).then_some(header)
+}
+
+/// A client takes the server's `Sec-WebSocket-Extensions` answer: each element must
+/// name an extension we offered, once, with parameters its factory accepts. The
+/// session's extensions are in the response's order (RFC 7692 §5).
+pub(crate) fn client_negotiate(
+    factories: &[Arc<dyn ExtensionFactory>],
+    answers: &[ExtensionParams],
+) -> Result<NegotiatedSet, String> {
+    let mut set = NegotiatedSet::default();
+    for answer in answers {
+        let Some(factory) = factories
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(&answer.name) && f.client_offer().is_some())
+        else {
+            return Err(format!(
+                "the server accepted the extension `{}`, which was not offered",
+                answer.name
+            ));
+        };
+        if set
+            .names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&answer.name))
+        {
+            return Err(format!(
+                "the server accepted the extension `{}` twice",
+                answer.name
+            ));
+        }
+        let negotiated = factory
+            .client_accept(answer)
+            .map_err(|e| format!("the server's `{answer}`: {e}"))?;
+        set.names.push(factory.name().to_string());
+        set.extensions.push(match negotiated.extension {
+            SessionExtension::Custom(_, extension) => {
+                SessionExtension::Custom(factory.rsv(), extension)
+            }
+            deflate => deflate,
+        });
+    }
+    Ok(set)
 }
 
 #[cfg(test)]

@@ -295,16 +295,26 @@ pub(crate) struct RequestInfo {
     pub(crate) converter: Option<Arc<dyn ContentConverter>>,
 }
 
-/// A WebSocket session (Ktor's `DefaultWebSocketServerSession`).
+/// A WebSocket session (Ktor's `DefaultWebSocketServerSession`, and on a
+/// [client](crate::client::Client) its `DefaultClientWebSocketSession`: the same type
+/// both ways).
 ///
 /// `incoming` and `outgoing` are public fields, as Ktor's properties are; the methods
-/// below cover the rest of Ktor's session API and the request that opened it.
+/// below cover the rest of Ktor's session API and the handshake that opened it. On a
+/// client, the request is the one we sent (`uri()` is the URL, `path()` its path),
+/// `headers()` are the server's 101 response's and `remote_addr()` the server's
+/// address.
 pub struct WebSocketSession {
     /// Frames from the peer.
     pub incoming: Incoming,
     /// Frames to the peer.
     pub outgoing: Outgoing,
     info: Arc<RequestInfo>,
+    /// A client session whose engine runs in a task of its own
+    /// ([`Client::connect`](crate::client::Client::connect)): dropping the session
+    /// drops this, which ends the engine's stand-in handler (the session closes as a
+    /// handler's return closes it).
+    _owner: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl std::fmt::Debug for WebSocketSession {
@@ -326,6 +336,23 @@ impl WebSocketSession {
             incoming,
             outgoing,
             info,
+            _owner: None,
+        }
+    }
+
+    /// A client session whose engine runs elsewhere and ends when `owner` is dropped
+    /// (with the session).
+    pub(crate) fn owned(
+        incoming: Incoming,
+        outgoing: Outgoing,
+        info: Arc<RequestInfo>,
+        owner: tokio::sync::oneshot::Sender<()>,
+    ) -> Self {
+        Self {
+            incoming,
+            outgoing,
+            info,
+            _owner: Some(owner),
         }
     }
 
@@ -364,7 +391,7 @@ impl WebSocketSession {
         self.info.uri.path()
     }
 
-    /// The request URI (path and query).
+    /// The request URI (path and query; on a client the whole URL).
     pub fn uri(&self) -> &Uri {
         &self.info.uri
     }
@@ -393,7 +420,8 @@ impl WebSocketSession {
             .map(|(_, v)| v)
     }
 
-    /// The handshake request's headers.
+    /// The handshake's headers from the peer: the request's on a server, the 101
+    /// response's on a client.
     pub fn headers(&self) -> &HeaderMap {
         self.info.headers.map()
     }
