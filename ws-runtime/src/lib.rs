@@ -58,6 +58,8 @@ mod handshake;
 mod http_route;
 mod options;
 mod path;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod protocol;
 mod proxy;
 mod router;
@@ -66,6 +68,7 @@ mod security;
 mod server;
 mod session;
 mod startup;
+mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
