@@ -25,6 +25,11 @@
 //! the token, and chat. The tokens here stand in for what a real application gets from
 //! its login (a session id, a signed JWT): the guard is where that check goes.
 
+// ws-new: template
+// ws-new: test /chat "Hello ada"
+// ws-new: test-args --users ada=secret-token
+// ws-new: test-query ?token=secret-token
+// ws-new: test-protocol chat
 mod common;
 
 use std::collections::HashMap;
@@ -200,6 +205,7 @@ async fn main() -> Result<(), ServerError> {
         install!(app, WebSockets {
             ping_period = 15s,
             max_frame_size = 64KiB,
+            //+deflate: extensions { Deflate },
         });
         app.state(users);
         app.state(Connections::<String>::new());

@@ -25,6 +25,8 @@
 //! `http://localhost:8080/?token=T`: the page passes the token on. (The `auth` example
 //! shows per-user tokens and all three places a browser can put one.)
 
+// ws-new: template
+// ws-new: test /chat "You are connected!"
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,19 +89,25 @@ async fn chat(
 async fn main() -> Result<(), ServerError> {
     let rate: Option<u32> = common::option("max-messages-per-second");
     let token: Option<String> = common::option("token");
-    embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
-        install!(app, WebSockets {
-            ping_period = 15s,
-            timeout = 15s,
-            max_frame_size = 64KiB,
-            max_messages_per_second = rate,
-        });
-        app.state(Connections::<String>::new());
-        app.state(ChatToken(token));
-        app.get("/", |_| async { HttpResponse::html(PAGE) });
-        app.get("/health", |_| async { HttpResponse::text("ok") });
-        routing!(app, chat);
-    })
+    embedded_server!(
+        port = common::port(),
+        host = "0.0.0.0",
+        //+tls: tls = Tls::pem_files(common::required::<String>("cert"), common::required::<String>("key")),
+        |app| {
+            install!(app, WebSockets {
+                ping_period = 15s,
+                timeout = 15s,
+                max_frame_size = 64KiB,
+                max_messages_per_second = rate,
+                //+deflate: extensions { Deflate },
+            });
+            app.state(Connections::<String>::new());
+            app.state(ChatToken(token));
+            app.get("/", |_| async { HttpResponse::html(PAGE) });
+            app.get("/health", |_| async { HttpResponse::text("ok") });
+            routing!(app, chat);
+        }
+    )
     .start()
     .await
 }

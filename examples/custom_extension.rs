@@ -11,6 +11,9 @@
 //! carries `payload ++ crc32(payload)` (big-endian). Fragmented messages carry the
 //! checksum at the end of the last fragment.
 
+// ws-new: template
+// ws-new: test /echo "hello"
+// ws-new: test-send hello
 mod common;
 
 use ws::Rsv;

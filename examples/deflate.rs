@@ -20,6 +20,9 @@
 //! usually better sent as they are: raise `compress_if_bigger_than` in production
 //! (this example compresses everything so that every size is exercised).
 
+// ws-new: template
+// ws-new: test /echo "hello"
+// ws-new: test-send hello
 mod common;
 
 use ws::prelude::*;

@@ -11,6 +11,8 @@
 //! Or from a browser's console:
 //! `s = new WebSocket("ws://localhost:8080/echo"); s.onmessage = e => console.log(e.data); s.onopen = () => s.send("Ann")`.
 
+// ws-new: template
+// ws-new: test /echo "Please enter your name"
 mod common;
 
 use ws::prelude::*;
@@ -33,15 +35,21 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<(), ServerError> {
-    embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
-        install!(app, WebSockets {
-            ping_period = 15s,
-            timeout = 15s,
-            max_frame_size = u64::MAX,
-            masking = false,
-        });
-        routing!(app, echo);
-    })
+    embedded_server!(
+        port = common::port(),
+        host = "0.0.0.0",
+        //+tls: tls = Tls::pem_files(common::required::<String>("cert"), common::required::<String>("key")),
+        |app| {
+            install!(app, WebSockets {
+                ping_period = 15s,
+                timeout = 15s,
+                max_frame_size = u64::MAX,
+                masking = false,
+                //+deflate: extensions { Deflate },
+            });
+            routing!(app, echo);
+        }
+    )
     .start()
     .await
 }

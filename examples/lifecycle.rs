@@ -17,6 +17,10 @@
 //!
 //! `RUST_LOG=debug` shows more of what the server does.
 
+// ws-new: template
+// ws-new: deps tracing tracing-subscriber
+// ws-new: test /echo "hello"
+// ws-new: test-send hello
 mod common;
 
 use ws::prelude::*;

@@ -18,6 +18,10 @@
 //! `key.pem` into DIR: clients that trust `ca.pem` trust the server, and a test can
 //! replace `cert.pem`/`key.pem` and send SIGHUP to see the reload.
 
+// ws-new: template
+// ws-new: deps rcgen
+// ws-new: test /chat "You are connected!"
+// ws-new: test-tls
 mod common;
 
 use std::path::{Path, PathBuf};

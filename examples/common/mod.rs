@@ -44,6 +44,16 @@ pub(crate) fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
     })
 }
 
+/// The value of `--NAME VALUE`, which must be given: exits with a message if it is
+/// missing or does not parse.
+#[allow(dead_code)]
+pub(crate) fn required<T: std::str::FromStr>(name: &str) -> T {
+    option(name).unwrap_or_else(|| {
+        eprintln!("--{name} is required");
+        std::process::exit(2);
+    })
+}
+
 /// Whether a secret a client sent is the expected one, in time that does not depend on
 /// where they differ (so that timing does not reveal a prefix).
 #[allow(dead_code)]

@@ -43,6 +43,14 @@ impl Errors {
         self.combined.is_none()
     }
 
+    /// The messages, in order.
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.combined
+            .iter()
+            .flat_map(|e| e.clone().into_iter().map(|e| e.to_string()))
+            .collect()
+    }
+
     /// One `compile_error!` per error, each at its own span (empty when there are none).
     pub(crate) fn to_compile_errors(&self) -> TokenStream {
         self.combined

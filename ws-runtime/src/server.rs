@@ -486,7 +486,16 @@ impl EmbeddedServer {
             let acceptor: Option<Arc<Plain>> = None;
             bound.push((listener, acceptor, connector.proxy_protocol));
         }
-        let LocalServer { inner, shutdown } = local;
+        let LocalServer {
+            inner,
+            shutdown,
+            idle_timeout,
+            metrics_interval,
+        } = local;
+        if let Some(idle_timeout) = idle_timeout {
+            sweep_idle_thread(Arc::downgrade(&inner), idle_timeout, shutdown.clone());
+        }
+        collect_metrics_thread(Arc::downgrade(&inner), metrics_interval);
         let mut local_addrs = Vec::with_capacity(bound.len());
         for (listener, acceptor, proxy_protocol) in bound {
             local_addrs.push(listener.local_addr()?);
@@ -583,18 +592,12 @@ impl EmbeddedServer {
             grace_period: self.grace_period,
             telemetry: ServerTelemetry::default(),
         });
-        tokio::spawn(collect_metrics(
-            Arc::downgrade(&inner),
-            self.metrics_interval,
-        ));
-        if let Some(idle_timeout) = idle_timeout {
-            tokio::spawn(sweep_idle(
-                Arc::downgrade(&inner),
-                idle_timeout,
-                shutdown.clone(),
-            ));
-        }
-        Ok(LocalServer { inner, shutdown })
+        Ok(LocalServer {
+            inner,
+            shutdown,
+            idle_timeout,
+            metrics_interval: self.metrics_interval,
+        })
     }
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
@@ -643,9 +646,40 @@ async fn shutdown_signal() {
 pub(crate) struct LocalServer {
     inner: Arc<ServerInner>,
     shutdown: watch::Receiver<bool>,
+    /// The idle sweep, not started yet: a listening server runs it on a thread, one
+    /// without a listener on tokio's clock ([`LocalServer::start_idle_sweep`]).
+    idle_timeout: Option<Duration>,
+    /// How often the metrics collector runs (on a thread for a listening server, on
+    /// tokio's clock for one without: [`LocalServer::start_collector`]).
+    metrics_interval: Duration,
 }
 
 impl LocalServer {
+    /// Starts the metrics collector on tokio's clock (a paused clock drives it). A
+    /// server without a listener calls this once; a listening one collects on a thread.
+    // For the in-process test host, which has no listener.
+    #[allow(dead_code)]
+    pub(crate) fn start_collector(&self) {
+        tokio::spawn(collect_metrics(
+            Arc::downgrade(&self.inner),
+            self.metrics_interval,
+        ));
+    }
+
+    /// Starts the idle sweep on tokio's clock (a paused clock drives it). A server
+    /// without a listener calls this once; a listening one sweeps on a thread instead.
+    // For the in-process test host, which has no listener.
+    #[allow(dead_code)]
+    pub(crate) fn start_idle_sweep(&self) {
+        if let Some(idle_timeout) = self.idle_timeout {
+            tokio::spawn(sweep_idle(
+                Arc::downgrade(&self.inner),
+                idle_timeout,
+                self.shutdown.clone(),
+            ));
+        }
+    }
+
     // Used by the fuzz entry points now, and by the in-memory test host.
     #[cfg_attr(not(feature = "fuzz"), allow(dead_code))]
     /// Serves one connection (admitted against the server-wide limits, as an accepted
@@ -1000,16 +1034,72 @@ async fn serve_proxied(
     }
 }
 
-/// Closes sessions that moved no frame for `idle_timeout` (1001 "Idle timeout"). One
-/// sweep over the registry per tick; a session's engine marks it active whenever frames
-/// move, so no session holds a timer of its own for this.
+/// How often the idle sweep runs for `idle_timeout`, and after how many sweeps without
+/// traffic a session is idle.
+fn sweep_schedule(idle_timeout: Duration) -> (Duration, u32) {
+    let tick = (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let sweeps = idle_timeout.as_nanos().div_ceil(tick.as_nanos()).max(1) as u32;
+    (tick, sweeps)
+}
+
+/// One sweep over the registry: sessions that moved no frame for `sweeps` sweeps in a
+/// row are closed with 1001 "Idle timeout". A session's engine marks it active whenever
+/// frames move, so no session holds a timer of its own for this.
+fn sweep_once(server: &ServerInner, sweeps: u32) {
+    let mut idle = Vec::new();
+    for entry in server.lock_sessions().values_mut() {
+        if entry.chan.take_active() {
+            entry.idle_sweeps = 0;
+        } else {
+            entry.idle_sweeps += 1;
+            if entry.idle_sweeps == sweeps {
+                idle.push(entry.chan.clone());
+            }
+        }
+    }
+    for chan in idle {
+        chan.request_close(CloseReason::new(CloseCode::GOING_AWAY, "Idle timeout"));
+    }
+}
+
+/// The idle sweep of a listening server, on a thread of its own: a tokio timer would
+/// make every worker's park read the clock and walk the timer wheel, on every
+/// wake-up of every connection (measured: about 400 instructions per message of a
+/// ping-pong). Ends with the server (or its shutdown).
+fn sweep_idle_thread(
+    server: std::sync::Weak<ServerInner>,
+    idle_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (tick, sweeps) = sweep_schedule(idle_timeout);
+    let spawned = std::thread::Builder::new()
+        .name("ws-idle-sweep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                if *shutdown.borrow() {
+                    return;
+                }
+                let Some(server) = server.upgrade() else {
+                    return;
+                };
+                sweep_once(&server, sweeps);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "no thread for the idle sweep: idle_timeout is not enforced");
+    }
+}
+
+/// The idle sweep of a server without a listener (the in-process test host), on
+/// tokio's clock, so that a paused clock drives it.
+#[allow(dead_code)]
 async fn sweep_idle(
     server: std::sync::Weak<ServerInner>,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let tick = (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let sweeps = idle_timeout.as_nanos().div_ceil(tick.as_nanos()).max(1) as u32;
+    let (tick, sweeps) = sweep_schedule(idle_timeout);
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -1021,26 +1111,48 @@ async fn sweep_idle(
         let Some(server) = server.upgrade() else {
             return;
         };
-        let mut idle = Vec::new();
-        for entry in server.lock_sessions().values_mut() {
-            if entry.chan.take_active() {
-                entry.idle_sweeps = 0;
-            } else {
-                entry.idle_sweeps += 1;
-                if entry.idle_sweeps == sweeps {
-                    idle.push(entry.chan.clone());
-                }
-            }
-        }
-        for chan in idle {
-            chan.request_close(CloseReason::new(CloseCode::GOING_AWAY, "Idle timeout"));
-        }
+        sweep_once(&server, sweeps);
     }
 }
 
-/// Hands the sessions' counts to the `metrics` recorder once per `interval`, through
-/// shutdown's grace period too, until the server is gone (what its last sessions left
-/// goes then, when `ServerTelemetry` is dropped).
+/// One collection: what the open sessions counted since the last one, and how many
+/// are open, handed to the recorder (after the registry's lock is released).
+fn collect_once(server: &ServerInner) {
+    let (counted, open) = {
+        let mut sessions = server.lock_sessions();
+        let open = sessions.len();
+        let counted = crate::telemetry::collect(sessions.values_mut().map(|e| &mut e.tracked));
+        (counted, open)
+    };
+    server.telemetry.tick(counted, open);
+}
+
+/// The metrics collector of a listening server, on a thread of its own (a tokio timer
+/// would cost every worker's park, as for the idle sweep): hands the sessions' counts
+/// to the `metrics` recorder once per `interval`, through shutdown's grace period too,
+/// until the server is gone (what its last sessions left goes then, when
+/// `ServerTelemetry` is dropped).
+fn collect_metrics_thread(server: std::sync::Weak<ServerInner>, interval: Duration) {
+    crate::telemetry::describe();
+    let spawned = std::thread::Builder::new()
+        .name("ws-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(server) = server.upgrade() else {
+                    return;
+                };
+                collect_once(&server);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "no thread for the metrics collector: metrics are reported when the server ends");
+    }
+}
+
+/// The metrics collector of a server without a listener (the in-process test host),
+/// on tokio's clock, so that a paused clock drives it.
+#[allow(dead_code)]
 async fn collect_metrics(server: std::sync::Weak<ServerInner>, interval: Duration) {
     crate::telemetry::describe();
     let mut ticks = tokio::time::interval(interval);
@@ -1050,13 +1162,7 @@ async fn collect_metrics(server: std::sync::Weak<ServerInner>, interval: Duratio
         let Some(server) = server.upgrade() else {
             return;
         };
-        let (counted, open) = {
-            let mut sessions = server.lock_sessions();
-            let open = sessions.len();
-            let counted = crate::telemetry::collect(sessions.values_mut().map(|e| &mut e.tracked));
-            (counted, open)
-        };
-        server.telemetry.tick(counted, open);
+        collect_once(&server);
     }
 }
 

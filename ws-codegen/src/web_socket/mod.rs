@@ -16,6 +16,43 @@ pub use parse::Kind;
 
 use crate::diag::Errors;
 
+/// A route as its attribute declares it, read with the parser the attribute uses
+/// (for tools such as `cargo ws routes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteSummary {
+    /// The route path, as written.
+    pub path: String,
+    /// The required subprotocol, if any.
+    pub protocol: Option<String>,
+    /// The guard, as written.
+    pub guard: Option<String>,
+    /// `#[web_socket_raw]`.
+    pub raw: bool,
+}
+
+/// Reads an attribute's arguments (`"/chat", protocol = "chat.v1", guard = auth`) as
+/// the attribute does; the errors it would report, if any.
+pub fn describe(args: TokenStream, kind: Kind) -> Result<RouteSummary, Vec<String>> {
+    let mut errors = Errors::new();
+    let parsed = parse::args(args, kind, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.messages());
+    }
+    let Some(path) = parsed.path else {
+        return Err(vec![format!("`{}` needs the route path", kind.attr())]);
+    };
+    Ok(RouteSummary {
+        path: path.lit.value(),
+        protocol: parsed.protocol.map(|p| p.value()),
+        guard: parsed.guard.map(|g| {
+            quote::ToTokens::to_token_stream(&g)
+                .to_string()
+                .replace(' ', "")
+        }),
+        raw: kind == Kind::Raw,
+    })
+}
+
 /// Expands one handler attribute.
 pub fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
     let mut errors = Errors::new();

@@ -469,14 +469,18 @@ impl DeflateSession {
                     out.reserve_exact(step);
                 }
                 let before_out = out.len();
-                let status = decompressor
-                    .decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync)
-                    .map_err(|e| {
-                        ExtensionError::InvalidData(format!("corrupt deflate data: {e}"))
-                    })?;
+                let result =
+                    decompressor.decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync);
+                // Output past the limit came before whatever zlib found wrong further on
+                // (it may inflate up to the room it has, then fail in the same call):
+                // the limit is the first fault in stream order, as it is when the input
+                // comes in smaller pieces.
                 if out.len() > limit {
                     return Err(ExtensionError::TooBig { limit });
                 }
+                let status = result.map_err(|e| {
+                    ExtensionError::InvalidData(format!("corrupt deflate data: {e}"))
+                })?;
                 if status == Status::StreamEnd {
                     // BFINAL: this message's stream is over; the next starts afresh.
                     stream_ended = true;
