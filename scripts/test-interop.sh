@@ -32,6 +32,8 @@
 #   chromium-origin   the chat example and Origin: its own page connects, a page from
 #                     another origin is refused (403 before the upgrade), raw upgrades
 #                     with and without Origin
+#   chromium-stats    the chat example's /stats page: it updates itself and follows the
+#                     sessions, frames and bytes of a chat page opened beside it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -137,7 +139,7 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 # ----- suites -----
 
 all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
-  py-tls node-tls chromium-tls chromium-origin)
+  py-tls node-tls chromium-tls chromium-origin chromium-stats)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -192,6 +194,7 @@ if wants py-tls; then start_tls WS_TLS_ADDR_PY tls-py; fi
 if wants node-tls; then start_tls WS_TLS_ADDR_NODE tls-node; fi
 if wants chromium-tls; then start_tls WS_TLS_ADDR_BROWSER tls-browser; fi
 if wants chromium-origin; then start WS_CHAT_ADDR_ORIGIN chat-origin chat; fi
+if wants chromium-stats; then start WS_CHAT_ADDR_STATS chat-stats chat; fi
 
 # Every suite bounds its own waits; `timeout` (which signals the suite's whole process
 # group, browsers included) is the backstop.
@@ -240,6 +243,8 @@ for s in "${suites[@]}"; do
       "${nodetest[@]}" "$interop/node/chromium-tls.test.mjs" ;;
     chromium-origin) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_ORIGIN" \
       "${nodetest[@]}" "$interop/node/origin.test.mjs" ;;
+    chromium-stats) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_STATS" \
+      "${nodetest[@]}" "$interop/node/stats.test.mjs" ;;
   esac
 done
 

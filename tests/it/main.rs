@@ -4,6 +4,7 @@
 mod dsl;
 mod examples;
 mod limits;
+mod observability;
 mod raw;
 mod runtime;
 mod security;

@@ -569,12 +569,12 @@ impl<T: Transport> Connection<T> {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(Ok(()))) => CloseReason::new(CloseCode::NORMAL, ""),
             Ok(Poll::Ready(Err(err))) => {
-                tracing::error!(route = &*self.route, error = %err, "WebSocket handler failed");
+                tracing::error!(error = %err, "WebSocket handler failed");
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
             Err(panic) => {
                 let message = crate::error::panic_message(&*panic);
-                tracing::error!(route = &*self.route, panic = %message, "WebSocket handler panicked");
+                tracing::error!(panic = %message, "WebSocket handler panicked");
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
         };
