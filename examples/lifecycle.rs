@@ -65,13 +65,18 @@ async fn echo(session: WebSocketSession) -> Result<(), Box<dyn std::error::Error
 #[tokio::main]
 async fn main() -> Result<(), ServerError> {
     let quiet = std::env::args().any(|arg| arg == "--quiet");
-    embedded_server!(port = common::port(), host = "0.0.0.0", log = !quiet, |app| {
-        install!(app, WebSockets {
-            ping_period = 15s,
-            timeout = 15s,
-        });
-        routing!(app, echo);
-    })
+    embedded_server!(
+        port = common::port(),
+        host = "0.0.0.0",
+        log = !quiet,
+        |app| {
+            install!(app, WebSockets {
+                ping_period = 15s,
+                timeout = 15s,
+            });
+            routing!(app, echo);
+        }
+    )
     .start()
     .await
 }

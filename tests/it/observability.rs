@@ -21,7 +21,11 @@ async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
         .await
         .reply;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert!(reply.head.contains("text/plain; version=0.0.4"), "{}", reply.head);
+    assert!(
+        reply.head.contains("text/plain; version=0.0.4"),
+        "{}",
+        reply.head
+    );
     reply
         .body
         .lines()
@@ -61,11 +65,29 @@ async fn metrics_count_sessions_frames_bytes_and_refusals() {
     let addr = server.addr;
     // Refused upgrades, one per reason the handshake's checks give.
     let post = upgrade_request("/echo", "").replacen("GET", "POST", 1);
-    assert_eq!(RawClient::handshake(addr, post.as_bytes()).await.reply.status, 405);
+    assert_eq!(
+        RawClient::handshake(addr, post.as_bytes())
+            .await
+            .reply
+            .status,
+        405
+    );
     let v12 = upgrade_request("/echo", "").replace("Version: 13", "Version: 12");
-    assert_eq!(RawClient::handshake(addr, v12.as_bytes()).await.reply.status, 426);
+    assert_eq!(
+        RawClient::handshake(addr, v12.as_bytes())
+            .await
+            .reply
+            .status,
+        426
+    );
     let no_key = upgrade_request("/echo", "").replace("Sec-WebSocket-Key", "X-Key");
-    assert_eq!(RawClient::handshake(addr, no_key.as_bytes()).await.reply.status, 400);
+    assert_eq!(
+        RawClient::handshake(addr, no_key.as_bytes())
+            .await
+            .reply
+            .status,
+        400
+    );
 
     // Closed with 1000 after five 10-byte texts.
     let mut a = connect(addr, "/echo").await;
@@ -73,7 +95,12 @@ async fn metrics_count_sessions_frames_bytes_and_refusals() {
         send_text(&mut a, "0123456789").await;
         assert_eq!(next_text(&mut a).await, "0123456789");
     }
-    a.close(None).await.unwrap();
+    a.close(Some(CloseFrame {
+        code: TCode::Normal,
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
     drain(&mut a).await;
     // Closed with 4001 after one 100-byte binary.
     let mut b = connect(addr, "/echo").await;
@@ -108,11 +135,15 @@ async fn metrics_count_sessions_frames_bytes_and_refusals() {
         ],
     )
     .await;
-    // Sent: the seven echoes, then the close replies of `a` (code only: 2 bytes) and
-    // `b` (code and "done": 6 bytes).
+    // Sent: the seven echoes, and a close frame each for `a` and `b`, counted as the
+    // sessions queued them when their handlers returned (1000, no reason: 2 bytes).
     assert_eq!(got.get("ws_frames_sent_total"), Some(&9.0), "{got:#?}");
-    assert_eq!(got.get("ws_sent_bytes_total"), Some(&161.0), "{got:#?}");
-    assert!(got.get("ws_outgoing_queue_high_water").is_some_and(|v| *v >= 1.0), "{got:#?}");
+    assert_eq!(got.get("ws_sent_bytes_total"), Some(&157.0), "{got:#?}");
+    assert!(
+        got.get("ws_outgoing_queue_high_water")
+            .is_some_and(|v| *v >= 1.0),
+        "{got:#?}"
+    );
 }
 
 #[tokio::test]
@@ -121,9 +152,17 @@ async fn chat_example_counts_guard_refusals_and_broadcast_bytes() {
     let refused = RawClient::handshake(server.addr, upgrade_request("/chat", "").as_bytes()).await;
     assert_eq!(refused.reply.status, 401);
     let mut first = connect(server.addr, "/chat?token=t0ken").await;
-    assert!(next_text(&mut first).await.starts_with("You are connected!"));
+    assert!(
+        next_text(&mut first)
+            .await
+            .starts_with("You are connected!")
+    );
     let mut second = connect(server.addr, "/chat?token=t0ken").await;
-    assert!(next_text(&mut second).await.starts_with("You are connected!"));
+    assert!(
+        next_text(&mut second)
+            .await
+            .starts_with("You are connected!")
+    );
     wait_for_metrics(
         server.addr,
         &[
@@ -163,7 +202,12 @@ async fn the_default_log_shows_the_session_span() {
     let remote = format!("remote={local}");
     // The handler's own line, inside the session's span.
     let line = log.wait_for_line(&["onMessage", "session{"]);
-    for field in ["id=", "route=/echo", &remote, "extensions=none"] {
+    for field in [
+        "id=",
+        "route=/echo handler=echo",
+        &remote,
+        "extensions=none",
+    ] {
         assert!(line.contains(field), "no `{field}` in {line:?}");
     }
     // The server's lines about the session, in the same span.
@@ -171,7 +215,8 @@ async fn the_default_log_shows_the_session_span() {
     client.close(None).await.unwrap();
     drain(&mut client).await;
     let closed = log.wait_for_line(&["session closed", &remote]);
-    assert!(closed.contains("code=1000"), "{closed:?}");
+    // tokio-tungstenite's `close(None)` sends no code: 1005 (RFC 6455 §7.1.5).
+    assert!(closed.contains("code=1005"), "{closed:?}");
 
     // Negotiated extensions are in the span too.
     let (deflate, log) = start_logged("deflate", &[], &[("RUST_LOG", "ws_runtime=debug")]);
@@ -192,7 +237,12 @@ async fn a_handler_error_is_in_the_default_log_with_its_span() {
         other => panic!("expected 1011, got {other:?}"),
     }
     let line = log.wait_for_line(&["the client asked to fail"]);
-    for part in ["ERROR", "WebSocket handler failed", "session{", "route=/echo"] {
+    for part in [
+        "ERROR",
+        "WebSocket handler failed",
+        "session{",
+        "route=/echo handler=echo",
+    ] {
         assert!(line.contains(part), "no `{part}` in {line:?}");
     }
     // The default filter is `info`: no debug lines.
@@ -216,9 +266,15 @@ async fn log_false_installs_no_log() {
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the example did not exit on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the example did not exit on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let text = log.wait_for_end();
-    assert!(!text.contains("asked to fail") && !text.contains("INFO"), "{text}");
+    assert!(
+        !text.contains("asked to fail") && !text.contains("INFO"),
+        "{text}"
+    );
 }

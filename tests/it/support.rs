@@ -179,7 +179,10 @@ impl Captured {
             if let (text, true) = &*self.0.lock().unwrap() {
                 return text.clone();
             }
-            assert!(std::time::Instant::now() < deadline, "stderr did not end within 10 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stderr did not end within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

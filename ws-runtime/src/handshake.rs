@@ -396,7 +396,11 @@ impl Accepted {
         for guard in &route.guards {
             let principal = {
                 let req = self.request(&app, &principals);
-                guard.0.run(&req).await.inspect_err(|_| telemetry::refused(Refused::Guard))?
+                guard
+                    .0
+                    .run(&req)
+                    .await
+                    .inspect_err(|_| telemetry::refused(Refused::Guard))?
             };
             principals.push(principal);
         }

@@ -1340,7 +1340,13 @@ fn start_session<T: Transport>(
     let app = &server.app;
     let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
-    let span = crate::telemetry::session_span(id, &route.label, info.remote_addr, &info.extensions);
+    let span = crate::telemetry::session_span(
+        id,
+        route.path(),
+        &route.name,
+        info.remote_addr,
+        &info.extensions,
+    );
     let tracked = Tracked::default();
     let stats = tracked.stats.clone();
     server.lock_sessions().insert(

@@ -309,18 +309,20 @@ fn code_label(code: u16) -> metrics::SharedString {
     metrics::SharedString::const_str(name)
 }
 
-/// The session's span: every line the session logs carries its id, route, client
-/// address and negotiated extensions.
+/// The session's span: every line the session logs carries its id, route (the path
+/// pattern and the handler's name), client address and negotiated extensions.
 pub(crate) fn session_span(
     id: u64,
     route: &str,
+    handler: &str,
     remote: std::net::SocketAddr,
     extensions: &[String],
 ) -> tracing::Span {
     tracing::info_span!(
         "session",
         id,
-        route,
+        route = %route,
+        handler = %handler,
         remote = %remote,
         extensions = %Joined(extensions),
     )
@@ -363,7 +365,9 @@ pub(crate) fn install_default_log() -> bool {
             match tracing_subscriber::EnvFilter::try_new(&directives) {
                 Ok(filter) => builder.with_env_filter(filter).try_init(),
                 Err(e) => {
-                    eprintln!("RUST_LOG={directives:?} is not a valid filter ({e}); logging at info");
+                    eprintln!(
+                        "RUST_LOG={directives:?} is not a valid filter ({e}); logging at info"
+                    );
                     builder.with_max_level(tracing::Level::INFO).try_init()
                 }
             }
@@ -398,7 +402,12 @@ mod tests {
         });
         let delta = tracked.take_delta();
         assert_eq!(
-            (delta.frames_in, delta.bytes_in, delta.frames_out, delta.queue_high),
+            (
+                delta.frames_in,
+                delta.bytes_in,
+                delta.frames_out,
+                delta.queue_high
+            ),
             (1, 1, 0, 5)
         );
         assert_eq!(code_label(4000).as_ref(), "4000");

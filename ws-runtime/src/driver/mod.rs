@@ -917,7 +917,8 @@ impl<T: Transport> Connection<T> {
         self.unreported += 1;
         self.unreported_bytes += match outbound {
             Outbound::Frame(frame) => frame.len(),
-            Outbound::Wire(wire) => wire.len(),
+            // A broadcast's encoded frame: its payload is what follows the header.
+            Outbound::Wire(wire) => wire.len() - wire_header_len(wire),
         };
     }
 
@@ -965,4 +966,14 @@ struct WriteOutcome {
     failure: Option<String>,
     /// Frames taken from the queue wait for the next pass.
     more: bool,
+}
+
+/// The header length of an encoded unmasked frame (a broadcast's shared bytes).
+fn wire_header_len(wire: &[u8]) -> usize {
+    match wire.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => wire.len(),
+    }
 }
