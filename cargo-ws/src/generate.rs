@@ -78,10 +78,16 @@ pub(crate) fn files(t: &Template, req: &Request) -> Result<Vec<(String, String)>
         ));
     }
     let mut files = Vec::new();
+    let features = if t.ws_features.is_empty() {
+        String::new()
+    } else {
+        format!(", features = {:?}", t.ws_features)
+    };
     let ws = match &req.source {
-        Source::Version => format!("ws = \"{}\"", crate::WS_VERSION),
-        Source::Path(p) => format!("ws = {{ path = {:?} }}", p.display().to_string()),
-        Source::Git(url) => format!("ws = {{ git = {url:?} }}"),
+        Source::Version if features.is_empty() => format!("ws = \"{}\"", crate::WS_VERSION),
+        Source::Version => format!("ws = {{ version = \"{}\"{features} }}", crate::WS_VERSION),
+        Source::Path(p) => format!("ws = {{ path = {:?}{features} }}", p.display().to_string()),
+        Source::Git(url) => format!("ws = {{ git = {url:?}{features} }}"),
     };
     let mut deps = vec![ws, dependency("tokio")?];
     for d in &t.deps {

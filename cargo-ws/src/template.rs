@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `// ws-new: template` | this example is a template |
 //! | `// ws-new: deps rcgen serde` | crates the app needs beside `ws` and `tokio` (versions from the workspace) |
+//! | `// ws-new: ws-features prometheus` | features of `ws` the app turns on |
 //! | `// ws-new: test /echo "Please enter"` | the generated test connects to `/echo` and expects a first text message starting with that |
 //! | `// ws-new: test-args --users ada=t` | the test starts the app with these arguments |
 //! | `// ws-new: test-query ?token=t` | the test adds this query to the path |
@@ -34,6 +35,8 @@ pub(crate) struct Template {
     pub(crate) description: String,
     source: String,
     pub(crate) deps: Vec<String>,
+    /// Features of `ws` the app turns on.
+    pub(crate) ws_features: Vec<String>,
     pub(crate) flags: BTreeSet<String>,
     pub(crate) pages: Vec<String>,
     pub(crate) test: Option<TestSpec>,
@@ -102,6 +105,7 @@ impl Template {
     pub(crate) fn parse(name: &str, source: &str) -> Result<Option<Self>, String> {
         let mut template = false;
         let mut deps = Vec::new();
+        let mut ws_features = Vec::new();
         let mut flags = BTreeSet::new();
         let mut test: Option<TestSpec> = None;
         let mut extra = TestSpec::default();
@@ -113,6 +117,9 @@ impl Template {
                 match key {
                     "template" => template = true,
                     "deps" => deps.extend(value.split_whitespace().map(str::to_string)),
+                    "ws-features" => {
+                        ws_features.extend(value.split_whitespace().map(str::to_string))
+                    }
                     "test" => {
                         let (path, expect) = value.trim().split_once(' ').ok_or_else(|| {
                             format!(
@@ -177,6 +184,7 @@ impl Template {
             description: description(source),
             source: source.to_string(),
             deps,
+            ws_features,
             flags,
             pages,
             test,

@@ -29,6 +29,7 @@ use crate::proxy::Resolved;
 use crate::router::{AppInner, HttpMatch};
 use crate::routing::{Route, SessionStart};
 use crate::session::RequestInfo;
+use crate::telemetry::{self, Refused};
 
 /// An accepted upgrade waiting for hyper to hand over the connection.
 pub(crate) struct PendingUpgrade {
@@ -153,7 +154,10 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
         }
         let accepted = match self.validate(req, ws_routes) {
             Ok(accepted) => accepted,
-            Err(rejection) => return reject(rejection),
+            Err(rejection) => {
+                telemetry::refused(Refused::from_status(rejection.status));
+                return reject(rejection);
+            }
         };
         if accepted.route.guards.is_empty() {
             return match accepted.finish(&self.app, &self.slot, &[]) {
@@ -392,7 +396,11 @@ impl Accepted {
         for guard in &route.guards {
             let principal = {
                 let req = self.request(&app, &principals);
-                guard.0.run(&req).await?
+                guard
+                    .0
+                    .run(&req)
+                    .await
+                    .inspect_err(|_| telemetry::refused(Refused::Guard))?
             };
             principals.push(principal);
         }
@@ -422,7 +430,8 @@ impl Accepted {
         slot: &UpgradeSlot,
         principals: &[AnyPrincipal],
     ) -> Result<Response<Body>, Rejection> {
-        let start = (self.route.prepare)(&self.request(app, principals))?;
+        let start = (self.route.prepare)(&self.request(app, principals))
+            .inspect_err(|_| telemetry::refused(Refused::Extractor))?;
         let Accepted {
             route,
             params,

@@ -62,6 +62,8 @@ mod handshake;
 mod http_route;
 mod options;
 mod path;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod protocol;
 mod proxy;
 mod rooms;
@@ -71,6 +73,7 @@ mod security;
 mod server;
 mod session;
 mod startup;
+mod telemetry;
 pub mod test;
 #[cfg(feature = "tls")]
 mod tls;
