@@ -74,6 +74,7 @@ async fn main() -> Result<(), ServerError> {
                 ping_period = 15s,
                 timeout = 15s,
             });
+            //+metrics: app.prometheus_route("/metrics");
             routing!(app, echo);
         }
     )

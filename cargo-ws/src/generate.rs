@@ -78,10 +78,18 @@ pub(crate) fn files(t: &Template, req: &Request) -> Result<Vec<(String, String)>
         ));
     }
     let mut files = Vec::new();
-    let features = if t.ws_features.is_empty() {
+    let mut ws_features = t.ws_features.clone();
+    for flag in &req.flags {
+        for feature in crate::template::flag_features(flag) {
+            if !ws_features.iter().any(|f| f == feature) {
+                ws_features.push((*feature).to_string());
+            }
+        }
+    }
+    let features = if ws_features.is_empty() {
         String::new()
     } else {
-        format!(", features = {:?}", t.ws_features)
+        format!(", features = {ws_features:?}")
     };
     let ws = match &req.source {
         Source::Version if features.is_empty() => format!("ws = \"{}\"", crate::WS_VERSION),

@@ -18,7 +18,9 @@
 //! A flag's lines: `//+deflate: extensions { Deflate {} },` is the line
 //! `extensions { Deflate {} },` (at the marker's indentation) in an app generated with
 //! `--deflate`, and nothing otherwise. The example itself compiles and runs without
-//! them. The flags a template takes are the ones its lines name.
+//! them. The flags a template takes are the ones its lines name. `--metrics` also turns
+//! on `ws`'s `prometheus` feature; `--redis` is not a line but a template: `chat --redis`
+//! generates `chat_cluster`.
 
 use std::collections::BTreeSet;
 
@@ -26,7 +28,30 @@ use std::collections::BTreeSet;
 pub(crate) const FLAGS: &[(&str, &str)] = &[
     ("deflate", "permessage-deflate on every session"),
     ("tls", "serve over TLS with --cert/--key PEM files"),
+    ("metrics", "a /metrics route in Prometheus' text format"),
+    (
+        "redis",
+        "rooms across server processes over Redis (the chat template becomes chat_cluster)",
+    ),
 ];
+
+/// Features of `ws` a flag turns on in the generated app.
+pub(crate) fn flag_features(flag: &str) -> &'static [&'static str] {
+    match flag {
+        "metrics" => &["prometheus"],
+        "redis" => &["redis"],
+        _ => &[],
+    }
+}
+
+/// The template a flag stands for, when it replaces the one asked for: `chat --redis`
+/// is `chat_cluster` (which needs no flag for it).
+pub(crate) fn flag_template(flag: &str, template: &str) -> Option<&'static str> {
+    match (flag, template) {
+        ("redis", "chat" | "chat_cluster") => Some("chat_cluster"),
+        _ => None,
+    }
+}
 
 /// An example read as a template.
 #[derive(Debug, Clone)]
