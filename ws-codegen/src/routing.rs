@@ -178,6 +178,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         quote!({ #errors })
     } else {
         let at = Span::call_site();
+        let app = crate::paths::receiver(&app);
         quote_spanned!(at=> { #errors #(#bindings)* #app #(#routes)*; })
     };
     crate::debug::print("routing", "", &expansion);
