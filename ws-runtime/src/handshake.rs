@@ -245,9 +245,11 @@ impl Service {
         // An absolute-form target (`GET http://host/path`) names the host itself, and
         // that one counts (RFC 9112 §3.2.2): it must be valid too, without userinfo.
         let target_host = req.uri().authority().map(|a| a.as_str());
-        if target_host.is_some_and(|a| !is_valid_host(a.as_bytes())) {
+        if target_host.is_some_and(|a| !is_valid_host(a.as_bytes()))
+            || req.uri().scheme_str().is_some_and(|s| !is_scheme(s))
+        {
             return Err(Rejection::bad_request(
-                "the request target's authority is not a valid host",
+                "the request target's scheme or authority is not valid",
             ));
         }
         // Frames follow the handshake directly (RFC 6455 §4.1): a request body would be
@@ -542,6 +544,14 @@ fn is_uri_part(s: &[u8], also: &[u8]) -> bool {
     true
 }
 
+/// An RFC 3986 scheme (§3.1): a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(scheme: &str) -> bool {
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+}
+
 /// Whether a `Host` value is `uri-host [":" port]` with a non-empty host (RFC 9112 §3.2,
 /// RFC 3986 §3.2.2: an IP literal in brackets, or a reg-name / IPv4 address of
 /// unreserved, sub-delims and percent-encoded characters) and a port of at most 65535.
@@ -637,6 +647,13 @@ mod tests {
         assert!(!is_uri_part(b"/a%+0", b"/"));
         assert!(!is_uri_part(b"/a{b}", b"/"));
         assert!(is_uri_part(b"x=1&y=/?", b"/?"));
+    }
+
+    #[test]
+    fn validates_schemes() {
+        assert!(is_scheme("http") && is_scheme("ws") && is_scheme("a+b-c.d1"));
+        // Fuzz finding `handshake/target-bad-scheme`.
+        assert!(!is_scheme("0http") && !is_scheme("") && !is_scheme("h_t"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! cargo build --release -p ws-bench --bins && cargo build --release --examples
 //! target/release/bench                 # full run (< 10 minutes), writes BENCHMARKS.md
 //! target/release/bench --smoke         # every server and scenario, a few seconds each
+//! target/release/bench --soak 300 --scenarios echo-20b --servers ws   # the soak (+6 min)
 //! ```
 //!
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
@@ -19,7 +20,9 @@
 //! (a measurement during which other processes used more than C cores, 0.25 by default,
 //! is taken again once), `--wait-quiet S` (wait up to S seconds before each measurement
 //! until other processes use at most that much: for a shared machine; the time budget
-//! then no longer holds). Binaries are taken from the directory this one is in (ws's
+//! then no longer holds), `--soak SECONDS` (after the scenarios, the soak on
+//! `--soak-servers` (`ws`): `--soak-conns` idle connections, 10,000, held through SECONDS
+//! of churn; `ws-bench/run.sh` passes `--soak 300` unless given `--no-soak`). Binaries are taken from the directory this one is in (ws's
 //! from its `examples/` unless `--ws-examples`), so a dev build benchmarks dev binaries.
 
 use std::collections::BTreeMap;
@@ -2166,6 +2169,24 @@ ratios from one run, and run again before concluding from a difference under ~25
   is what the client wrote plus read per echoed message. Its ratios are against
   `tt-naive` echoing the same JSON uncompressed. Only `ws` and Node `ws` offer the
   extension.
+- **Soak** (`--soak SECONDS`; `ws-bench/run.sh` runs it for 300 s on `ws`, `--no-soak`
+  skips it): the load generator raises its own descriptor soft limit to the hard one
+  (the driver does the same before starting the server), opens 10,000 idle connections
+  (128 handshakes at a time) and holds them, each sending a ping every 30 s and
+  reading the pong (the server's `idle_timeout`, 5 minutes, counts pings); once the
+  server holds them all (its ESTABLISHED connections on its port, `/proc/net/tcp`,
+  reach 10,000) and 2 s have passed, it reads the baseline: RSS, session count,
+  descriptors (`/proc/PID/fd`). Then 32 clients churn beside them for the given time,
+  round after round, each kind in turn: connect, echo a message, close handshake (read
+  until the server ends the connection); connect, echo, drop the socket; connect, half
+  of a 4 KiB binary frame, drop (FIN); the same with `SO_LINGER` 0 (RST); half a
+  handshake request, drop. RSS is sampled every second for the peak. After the churn it
+  waits (at most 60 s) until the session count is back to the baseline, 2 s more, and
+  reads RSS, sessions and descriptors again; then every idle connection echoes one
+  message. The bounds: RSS after within 10 % of the baseline, no session or
+  descriptor left over, every idle connection alive, no failed round. Rounds/s is what
+  32 clients on one core of the generator reach against the server on the other; it
+  is a load, not a figure to compare.
 "#;
 
 #[cfg(test)]
