@@ -210,12 +210,17 @@ fn install_verdict(tokens: TokenStream) -> Verdict {
         seen.push(key.clone());
         let is_block =
             |t: &TokenTree| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace);
-        let eq = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '=' && p.spacing() == proc_macro2::Spacing::Alone);
+        // `=`, alone or joined to what follows (`=!x` is `= !x`), but not `==` or `=>`.
+        let eq = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '=');
+        let joined_op = |e: &TokenTree, value: &[TokenTree]| {
+            matches!(e, TokenTree::Punct(p) if p.spacing() == proc_macro2::Spacing::Joint)
+                && matches!(value.first(), Some(TokenTree::Punct(p)) if matches!(p.as_char(), '=' | '>'))
+        };
         match (&spec.rule, &entry[1..]) {
             (ws_dsl::keys::Rule::Extensions, [block]) if is_block(block) => {}
             (ws_dsl::keys::Rule::Extensions, [e, block]) if eq(e) && is_block(block) => {}
             (ws_dsl::keys::Rule::Extensions, _) => return invalid("`extensions` without a block"),
-            (_, [e, value @ ..]) if eq(e) && !value.is_empty() => {
+            (_, [e, value @ ..]) if eq(e) && !value.is_empty() && !joined_op(e, value) => {
                 if syn::parse2::<Expr>(value.iter().cloned().collect()).is_err() {
                     return invalid(format!("the value of `{key}` is not an expression"));
                 }

@@ -145,6 +145,26 @@ impl Paths {
     }
 }
 
+/// An application expression that cannot be one: a path ending in `crate` or `super`
+/// (`routing!(crate, app, ..)` expanded to `crate.route(..)`, fuzz finding
+/// `macros/crate-as-app`).
+pub(crate) fn check_app(app: &Expr) -> Option<syn::Error> {
+    let Expr::Path(path) = app else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    (last.ident == "crate" || last.ident == "super").then(|| {
+        syn::Error::new_spanned(
+            app,
+            format!(
+                "`{}` is not the application: the first argument is the `|app|` of \
+                 `embedded_server!` (to name the `ws` crate, write `crate = path` before it)",
+                quote!(#app)
+            ),
+        )
+    })
+}
+
 /// `app` as a method call's receiver: as it is when it binds tighter than a method call
 /// (a path, a call, a field ...), else in parentheses (`a = b` would otherwise become
 /// `a = b.install(..)`).
@@ -263,6 +283,13 @@ mod tests {
         let (_, rest) = leading_crate("crate == x, app".parse().unwrap(), &mut errors);
         assert!(errors.is_empty());
         assert_eq!(rest.to_string(), "crate == x , app");
+    }
+
+    #[test]
+    fn keywords_are_no_application() {
+        let check = |s: &str| check_app(&syn::parse_str(s).unwrap()).is_some();
+        assert!(check("crate") && check("super") && check("a::super"));
+        assert!(!check("app") && !check("self") && !check("self.app") && !check("crate::APP"));
     }
 
     #[test]

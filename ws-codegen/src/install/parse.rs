@@ -220,6 +220,10 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
         return None;
     };
     let app: Expr = match syn::parse2(app_tokens.into_iter().collect()) {
+        Ok(app) if let Some(e) = crate::paths::check_app(&app) => {
+            errors.push(e);
+            return None;
+        }
         Ok(app) => app,
         Err(e) => {
             errors.push(syn::Error::new(
