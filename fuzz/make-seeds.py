@@ -194,5 +194,238 @@ def write(target, seeds):
             f.write(data)
 
 
+# ----- handshake: the request bytes as they are -----
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's key
+
+
+def upgrade(path="/echo", extra=(), host="127.0.0.1:40000", eol="\r\n", key=KEY,
+            version="13", method="GET", http="HTTP/1.1", after=b""):
+    lines = [f"{method} {path} {http}", f"Host: {host}", "Upgrade: websocket",
+             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+             f"Sec-WebSocket-Version: {version}", *extra]
+    return (eol.join(lines) + eol + eol).encode() + after
+
+
+def plain(path="/health", extra=(), method="GET"):
+    return ("\r\n".join([f"{method} {path} HTTP/1.1", "Host: 127.0.0.1:40000", *extra])
+            + "\r\n\r\n").encode()
+
+
+DEFLATE_OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"
+handshake_seeds = {
+    "valid-echo": upgrade(),
+    "valid-echo-deflate": upgrade(extra=[DEFLATE_OFFER]),
+    "valid-echo-deflate-params": upgrade(extra=[
+        "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+        "client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12, "
+        "permessage-deflate",
+    ]),
+    "deflate-quoted-and-bad-offers": upgrade(extra=[
+        'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits="9"',
+        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16, x-webkit-deflate-frame",
+    ]),
+    "deflate-duplicate-param": upgrade(extra=[
+        "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+    ]),
+    "valid-room-protocol": upgrade(path="/rooms/lobby%20one", extra=[
+        "Sec-WebSocket-Protocol: chat.v2, chat.v1",
+    ]),
+    "valid-room-protocol-deflate": upgrade(path="/rooms/x", extra=[
+        "Sec-WebSocket-Protocol: chat.v1", DEFLATE_OFFER,
+    ]),
+    "room-without-protocol": upgrade(path="/rooms/lobby"),
+    "room-bad-utf8": upgrade(path="/rooms/%ff", extra=["Sec-WebSocket-Protocol: chat.v1"]),
+    "origin-same-host": upgrade(extra=["Origin: http://127.0.0.1:40000"]),
+    "origin-allowed": upgrade(extra=["Origin: https://app.example"]),
+    "origin-foreign": upgrade(extra=["Origin: https://evil.example"]),
+    "origin-two": upgrade(extra=["Origin: https://app.example", "Origin: https://evil.example"]),
+    "origin-null": upgrade(extra=["Origin: null"]),
+    "echo-then-frames": upgrade(after=frame(0x1, b"Hello", K) + frame(0x9, b"p", K2)
+                                + frame(0x8, struct.pack(">H", 1000), K)),
+    "echo-deflate-then-frame": upgrade(extra=[DEFLATE_OFFER],
+                                       after=frame(0x1, deflate(b"Hello"), K, rsv1=True)),
+    "pipelined-health-then-upgrade": plain() + upgrade(),
+    "pipelined-post-body-then-upgrade": plain(method="POST", extra=["Content-Length: 5"])
+    + b"hello" + upgrade(),
+    "lf-only": upgrade(eol="\n"),
+    "leading-empty-line": b"\r\n" + upgrade(),
+    "absolute-form": upgrade(path="http://127.0.0.1:40000/echo"),
+    "query": upgrade(path="/echo?a=1&b=%20"),
+    "trailing-slash": upgrade(path="/echo/"),
+    "bad-key": upgrade(key="dGhlIHNhbXBsZSBub25jZR=="),
+    "short-key": upgrade(key="c2hvcnQ="),
+    "two-keys": upgrade(extra=[f"Sec-WebSocket-Key: {KEY}"]),
+    "version-8": upgrade(version="8"),
+    "two-versions": upgrade(extra=["Sec-WebSocket-Version: 13"]),
+    "post-echo": upgrade(method="POST"),
+    "http-1-0": upgrade(http="HTTP/1.0"),
+    "no-host": b"GET /echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    + f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode(),
+    "two-hosts": upgrade(extra=["Host: other"]),
+    "empty-host": upgrade(host=""),
+    "chunked-body": upgrade(extra=["Transfer-Encoding: chunked"], after=b"5\r\nhello\r\n0\r\n\r\n"),
+    "content-length-body": upgrade(extra=["Content-Length: 3"], after=b"abc"),
+    "content-length-zero": upgrade(extra=["Content-Length: 0"]),
+    "obs-fold": upgrade(extra=["X-Folded: a", " b"]),
+    "connection-list": upgrade(extra=["Connection: keep-alive"]).replace(
+        b"Connection: Upgrade", b"Connection: keep-alive, Upgrade"),
+    "upgrade-case": upgrade().replace(b"Upgrade: websocket", b"upgrade: WebSocket"),
+    "not-found": upgrade(path="/nowhere"),
+    "health": plain(),
+    "health-head": plain(method="HEAD"),
+    "health-post": plain(method="POST"),
+    "plain-get-echo": plain(path="/echo"),
+    "markup-in-path": plain(path="/<script>alert(1)</script>"),
+    "incomplete": b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n",
+    "space-before-colon": upgrade(extra=["Sec-WebSocket-Protocol : chat.v1"]),
+    "nul-in-value": upgrade(extra=["X-A: a\x00b"]),
+    "garbage": bytes(range(256)),
+}
+
+# ----- macros: [selector, text..] (w r i o e; NUL between an attribute's arguments and
+# its item), from every invocation in the examples and the UI tests -----
+
+ROOT = os.path.dirname(HERE)
+
+
+def skip_literal(src, i):
+    """Returns the index after a string, raw string, char literal or comment starting at
+    `i`, or None if none starts there."""
+    c = src[i]
+    if src.startswith("//", i):
+        j = src.find("\n", i)
+        return len(src) if j < 0 else j
+    if src.startswith("/*", i):
+        depth, j = 0, i
+        while j < len(src):
+            if src.startswith("/*", j):
+                depth, j = depth + 1, j + 2
+            elif src.startswith("*/", j):
+                depth, j = depth - 1, j + 2
+                if depth == 0:
+                    return j
+            else:
+                j += 1
+        return len(src)
+    if c in "rb" and (src.startswith('r"', i) or src.startswith("r#", i) or src.startswith('br"', i)
+                      or src.startswith("br#", i)):
+        j = i + (2 if src[i] == "b" else 1)
+        hashes = 0
+        while j < len(src) and src[j] == "#":
+            hashes, j = hashes + 1, j + 1
+        if j < len(src) and src[j] == '"':
+            end = src.find('"' + "#" * hashes, j + 1)
+            return len(src) if end < 0 else end + 1 + hashes
+        return None
+    if c == '"':
+        j = i + 1
+        while j < len(src) and src[j] != '"':
+            j += 2 if src[j] == "\\" else 1
+        return j + 1
+    if c == "'":
+        # A char literal ('x', '\n', '\u{..}'), not a lifetime ('a).
+        if src.startswith("'\\", i):
+            end = src.find("'", i + 2)
+            return None if end < 0 else end + 1
+        if i + 2 < len(src) and src[i + 2] == "'":
+            return i + 3
+    return None
+
+
+def balanced(src, i):
+    """`src[i]` opens a bracket: returns the index of its match."""
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    stack = []
+    j = i
+    while j < len(src):
+        end = skip_literal(src, j)
+        if end is not None:
+            j = end
+            continue
+        c = src[j]
+        if c in pairs:
+            stack.append(pairs[c])
+        elif c in ")]}":
+            if not stack or stack.pop() != c:
+                return None
+            if not stack:
+                return j
+        j += 1
+    return None
+
+
+def invocations(src):
+    """Yields (selector, text) for every macro invocation in a Rust source file."""
+    i = 0
+    while i < len(src):
+        end = skip_literal(src, i)
+        if end is not None:
+            i = end
+            continue
+        for name, sel in (("#[web_socket_raw(", "r"), ("#[web_socket(", "w")):
+            if src.startswith(name, i):
+                open_ = i + len(name) - 1
+                close = balanced(src, open_)
+                if close is None or src[close + 1:close + 2] != "]":
+                    break
+                args = src[open_ + 1:close]
+                # The item: up to the end of the function's body (or the first `;`
+                # of a bodiless item).
+                j, start = close + 2, close + 2
+                while j < len(src) and src[j] not in "{;":
+                    if src[j] in "([":
+                        j = (balanced(src, j) or j) + 1
+                        continue
+                    e = skip_literal(src, j)
+                    j = e if e is not None else j + 1
+                if j < len(src) and src[j] == "{":
+                    j = balanced(src, j) or j
+                yield sel, args + "\0" + src[start:j + 1].strip()
+                i = close
+                break
+        else:
+            for name, sel in (("install!(", "i"), ("routing!(", "o"), ("embedded_server!(", "e")):
+                if src.startswith(name, i) and (i == 0 or not (src[i - 1].isalnum() or src[i - 1] == "_")):
+                    close = balanced(src, i + len(name) - 1)
+                    if close is not None:
+                        yield sel, src[i + len(name):close]
+                    break
+        i += 1
+
+
+def rust_files():
+    for top in ("examples", "tests/ui"):
+        for dirpath, _, files in sorted(os.walk(os.path.join(ROOT, top))):
+            for f in sorted(files):
+                if f.endswith(".rs"):
+                    yield os.path.join(dirpath, f)
+
+
+macro_seeds = {}
+seen = set()
+for path in rust_files():
+    with open(path, encoding="utf-8") as f:
+        src = f.read()
+    rel = os.path.relpath(path, ROOT).replace(os.sep, "-")[:-3]
+    for n, (sel, text) in enumerate(invocations(src)):
+        data = sel.encode() + text.encode()
+        if data in seen:
+            continue
+        seen.add(data)
+        macro_seeds[f"{rel}-{n}"] = data
+# Hand-made ones: the expansion printer on (selector bit 7), and a few edge cases.
+macro_seeds.update({
+    "debug-install": bytes([0x80 | ord("i")]) + b"app, WebSockets { ping_period = 15s, extensions { Deflate { compression_level = 6 } } }",
+    "debug-web-socket": bytes([0x80 | ord("w")]) + b'"/rooms/{room}", protocol = "chat.v1"\0/// Docs.\nasync fn room(session: WebSocketSession, Path(room): Path<String>) -> Result<()> { for frame in session.incoming { session.send(frame).await?; } Ok(()) }',
+    "debug-embedded-server": bytes([0x80 | ord("e")]) + b'port = 8080, host = "0.0.0.0", grace_period = 2s, |app| { install!(app, WebSockets {}); routing!(app, echo); }',
+    "debug-routing": bytes([0x80 | ord("o")]) + b"app, authenticate(auth) { chat, authenticate(admin) { panel } }, echo",
+    "crate-renamed": b'icrate = "my_ws::inner", app, WebSockets { timeout = 1.5s, }',
+    "web-socket-not-a-fn": b'w"/a"\0struct S;',
+    "empty": b"o",
+})
 write("protocol_decode", decode_seeds)
 write("protocol_differential", differential_seeds)
+write("handshake", handshake_seeds)
+write("macros", macro_seeds)
+print(f"handshake: {len(handshake_seeds)} seeds, macros: {len(macro_seeds)} seeds")

@@ -24,6 +24,7 @@ fi
 cargo build "${profile_flag[@]}" -p ws-bench --bins
 cargo build "${profile_flag[@]}" --examples
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$dir/bench" --smoke
+# The soak scenario too, tiny: 200 idle connections, 3 s of churn, on ws only.
+"$dir/bench" --smoke --soak 3
 bash scripts/ensure-redis.sh
 "$dir/cluster" --smoke

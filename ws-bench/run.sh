@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # The benchmark: builds ws's examples and the ws-bench harness in release, then runs
-# every server through every scenario (server on core 0, load generator on core 1) and
-# writes BENCHMARKS.md and docs/bench-ratios.png. Takes under 10 minutes. Run it on an
+# every server through every scenario (server on core 0, load generator on core 1),
+# then the soak scenario on ws (10,000 idle connections held through 5 minutes of
+# churn: memory, sessions and descriptors must come back), and writes BENCHMARKS.md and
+# docs/bench-ratios.png. Takes under 10 minutes plus about 6 for the soak. Run it on an
 # otherwise idle machine; extra arguments go to the driver (see `--help`), e.g.
+#   ws-bench/run.sh --no-soak                                  # a quick run: no soak
+#   ws-bench/run.sh --soak 60 --soak-conns 5000                # a shorter soak
+#   ws-bench/run.sh --soak-servers ws,tt-naive                 # the soak on peers too
 #   ws-bench/run.sh --peer 'uws=/path/to/uws_server {port}'   # one-off external peer
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args=()
+soak=(--soak 300)
+for arg in "$@"; do
+  case "$arg" in
+    --no-soak) soak=() ;;
+    --soak) soak=(); args+=("$arg") ;;
+    *) args+=("$arg") ;;
+  esac
+done
 cargo build --release -p ws-bench --bins
 cargo build --release --examples
+# The soak's 10,000 idle connections need as many descriptors in the server and in the
+# load generator (both also raise their own soft limit to the hard one).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Cargo's target directory, wherever it is (CARGO_TARGET_DIR, .cargo/config.toml).
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-exec "$target_dir/release/bench" "$@"
+exec "$target_dir/release/bench" "${args[@]}" "${soak[@]}"

@@ -117,6 +117,46 @@ pub fn rss_kib(pid: &str) -> Option<u64> {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
+pub fn fd_count(pid: &str) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// TCP connections in state ESTABLISHED whose local port is `port` (`/proc/net/tcp` and
+/// `/proc/net/tcp6`): on loopback, a server's accepted connections on its port (the
+/// clients' ends have it as their remote port, and are not counted).
+pub fn established_on_port(port: u16) -> Option<usize> {
+    let mut count = 0;
+    let mut read_any = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        read_any = true;
+        count += count_established(&text, port);
+    }
+    read_any.then_some(count)
+}
+
+/// Counts the lines of a `/proc/net/tcp` table in state `01` (ESTABLISHED) with local
+/// port `port`.
+fn count_established(table: &str, port: u16) -> usize {
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let local = fields.nth(1);
+            let state = fields.nth(1);
+            state == Some("01")
+                && local
+                    .and_then(|l| l.rsplit_once(':'))
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
+
 /// CPU seconds the whole machine has been busy (all cores, `/proc/stat`).
 pub fn machine_busy_seconds() -> Option<f64> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
@@ -213,6 +253,26 @@ mod tests {
                 sys: 50.0 / ticks
             }
         );
+    }
+
+    #[test]
+    fn counts_established_connections_on_a_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+            0: 0100007F:1F90 00000000:0000 0A 00000000:00000000\n\
+            1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000\n\
+            2: 0100007F:9C40 0100007F:1F90 01 00000000:00000000\n\
+            3: 0100007F:1F90 0100007F:9C41 06 00000000:00000000\n";
+        assert_eq!(count_established(table, 8080), 1);
+        assert_eq!(count_established(table, 40000), 1);
+        assert_eq!(count_established(table, 1), 0);
+    }
+
+    #[test]
+    fn counts_own_descriptors() {
+        let before = fd_count("self").expect("/proc/self/fd");
+        let file = fs::File::open("/proc/self/status").expect("a file");
+        assert_eq!(fd_count("self"), Some(before + 1));
+        drop(file);
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Ok(args) => args,
         Err(e) => {
             errors.push(syn::Error::new(e.span(), format!("{e}: {USAGE}")));
-            return errors.to_compile_errors();
+            // In a block: two errors (a bad `crate = ..` and this one) side by side are
+            // not an expression (fuzz finding `macros/two-errors-server`).
+            let errors = errors.to_compile_errors();
+            return quote!({ #errors });
         }
     };
 
@@ -397,5 +400,17 @@ mod tests {
             out.contains("| app : & mut :: ws :: Application |"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn several_errors_still_make_an_expression() {
+        // A bad `crate = ..` and arguments that do not parse: two `compile_error!`s, in
+        // a block (fuzz finding `macros/two-errors-server`).
+        let out = expand("crate = 1, port 8080, |app| {}".parse().expect("lexes"));
+        assert!(
+            out.to_string().matches("compile_error").count() >= 2,
+            "{out}"
+        );
+        syn::parse2::<Expr>(out.clone()).unwrap_or_else(|e| panic!("{e}: {out}"));
     }
 }

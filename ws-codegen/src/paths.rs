@@ -145,6 +145,42 @@ impl Paths {
     }
 }
 
+/// An application expression that cannot be one: a path ending in `crate` or `super`
+/// (`routing!(crate, app, ..)` expanded to `crate.route(..)`, fuzz finding
+/// `macros/crate-as-app`).
+pub(crate) fn check_app(app: &Expr) -> Option<syn::Error> {
+    let Expr::Path(path) = app else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    (last.ident == "crate" || last.ident == "super").then(|| {
+        syn::Error::new_spanned(
+            app,
+            format!(
+                "`{}` is not the application: the first argument is the `|app|` of \
+                 `embedded_server!` (to name the `ws` crate, write `crate = path` before it)",
+                quote!(#app)
+            ),
+        )
+    })
+}
+
+/// `app` as a method call's receiver: as it is when it binds tighter than a method call
+/// (a path, a call, a field ...), else in parentheses (`a = b` would otherwise become
+/// `a = b.install(..)`).
+pub(crate) fn receiver(app: &Expr) -> TokenStream {
+    match app {
+        Expr::Path(_)
+        | Expr::Field(_)
+        | Expr::MethodCall(_)
+        | Expr::Call(_)
+        | Expr::Paren(_)
+        | Expr::Index(_)
+        | Expr::Macro(_) => app.to_token_stream(),
+        _ => quote!((#app)),
+    }
+}
+
 /// Every token of `tokens` at `span`.
 fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
@@ -188,11 +224,17 @@ pub(crate) fn leading_crate(
     errors: &mut crate::diag::Errors,
 ) -> (Paths, TokenStream) {
     let trees: Vec<TokenTree> = input.clone().into_iter().collect();
-    let starts_with_crate = matches!(
-        trees.as_slice(),
-        [TokenTree::Ident(krate), TokenTree::Punct(eq), ..]
-            if krate == "crate" && eq.as_char() == '=' && eq.spacing() == Spacing::Alone
-    );
+    // `crate = x` and `crate =&x` (where `=` is joined to the next punctuation), but not
+    // `crate == x` or `crate => x` (fuzz finding `macros/crate-joint-eq`).
+    let starts_with_crate = match trees.as_slice() {
+        [TokenTree::Ident(krate), TokenTree::Punct(eq), next @ ..]
+            if krate == "crate" && eq.as_char() == '=' =>
+        {
+            eq.spacing() == Spacing::Alone
+                || !matches!(next.first(), Some(TokenTree::Punct(p)) if matches!(p.as_char(), '=' | '>'))
+        }
+        _ => false,
+    };
     if !starts_with_crate {
         return (Paths::default(), input);
     }
@@ -228,6 +270,36 @@ pub(crate) fn leading_crate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crate_option_joined_to_its_value_is_one() {
+        // `crate =&"x"` lexes `=` as joint: still the option (and a bad value), not the
+        // application (fuzz finding `macros/crate-joint-eq`).
+        let mut errors = crate::diag::Errors::new();
+        let (_, rest) = leading_crate("crate =&\"x\", app".parse().unwrap(), &mut errors);
+        assert!(!errors.is_empty());
+        assert_eq!(rest.to_string(), "app");
+        let mut errors = crate::diag::Errors::new();
+        let (_, rest) = leading_crate("crate == x, app".parse().unwrap(), &mut errors);
+        assert!(errors.is_empty());
+        assert_eq!(rest.to_string(), "crate == x , app");
+    }
+
+    #[test]
+    fn keywords_are_no_application() {
+        let check = |s: &str| check_app(&syn::parse_str(s).unwrap()).is_some();
+        assert!(check("crate") && check("super") && check("a::super"));
+        assert!(!check("app") && !check("self") && !check("self.app") && !check("crate::APP"));
+    }
+
+    #[test]
+    fn receivers_bind_before_the_method_call() {
+        let receiver = |s: &str| receiver(&syn::parse_str(s).unwrap()).to_string();
+        assert_eq!(receiver("app"), "app");
+        assert_eq!(receiver("self.app"), "self . app");
+        assert_eq!(receiver("a = b"), "(a = b)");
+        assert_eq!(receiver("&mut app"), "(& mut app)");
+    }
 
     #[test]
     fn paths_under_the_default_and_a_renamed_root() {

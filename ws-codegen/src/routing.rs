@@ -133,6 +133,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return quote!({ #errors });
         }
     };
+    if let Some(e) = crate::paths::check_app(&app) {
+        errors.push(e);
+        let errors = errors.to_compile_errors();
+        return quote!({ #errors });
+    }
     let mut handlers = Vec::new();
     let mut guards = Vec::new();
     flatten(&items, &mut Vec::new(), &mut handlers, &mut guards);
@@ -178,6 +183,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         quote!({ #errors })
     } else {
         let at = Span::call_site();
+        let app = crate::paths::receiver(&app);
         quote_spanned!(at=> { #errors #(#bindings)* #app #(#routes)*; })
     };
     crate::debug::print("routing", "", &expansion);

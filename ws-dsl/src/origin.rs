@@ -39,20 +39,36 @@ pub fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// Splits `host[:port]` (`[v6]:port` for IPv6). `None` when the port is not a number.
+/// Splits `host[:port]` (`[v6]:port` for IPv6). `None` when the port is not a number
+/// (digits only: `parse` alone would also take `+80`).
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let port = |digits: &str| {
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
     if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']')?;
         let host = &authority[..end + 2];
         return match &rest[end + 1..] {
             "" => Some((host, None)),
-            port => Some((host, Some(port.strip_prefix(':')?.parse().ok()?))),
+            digits => Some((host, Some(port(digits.strip_prefix(':')?)?))),
         };
     }
     match authority.rsplit_once(':') {
-        Some((host, port)) => Some((host, Some(port.parse().ok()?))),
+        Some((host, digits)) => Some((host, Some(port(digits)?))),
         None => Some((authority, None)),
     }
+}
+
+/// An RFC 3986 scheme: a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(scheme: &str) -> bool {
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 impl<'a> Origin<'a> {
@@ -60,7 +76,7 @@ impl<'a> Origin<'a> {
     /// `scheme://host[:port]`.
     pub fn parse(value: &'a str) -> Option<Self> {
         let (scheme, authority) = value.trim().split_once("://")?;
-        if scheme.is_empty() || authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+        if !is_scheme(scheme) || authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
             return None;
         }
         let (host, port) = split_host_port(authority)?;
@@ -212,6 +228,19 @@ mod tests {
         assert!(wild.matches("https://a.b.app.example"));
         assert!(!wild.matches("https://app.example"));
         assert!(!wild.matches("https://evilapp.example"));
+    }
+
+    #[test]
+    fn origins_with_a_bad_scheme_or_a_signed_port_match_nothing() {
+        // Fuzz finding `handshake/origin-bad-scheme`: any scheme was taken.
+        assert!(!same_host("HEA$p://127.0.0.1:40000", "127.0.0.1:40000"));
+        assert!(!same_host("1http://127.0.0.1:40000", "127.0.0.1:40000"));
+        assert!(!same_host("http://127.0.0.1:+40000", "127.0.0.1:40000"));
+        assert!(!same_host("http://[::1]:+9000", "[::1]:9000"));
+        assert!(same_host(
+            "chrome-extension+x.1://127.0.0.1:40000",
+            "127.0.0.1:40000"
+        ));
     }
 
     #[test]

@@ -395,7 +395,10 @@ pub fn percent_decode(input: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = input.get(i + 1..i + 3)?;
+            // Two hex digits: `from_str_radix` alone would also take a sign (`%+0`).
+            let hex = input
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -543,5 +546,8 @@ mod tests {
         assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%"), None);
+        // A sign is not a hex digit (fuzz finding `handshake/signed-escape`).
+        assert_eq!(percent_decode("%+0"), None);
+        assert_eq!(percent_decode("%-1"), None);
     }
 }

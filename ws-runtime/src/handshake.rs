@@ -229,10 +229,31 @@ impl Service {
                 "a WebSocket handshake needs HTTP/1.1",
             ));
         }
-        // RFC 6455 §4.2.1 item 2 requires a Host header; RFC 9112 §3.2: exactly one.
-        if headers.get_all(header::HOST).iter().count() != 1 {
+        // RFC 6455 §4.2.1 item 2 requires a Host header with the server's authority;
+        // RFC 9112 §3.2: exactly one, a valid `uri-host [":" port]`.
+        if single(headers, header::HOST).is_none_or(|h| !is_valid_host(h.as_bytes())) {
             return Err(Rejection::bad_request(
-                "a WebSocket handshake needs exactly one `Host` header",
+                "a WebSocket handshake needs exactly one valid `Host` header",
+            ));
+        }
+        if !is_uri_part(req.uri().path().as_bytes(), b"/")
+            || req
+                .uri()
+                .query()
+                .is_some_and(|q| !is_uri_part(q.as_bytes(), b"/?"))
+        {
+            return Err(Rejection::bad_request(
+                "the request target has characters RFC 3986 does not allow (percent-encode them)",
+            ));
+        }
+        // An absolute-form target (`GET http://host/path`) names the host itself, and
+        // that one counts (RFC 9112 §3.2.2): it must be valid too, without userinfo.
+        let target_host = req.uri().authority().map(|a| a.as_str());
+        if target_host.is_some_and(|a| !is_valid_host(a.as_bytes()))
+            || req.uri().scheme_str().is_some_and(|s| !is_scheme(s))
+        {
+            return Err(Rejection::bad_request(
+                "the request target's scheme or authority is not valid",
             ));
         }
         // Frames follow the handshake directly (RFC 6455 §4.1): a request body would be
@@ -284,6 +305,7 @@ impl Service {
         let host = resolved
             .host
             .as_deref()
+            .or(target_host)
             .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
         self.app.origins.check(headers, host)?;
 
@@ -505,6 +527,96 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Whether `s` is RFC 3986 `pchar`s (unreserved, sub-delims, `:`, `@`, percent-encoded
+/// octets) and the bytes in `also`.
+fn is_uri_part(s: &[u8], also: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if b == b'%' {
+            if !s
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else if b.is_ascii_alphanumeric()
+            || b"-._~!$&'()*+,;=:@".contains(&b)
+            || also.contains(&b)
+        {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// An RFC 3986 scheme (§3.1): a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(scheme: &str) -> bool {
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+}
+
+/// Whether a `Host` value is `uri-host [":" port]` with a non-empty host (RFC 9112 §3.2,
+/// RFC 3986 §3.2.2: an IP literal in brackets, or a reg-name / IPv4 address of
+/// unreserved, sub-delims and percent-encoded characters) and a port of at most 65535.
+fn is_valid_host(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let (host, port) = if value.first() == Some(&b'[') {
+        let Some(end) = value.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &value[1..end];
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
+        (&value[..=end], &value[end + 1..])
+    } else {
+        let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        let host = &value[..colon];
+        let mut i = 0;
+        while i < host.len() {
+            let b = host[i];
+            if b == b'%' {
+                if !host
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                {
+                    return false;
+                }
+                i += 3;
+            } else if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+                i += 1;
+            } else {
+                return false;
+            }
+        }
+        (host, &value[colon..])
+    };
+    if host.is_empty() {
+        return false;
+    }
+    match port {
+        [] | [b':'] => true,
+        [b':', digits @ ..] => {
+            digits.iter().all(u8::is_ascii_digit)
+                && std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.parse::<u16>().ok())
+                    .is_some()
+        }
+        _ => false,
+    }
+}
+
 /// A key is the base64 encoding of 16 bytes: 22 significant characters and `==`.
 fn is_valid_key(key: &[u8]) -> bool {
     let key = key.trim_ascii();
@@ -535,5 +647,53 @@ mod tests {
         assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZR=="));
         assert!(!is_valid_key(b"not base64 at all!!!!!=="));
         assert!(!is_valid_key(b""));
+    }
+
+    #[test]
+    fn validates_targets() {
+        assert!(is_uri_part(b"/rooms/a%20b:c@d", b"/"));
+        assert!(!is_uri_part(b"/a b", b"/"));
+        assert!(!is_uri_part(b"/a%+0", b"/"));
+        assert!(!is_uri_part(b"/a{b}", b"/"));
+        assert!(is_uri_part(b"x=1&y=/?", b"/?"));
+    }
+
+    #[test]
+    fn validates_schemes() {
+        assert!(is_scheme("http") && is_scheme("ws") && is_scheme("a+b-c.d1"));
+        // Fuzz finding `handshake/target-bad-scheme`.
+        assert!(!is_scheme("0http") && !is_scheme("") && !is_scheme("h_t"));
+    }
+
+    #[test]
+    fn validates_hosts() {
+        for good in [
+            &b"example.com"[..],
+            b"127.0.0.1:40000",
+            b"[::1]:8080",
+            b"[::1]",
+            b"a%20b",
+            b"x:",
+            b" host.example ",
+        ] {
+            assert!(is_valid_host(good), "{:?}", String::from_utf8_lossy(good));
+        }
+        for bad in [
+            &b""[..],
+            b" ",
+            b":8080",
+            b"a b",
+            b"a/b",
+            b"a@b",
+            b"x:99999",
+            b"x:8o",
+            b"[]",
+            b"[::1",
+            b"[::1]x",
+            b"%zz",
+            b"\xff",
+        ] {
+            assert!(!is_valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }

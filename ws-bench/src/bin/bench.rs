@@ -9,6 +9,7 @@
 //! cargo build --release -p ws-bench --bins && cargo build --release --examples
 //! target/release/bench                 # full run (< 10 minutes), writes BENCHMARKS.md
 //! target/release/bench --smoke         # every server and scenario, a few seconds each
+//! target/release/bench --soak 300 --scenarios echo-20b --servers ws   # the soak (+6 min)
 //! ```
 //!
 //! Options: `--reps N`, `--duration S`, `--warmup S`, `--servers a,b`, `--scenarios x,y`,
@@ -19,7 +20,9 @@
 //! (a measurement during which other processes used more than C cores, 0.25 by default,
 //! is taken again once), `--wait-quiet S` (wait up to S seconds before each measurement
 //! until other processes use at most that much: for a shared machine; the time budget
-//! then no longer holds). Binaries are taken from the directory this one is in (ws's
+//! then no longer holds), `--soak SECONDS` (after the scenarios, the soak on
+//! `--soak-servers` (`ws`): `--soak-conns` idle connections, 10,000, held through SECONDS
+//! of churn; `ws-bench/run.sh` passes `--soak 300` unless given `--no-soak`). Binaries are taken from the directory this one is in (ws's
 //! from its `examples/` unless `--ws-examples`), so a dev build benchmarks dev binaries.
 
 use std::collections::BTreeMap;
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use ws_bench::procstat;
-use ws_bench::record::Record;
+use ws_bench::record::{Record, Soak};
 
 const BASELINE: &str = "tt-naive";
 
@@ -297,6 +300,12 @@ struct Options {
     raw: PathBuf,
     /// Write the report from saved raw results instead of running.
     report_from: Option<PathBuf>,
+    /// `--soak SECONDS`: run the soak scenario after the others, this long a churn.
+    soak: Option<f64>,
+    /// Idle connections the soak holds.
+    soak_conns: usize,
+    /// The servers the soak runs on.
+    soak_servers: Vec<String>,
 }
 
 /// `--peer NAME=COMMAND`: an external server for a one-off run beside the others.
@@ -346,6 +355,8 @@ fn parse_options() -> Options {
     let mut max_others = None;
     let mut wait_quiet = 0.0;
     let (mut raw, mut report_from) = (None, None);
+    let (mut soak, mut soak_conns) = (None, None);
+    let mut soak_servers = vec!["ws".to_owned()];
     let mut peers: Vec<&'static Server> = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -368,6 +379,21 @@ fn parse_options() -> Options {
             "--ws-examples" => ws_examples = Some(PathBuf::from(value())),
             "--raw" => raw = Some(PathBuf::from(value())),
             "--report-from" => report_from = Some(PathBuf::from(value())),
+            "--soak" => {
+                soak = Some(
+                    value()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| *s > 0.0)
+                        .unwrap_or_else(|| fail("--soak SECONDS")),
+                )
+            }
+            "--soak-conns" => {
+                soak_conns = Some(value().parse().unwrap_or_else(|_| fail("--soak-conns N")))
+            }
+            "--soak-servers" => {
+                soak_servers = value().split(',').map(str::to_owned).collect();
+            }
             "--wait-quiet" => {
                 wait_quiet = value()
                     .parse()
@@ -385,12 +411,17 @@ fn parse_options() -> Options {
                     "bench [--smoke] [--reps N] [--duration S] [--warmup S] [--servers a,b] \
                      [--peer NAME='COMMAND with {{port}}']... [--scenarios x,y] [--out FILE.md] \
                      [--plot FILE.png] [--no-pin] [--ws-examples DIR] [--max-others CORES] \
-                     [--wait-quiet SECONDS] [--raw FILE.json] [--report-from FILE.json]\n\
+                     [--wait-quiet SECONDS] [--raw FILE.json] [--report-from FILE.json] \
+                     [--soak SECONDS] [--soak-conns N] [--soak-servers a,b]\n\
                      servers: {}\nscenarios: {}\n\
                      --peer: an external server, started as `sh -c 'exec COMMAND'` with \
                      {{port}} replaced by a free port, ready once that port accepts \
                      connections; it must serve /echo (and /chat for the broadcast \
-                     scenarios) and is run through every scenario but json-deflate.",
+                     scenarios) and is run through every scenario but json-deflate.\n\
+                     --soak: after the scenarios, hold --soak-conns idle connections \
+                     (10000; 200 with --smoke) and churn beside them for SECONDS, on \
+                     --soak-servers (ws), then check that the server gave back memory, \
+                     sessions and descriptors.",
                     SERVERS.iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
                     SCENARIOS
                         .iter()
@@ -461,6 +492,9 @@ fn parse_options() -> Options {
             }
         }),
         report_from,
+        soak,
+        soak_conns: soak_conns.unwrap_or(if smoke { 200 } else { 10_000 }),
+        soak_servers,
     }
 }
 
@@ -681,6 +715,19 @@ fn run_loadgen(
     args: &[&str],
     opts: &Options,
 ) -> Result<Record, String> {
+    let budget = Duration::from_secs_f64(opts.duration + opts.warmup + 90.0);
+    run_loadgen_for(bins, server, path, args, opts, budget)
+}
+
+/// [`run_loadgen`], killed if it takes longer than `budget`.
+fn run_loadgen_for(
+    bins: &Binaries,
+    server: &Running,
+    path: &str,
+    args: &[&str],
+    opts: &Options,
+    budget: Duration,
+) -> Result<Record, String> {
     let mut command = vec![bins.loadgen().display().to_string()];
     command.extend(args.iter().map(|a| a.to_string()));
     command.extend([
@@ -701,7 +748,7 @@ fn run_loadgen(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start loadgen: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs_f64(opts.duration + opts.warmup + 90.0);
+    let deadline = Instant::now() + budget;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break status;
@@ -913,6 +960,50 @@ fn main() {
                             rep + 1
                         ));
                     }
+                }
+            }
+        }
+    }
+    if let Some(churn) = opts.soak {
+        for server in servers
+            .iter()
+            .filter(|s| opts.soak_servers.iter().any(|n| n == s.name))
+        {
+            let Some((command, path)) = launch(&bins, server, Needs::Echo) else {
+                continue;
+            };
+            let log = log_dir.join(format!("{}-soak.log", server.name));
+            let (conns, churn_arg) = (opts.soak_conns.to_string(), churn.to_string());
+            let args = ["soak", "--conns", &conns, "--churn", &churn_arg];
+            eprintln!(
+                "  soak {:<16} {} idle connections, {churn:.0} s of churn",
+                server.name, opts.soak_conns
+            );
+            wait_for_quiet(&opts);
+            // Handshakes, the churn, the settling and the idle connections' last echo.
+            let budget = Duration::from_secs_f64(churn + 240.0);
+            let outcome = start_server(
+                &command,
+                free_port(),
+                &log,
+                opts.pin,
+                server.external.is_some(),
+            )
+            .and_then(|running| run_loadgen_for(&bins, &running, path, &args, &opts, budget));
+            match outcome {
+                Ok(record) => {
+                    eprintln!(
+                        "  soak {:<16} {:.0} rounds/s; {}",
+                        server.name, record.rate, record.note
+                    );
+                    results
+                        .entry(("soak".to_owned(), server.name.to_owned()))
+                        .or_default()
+                        .push(record);
+                }
+                Err(error) => {
+                    eprintln!("  soak {:<16} FAILED: {error}", server.name);
+                    failures.push(format!("soak / {}: {error}", server.name));
                 }
             }
         }
@@ -1495,6 +1586,7 @@ impl Report<'_> {
         if !notes.is_empty() {
             let _ = writeln!(out, "\nDeflate requests: {}.", notes.join("; "));
         }
+        out.push_str(&self.soak_table());
         let _ = writeln!(out, "\n## Targets (issue #6)\n");
         for (met, text) in self.targets() {
             let mark = match met {
@@ -1505,6 +1597,66 @@ impl Report<'_> {
             let _ = writeln!(out, "- {mark}: {text}");
         }
         out.push_str(METHOD);
+        out
+    }
+
+    /// The soak scenario's figures, one row per server it ran on (empty without `--soak`).
+    fn soak_table(&self) -> String {
+        let rows: Vec<(&str, &Record, &Soak)> = self
+            .servers
+            .iter()
+            .filter_map(|server| {
+                let record = self.records("soak", server.name).first()?;
+                Some((server.name, record, record.soak.as_ref()?))
+            })
+            .collect();
+        let mut out = String::new();
+        let Some((_, _, first)) = rows.first() else {
+            return out;
+        };
+        let _ = writeln!(
+            out,
+            "\n## Soak\n\n\
+             {} idle connections held (one ping each every 30 s) while 32 clients churn \
+             beside them for {:.0} s, then the server's memory and sessions once the churn's \
+             connections are gone (method below). Baseline: RSS with the idle connections \
+             open, before the churn. Sessions: the server's ESTABLISHED connections on its \
+             port. Bounds: RSS after within 10 % of the baseline, no session or descriptor \
+             left over, every idle connection still echoing, no failed round.\n",
+            first.idle, first.churn_s
+        );
+        let _ = writeln!(
+            out,
+            "| server | churn rounds/s | rounds: echo+close / echo+drop / half frame+FIN / \
+             half frame+RST / half handshake | failed rounds | RSS empty → baseline (KiB) | \
+             peak | after (vs baseline) | sessions baseline → after (leaked) | descriptors | \
+             idle alive | server cores | bounds |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for (name, record, soak) in rows {
+            let rounds: Vec<String> = soak.rounds.iter().map(|r| r.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} | {} → {} | {} | {} ({:+.1} %) | {} → {} ({}) | {} → {} | \
+                 {}/{} | {:.2} | {} |",
+                human(record.rate),
+                rounds.join(" / "),
+                soak.round_errors,
+                soak.rss_empty_kib,
+                soak.rss_baseline_kib,
+                soak.rss_peak_kib,
+                soak.rss_after_kib,
+                soak.rss_change_pct(),
+                soak.sessions_baseline,
+                soak.sessions_after,
+                soak.leaked_sessions(),
+                soak.fds_baseline,
+                soak.fds_after,
+                soak.idle_alive,
+                soak.idle,
+                record.server_cpu,
+                if soak.passed() { "met" } else { "**missed**" }
+            );
+        }
         out
     }
 
@@ -2017,6 +2169,24 @@ ratios from one run, and run again before concluding from a difference under ~25
   is what the client wrote plus read per echoed message. Its ratios are against
   `tt-naive` echoing the same JSON uncompressed. Only `ws` and Node `ws` offer the
   extension.
+- **Soak** (`--soak SECONDS`; `ws-bench/run.sh` runs it for 300 s on `ws`, `--no-soak`
+  skips it): the load generator raises its own descriptor soft limit to the hard one
+  (the driver does the same before starting the server), opens 10,000 idle connections
+  (128 handshakes at a time) and holds them, each sending a ping every 30 s and
+  reading the pong (the server's `idle_timeout`, 5 minutes, counts pings); once the
+  server holds them all (its ESTABLISHED connections on its port, `/proc/net/tcp`,
+  reach 10,000) and 2 s have passed, it reads the baseline: RSS, session count,
+  descriptors (`/proc/PID/fd`). Then 32 clients churn beside them for the given time,
+  round after round, each kind in turn: connect, echo a message, close handshake (read
+  until the server ends the connection); connect, echo, drop the socket; connect, half
+  of a 4 KiB binary frame, drop (FIN); the same with `SO_LINGER` 0 (RST); half a
+  handshake request, drop. RSS is sampled every second for the peak. After the churn it
+  waits (at most 60 s) until the session count is back to the baseline, 2 s more, and
+  reads RSS, sessions and descriptors again; then every idle connection echoes one
+  message. The bounds: RSS after within 10 % of the baseline, no session or
+  descriptor left over, every idle connection alive, no failed round. Rounds/s is what
+  32 clients on one core of the generator reach against the server on the other; it
+  is a load, not a figure to compare.
 "#;
 
 #[cfg(test)]

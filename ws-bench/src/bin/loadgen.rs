@@ -8,6 +8,8 @@
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
 //!                   [--addr2 B]   (half the listeners on B, the sender on A: cross-node)
 //! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
+//! loadgen soak      --addr A --pid P [--path /echo] [--conns N] [--churn S] [--parallel P]
+//!                   [--keepalive S] [--settle S]
 //! common:           [--warmup S] [--duration S]
 //! ```
 //!
@@ -27,6 +29,17 @@
 //!   in a frame) are discarded in the kernel with `recv(MSG_TRUNC)`, never copied.
 //!   A read shorter than the buffer ends the reading of that socket (epoll reports new
 //!   data again), so a wake-up costs one `read`, not one more that would say `EAGAIN`.
+//!
+//! Soak opens `--conns` N idle connections (10,000 by default; the descriptor soft limit
+//! of this process is raised to its hard limit at start) and holds them, each pinging
+//! every `--keepalive` S seconds (30) so that the server's idle timeout does not end
+//! it; then `--parallel` P clients (32) churn for `--churn` S seconds (300): connect,
+//! echo, close handshake; connect, echo, drop; half a frame then FIN; half a frame then
+//! RST; half a handshake request then drop, in turn. It then waits (at most 60 s) until
+//! the server's ESTABLISHED connections on its port (`/proc/net/tcp`) are back to the
+//! idle count, lets memory settle, and reports the server's RSS (before any connection,
+//! with the idle ones = the baseline, the peak during the churn, after), its session
+//! and descriptor counts before and after, and how many idle connections still echo.
 //!
 //! Echo keeps `--inflight` K messages outstanding per connection, refilled per read:
 //! after each read, as many requests as it brought replies go out in one write
@@ -60,7 +73,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::{JoinHandle, LocalSet};
 use ws_bench::deflate::{self, Inflater};
 use ws_bench::procstat::{self, CpuSample};
-use ws_bench::record::Record;
+use ws_bench::record::{Record, Soak};
 use ws_bench::wire::{self, Conn, FrameWalker, Message, OP_BINARY, OP_TEXT};
 
 /// Parsed `--key value` options (flags get the value `"true"`).
@@ -129,7 +142,7 @@ impl Args {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "loadgen: {problem}\nusage: loadgen echo|broadcast|idle --addr HOST:PORT --pid PID [options]"
+        "loadgen: {problem}\nusage: loadgen echo|broadcast|idle|soak --addr HOST:PORT --pid PID [options]"
     );
     std::process::exit(2);
 }
@@ -147,6 +160,7 @@ fn main() {
         "echo" => echo(&args),
         "broadcast" => broadcast(&args),
         "idle" => block_on(idle(&args)),
+        "soak" => block_on(soak(&args)),
         other => usage(&format!("unknown scenario {other:?}")),
     };
     match outcome {
@@ -1350,6 +1364,295 @@ async fn idle(args: &Args) -> io::Result<Record> {
         ..Record::default()
     }
     .with_cpu(&usage))
+}
+
+// ---------------------------------------------------------------------------------------
+// soak: many idle connections held while short-lived and broken ones churn beside them;
+// then whether the server gave back what the churn took (memory, sessions, descriptors).
+
+/// Churn round kinds, in the order of `Soak::rounds`.
+const ROUND_KINDS: usize = 5;
+
+/// The churn's text message (echoed).
+const CHURN_MESSAGE: &[u8] = b"churn round: one message, echoed";
+
+async fn soak(args: &Args) -> io::Result<Record> {
+    let addr = args.addr();
+    let pid = args.window().pid;
+    let n: usize = args.get("conns", 10_000);
+    let churn = Duration::from_secs_f64(args.get("churn", 300.0));
+    let parallel: usize = args.get("parallel", 32);
+    let keepalive = Duration::from_secs_f64(args.get("keepalive", 30.0));
+    let settle = Duration::from_secs_f64(args.get("settle", 2.0));
+    let path: Rc<str> = args.string("path", "/echo").into();
+    // `main` raised the soft descriptor limit to the hard one (this process only).
+    let needed = (n + parallel + 64) as u64;
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft < needed {
+        return Err(io::Error::other(format!(
+            "{n} idle connections need {needed} descriptors; the limit is {soft} (hard {hard}): \
+             raise the hard limit (ulimit -Hn) or lower --conns"
+        )));
+    }
+    let rss = || procstat::rss_kib(&pid).unwrap_or(0);
+    let sessions = || procstat::established_on_port(addr.port()).unwrap_or(0);
+    let fds = || procstat::fd_count(&pid).unwrap_or(0);
+
+    let rss_empty = rss();
+    let conns = connect_many(addr, &path, None, n, 128).await?;
+    // Every handshake is done on this side; wait until the server holds them all.
+    wait_until(Duration::from_secs(30), || sessions() >= n).await;
+    tokio::time::sleep(settle).await;
+    let rss_baseline = rss();
+    let sessions_baseline = sessions();
+    let fds_baseline = fds();
+    eprintln!(
+        "loadgen: soak: {n} idle connections, server RSS {rss_empty} -> {rss_baseline} KiB, \
+         {sessions_baseline} sessions, {fds_baseline} descriptors; churning for {:.0} s",
+        churn.as_secs_f64()
+    );
+
+    // Each idle connection pings now and then (the server's idle timeout counts pings)
+    // until told to stop, then echoes one message to show it is still served.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let keepers: Vec<JoinHandle<bool>> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, conn)| {
+            let first = keepalive.mul_f64(0.5 + (i % 1000) as f64 / 2000.0);
+            tokio::task::spawn_local(keep_idle(conn, first, keepalive, stopped.clone()))
+        })
+        .collect();
+
+    let counts = Rc::new(RefCell::new(([0u64; ROUND_KINDS], 0u64)));
+    let peak = Rc::new(Cell::new(rss_baseline));
+    let sampler = {
+        let (peak, pid) = (peak.clone(), pid.clone());
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                peak.set(peak.get().max(procstat::rss_kib(&pid).unwrap_or(0)));
+            }
+        })
+    };
+    let cpu0 = CpuSample::take(&pid);
+    let start = Instant::now();
+    let deadline = start + churn;
+    let workers: Vec<JoinHandle<()>> = (0..parallel)
+        .map(|worker| {
+            tokio::task::spawn_local(churn_worker(
+                addr,
+                path.clone(),
+                worker,
+                deadline,
+                counts.clone(),
+            ))
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("churn worker");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let usage = CpuSample::take(&pid).usage_since(&cpu0, seconds);
+    sampler.abort();
+    peak.set(peak.get().max(rss()));
+
+    // The churn's sessions end once the server has seen each connection go: wait for
+    // its count to be back to the idle one (bounded), then let memory settle.
+    let ended = Instant::now();
+    wait_until(Duration::from_secs(60), || sessions() <= sessions_baseline).await;
+    let sessions_settle_s = ended.elapsed().as_secs_f64();
+    tokio::time::sleep(settle).await;
+    let rss_after = rss();
+    let sessions_after = sessions();
+    let fds_after = fds();
+    let _ = stop.send(true);
+    let mut idle_alive = 0;
+    for keeper in keepers {
+        idle_alive += usize::from(keeper.await.unwrap_or(false));
+    }
+    let (rounds, round_errors) = *counts.borrow();
+    let soak = Soak {
+        idle: n,
+        churn_s: seconds,
+        rounds,
+        round_errors,
+        rss_empty_kib: rss_empty,
+        rss_baseline_kib: rss_baseline,
+        rss_peak_kib: peak.get(),
+        rss_after_kib: rss_after,
+        sessions_baseline,
+        sessions_after,
+        sessions_settle_s,
+        fds_baseline,
+        fds_after,
+        idle_alive,
+    };
+    let total = soak.total_rounds();
+    Ok(Record {
+        scenario: format!("soak {n} idle connections, {seconds:.0} s churn"),
+        seconds,
+        count: total,
+        rate: total as f64 / seconds,
+        server_rss_kib: Some(rss_after),
+        errors: round_errors + (n - idle_alive) as u64,
+        note: format!(
+            "RSS {rss_empty} -> {rss_baseline} (peak {}) -> {rss_after} KiB ({:+.1} %); sessions \
+             {sessions_baseline} -> {sessions_after}; descriptors {fds_baseline} -> {fds_after}; \
+             idle alive {idle_alive}/{n}; bounds {}",
+            soak.rss_peak_kib,
+            soak.rss_change_pct(),
+            if soak.passed() { "met" } else { "MISSED" }
+        ),
+        soak: Some(soak),
+        ..Record::default()
+    }
+    .with_cpu(&usage))
+}
+
+/// Polls `condition` every 100 ms until it holds or `limit` has passed; whether it held.
+async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads from `conn` until a message for which `want` holds (within 30 s); false on an
+/// error, the end of the stream or the timeout.
+async fn read_until(conn: &mut Conn, mut want: impl FnMut(&Message<'_>) -> bool) -> bool {
+    let wait = async {
+        loop {
+            let mut found = false;
+            conn.reader.drain(|m| found |= want(&m)).ok()?;
+            if found {
+                return Some(());
+            }
+            conn.reader.read_from(&mut conn.stream, 4096).await.ok()?;
+        }
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(30), wait).await,
+        Ok(Some(()))
+    )
+}
+
+/// Holds one idle connection: a ping every `period` (the first after `first`), each
+/// pong awaited, until `stop`; then one echo. Whether the connection was served
+/// throughout.
+async fn keep_idle(
+    mut conn: Conn,
+    first: Duration,
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let ping = wire::frame(wire::OP_PING, b"soak");
+    let mut next = tokio::time::Instant::now() + first;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {
+                if conn.stream.write_all(&ping).await.is_err()
+                    || !read_until(&mut conn, |m| m.opcode == wire::OP_PONG).await
+                {
+                    return false;
+                }
+                next += period;
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    conn.stream
+        .write_all(&wire::frame(OP_TEXT, CHURN_MESSAGE))
+        .await
+        .is_ok()
+        && read_until(&mut conn, |m| {
+            m.opcode == OP_TEXT && m.len == CHURN_MESSAGE.len()
+        })
+        .await
+}
+
+/// One churn client: rounds one after the other until `deadline`, cycling through the
+/// kinds (each worker from its own), counting them in `counts` (rounds by kind, errors).
+async fn churn_worker(
+    addr: SocketAddr,
+    path: Rc<str>,
+    worker: usize,
+    deadline: Instant,
+    counts: Rc<RefCell<([u64; ROUND_KINDS], u64)>>,
+) {
+    let mut round = worker;
+    while Instant::now() < deadline {
+        let kind = round % ROUND_KINDS;
+        round += 1;
+        let outcome = tokio::time::timeout(Duration::from_secs(30), churn_round(addr, &path, kind))
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "a round took 30 s")));
+        let mut counts = counts.borrow_mut();
+        match outcome {
+            Ok(()) => counts.0[kind] += 1,
+            Err(error) => {
+                if counts.1 == 0 {
+                    eprintln!("loadgen: soak: a churn round (kind {kind}) failed: {error}");
+                }
+                counts.1 += 1;
+            }
+        }
+    }
+}
+
+/// One round of churn: a client that connects and then
+/// 0. sends a message, reads the echo, closes with the close handshake (reads until
+///    the server ends the connection);
+/// 1. sends a message, reads the echo, drops the socket without a close frame;
+/// 2. sends half of a 4 KiB binary frame and drops the socket (FIN);
+/// 3. the same, but resets the connection (`SO_LINGER` 0: RST);
+/// 4. sends half of a handshake request and drops the socket.
+async fn churn_round(addr: SocketAddr, path: &str, kind: usize) -> io::Result<()> {
+    match kind {
+        0 | 1 => {
+            let mut conn = wire::connect(addr, path, None).await?;
+            conn.stream
+                .write_all(&wire::frame(OP_TEXT, CHURN_MESSAGE))
+                .await?;
+            if !read_until(&mut conn, |m| {
+                m.opcode == OP_TEXT && m.len == CHURN_MESSAGE.len()
+            })
+            .await
+            {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "no echo"));
+            }
+            if kind == 0 {
+                conn.stream.write_all(&wire::close_frame()).await?;
+                let mut sink = [0u8; 512];
+                while tokio::io::AsyncReadExt::read(&mut conn.stream, &mut sink).await? > 0 {}
+            }
+            Ok(())
+        }
+        2 | 3 => {
+            let mut conn = wire::connect(addr, path, None).await?;
+            let frame = wire::frame(OP_BINARY, &[0x42; 4096]);
+            conn.stream.write_all(&frame[..frame.len() / 2]).await?;
+            if kind == 3 {
+                socket2::SockRef::from(&conn.stream).set_linger(Some(Duration::ZERO))?;
+            }
+            Ok(())
+        }
+        _ => {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upg"
+            );
+            stream.write_all(request.as_bytes()).await?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::paths::Paths;
 
 /// `{ app.install(::ws::WebSocketOptions::new().key(value)...); }`
 pub(crate) fn generate(install: &Install) -> TokenStream {
-    let app = &install.app;
+    let app = crate::paths::receiver(&install.app);
     let paths = &install.paths;
     let calls = setter_calls(&install.options, paths);
     let options = paths.web_socket_options(Span::call_site());

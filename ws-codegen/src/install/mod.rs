@@ -64,8 +64,17 @@ mod tests {
                 "app, WebSockets {} extra",
                 "WebSockets",
                 "1 + , WebSockets",
+                // A keyword as a user extension's setter (fuzz finding `keyword-setter`).
+                "app, WebSockets { extensions { My { impl = 1 } } }",
             ],
         );
+        let out = expand(
+            "app, WebSockets { extensions { My { impl = 1, r#type = 2 } } }"
+                .parse()
+                .expect("lexes"),
+        );
+        syn::parse2::<syn::Expr>(out.clone()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(out.to_string().matches("compile_error").count(), 1, "{out}");
     }
 
     #[test]

@@ -220,6 +220,10 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Install>
         return None;
     };
     let app: Expr = match syn::parse2(app_tokens.into_iter().collect()) {
+        Ok(app) if let Some(e) = crate::paths::check_app(&app) => {
+            errors.push(e);
+            return None;
+        }
         Ok(app) => app,
         Err(e) => {
             errors.push(syn::Error::new(
@@ -680,6 +684,18 @@ fn extensions(tokens: TokenStream, paths: &Paths, errors: &mut Errors) -> Vec<Ex
             let Some((key, expr, _)) = expr_value(entry, errors) else {
                 continue;
             };
+            // A key names a setter method: a keyword cannot (`impl = 1` would expand to
+            // `.impl(1)`, fuzz finding `macros/keyword-setter`).
+            if syn::parse_str::<Ident>(&key.to_string()).is_err() {
+                errors.at(
+                    key.span(),
+                    format!(
+                        "`{key}` is a Rust keyword, so no setter of extension `{written}` can be named so; \
+                         name the setter otherwise (or write `r#{key}` for a method `r#{key}`)"
+                    ),
+                );
+                continue;
+            }
             if calls.iter().any(|(k, _)| *k == key) {
                 errors.at(
                     key.span(),
