@@ -9,6 +9,8 @@
 #   WS_EXAMPLE="$TARGET/release/peers tt-batched" ws-bench/profile.sh  # another server
 #   ($TARGET: cargo's target directory, `target` unless CARGO_TARGET_DIR says otherwise)
 #   CONNS=1 INFLIGHT=1 ws-bench/profile.sh 20000                        # ping-pong
+#   DEFLATE=1 ws-bench/profile.sh 10000 2048 json     # permessage-deflate, 2 KiB JSON
+#   (the server started with --deflate, the load generator offering it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-50000}
@@ -26,7 +28,7 @@ mkdir -p "$out"
 rm -f "$out"/callgrind.out*
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PORT=$port valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind.out" \
-  "${example[@]}" --port "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
+  "${example[@]}" ${DEFLATE:+--deflate} --port "$port" >"$out/server.stdout" 2>"$out/valgrind.log" &
 vg=$!
 trap 'kill -9 $vg 2>/dev/null || true' EXIT
 for _ in $(seq 600); do
@@ -36,7 +38,7 @@ done
 addr=$(sed -n 's#.*Listening on http://\([^ /]*\).*#\1#p' "$out/server.stdout" | head -1)
 addr="127.0.0.1:${addr##*:}"
 load=("$target_dir/release/loadgen" echo --addr "$addr" --pid "$vg" --kind "$kind" --size "$size"
-  --conns "${CONNS:-64}" --inflight "${INFLIGHT:-16}")
+  --conns "${CONNS:-64}" --inflight "${INFLIGHT:-16}" ${DEFLATE:+--deflate})
 "${load[@]}" --messages 5000 >/dev/null
 callgrind_control -d "$vg" >/dev/null  # part 1: start-up and warm-up
 "${load[@]}" --messages "$messages" | tee "$out/loadgen.json"
