@@ -26,9 +26,10 @@ pub enum Error {
     /// `send_serialized` / `receive_deserialized` without a `content_converter` installed.
     #[error("no content converter installed: add `content_converter = ...` to install!")]
     NoConverter,
-    /// The content converter could not convert the value or frame.
+    /// The content converter could not convert the value or the received frame (which
+    /// the error carries, so that a handler can answer it and go on receiving).
     #[error("content conversion failed: {0}")]
-    Convert(String),
+    Convert(crate::convert::ConvertError),
 }
 
 /// The error a `#[web_socket]` handler returned (or its panic), kept with its source

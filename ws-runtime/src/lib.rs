@@ -78,7 +78,9 @@ mod transport;
 
 pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
-pub use convert::{ContentConverter, JsonConverter};
+#[cfg(feature = "msgpack")]
+pub use convert::MessagePackConverter;
+pub use convert::{ContentConverter, ConvertError, JsonConverter};
 pub use error::{Error, HandlerError, IntoHandlerResult, Result};
 pub use extract::{
     HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, SessionParts,
