@@ -6,6 +6,7 @@ mod cluster;
 mod dsl;
 mod examples;
 mod limits;
+mod mount;
 mod peer;
 mod raw;
 mod rooms;

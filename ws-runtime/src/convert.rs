@@ -203,8 +203,8 @@ pub(crate) fn serialize<T: serde::Serialize + ?Sized>(
     converter: &dyn ContentConverter,
     value: &T,
 ) -> Result<Frame> {
-    let value =
-        serde_json::to_value(value).map_err(|e| Error::Convert(ConvertError::new(e.to_string())))?;
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::Convert(ConvertError::new(e.to_string())))?;
     converter
         .serialize(value)
         .map_err(|e| Error::Convert(ConvertError::new(e)))

@@ -138,12 +138,14 @@ fn reject(rejection: Rejection) -> ServiceFuture {
     respond(rejection_response(rejection))
 }
 
-impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
+/// Any request body: hyper's own, or a framework's (axum's `Body`) when the application
+/// is mounted as a tower service. The body of a handshake is refused unread.
+impl<B> hyper::service::Service<Request<B>> for Service {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = ServiceFuture;
 
-    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, req: Request<B>) -> Self::Future {
         let path = req.uri().path();
         let ws_routes = self.app.match_ws(path);
         let wants_upgrade = header_has_token(req.headers(), header::UPGRADE, "websocket");
@@ -189,7 +191,7 @@ pub(crate) struct Accepted {
 }
 
 impl Service {
-    fn http(&self, req: Request<hyper::body::Incoming>) -> ServiceFuture {
+    fn http<B>(&self, req: Request<B>) -> ServiceFuture {
         let (parts, _body) = req.into_parts();
         match self.app.match_http(&parts.method, parts.uri.path()) {
             HttpMatch::Found(handler) => Either::Right(HttpResponseFuture(handler(parts))),
@@ -208,9 +210,9 @@ impl Service {
     }
 
     /// Validates an upgrade request against the candidate routes of its path.
-    fn validate(
+    fn validate<B>(
         &self,
-        req: Request<hyper::body::Incoming>,
+        req: Request<B>,
         mut candidates: Vec<(&Arc<Route>, PathParams)>,
     ) -> Result<Accepted, Rejection> {
         let headers = req.headers();

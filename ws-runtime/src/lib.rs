@@ -60,6 +60,8 @@ pub mod fuzz;
 mod guard;
 mod handshake;
 mod http_route;
+#[cfg(feature = "tower")]
+mod mount;
 mod options;
 mod path;
 mod protocol;
@@ -89,6 +91,10 @@ pub use extract::{
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use guard::{Guard, GuardFn, Principal};
 pub use http_route::{HttpRequest, HttpResponse};
+#[cfg(feature = "axum")]
+pub use mount::RouterExt;
+#[cfg(feature = "tower")]
+pub use mount::{AppService, AppServiceFuture};
 pub use options::{AllowedOrigins, ChannelOverflow, OptionsError, WebSocketOptions};
 pub use path::{PathError, PathParams, PathPattern};
 pub use rooms::{

@@ -145,6 +145,18 @@ impl Application {
         &self.routes
     }
 
+    /// The application as a tower `Service` (features `tower`, `axum`), to mount in
+    /// another HTTP server: see [`AppService`](crate::AppService). Configuration errors
+    /// come back here as [`bind`](EmbeddedServer::bind)'s do.
+    #[cfg(feature = "tower")]
+    pub fn into_service(self) -> Result<crate::AppService, ServerError> {
+        EmbeddedServer {
+            app: self,
+            ..EmbeddedServer::new()
+        }
+        .into_service()
+    }
+
     /// Every configuration error, checked when the server starts.
     fn check(&self) -> Vec<ConfigError> {
         let mut errors = self.errors.clone();
@@ -564,6 +576,14 @@ impl EmbeddedServer {
         })
     }
 
+    /// The application as a tower `Service` (features `tower`, `axum`), with this
+    /// server's limits, trusted proxies and grace period (its listener options are
+    /// not used): see [`AppService`](crate::AppService).
+    #[cfg(feature = "tower")]
+    pub fn into_service(self) -> Result<crate::AppService, ServerError> {
+        Ok(crate::AppService::new(self.into_local()?))
+    }
+
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
     /// `start(wait = true)`). Prints the address it listens on.
     pub async fn start(self) -> Result<(), ServerError> {
@@ -649,6 +669,111 @@ impl LocalServer {
                 }
                 Err(why) => tracing::debug!(%remote_addr, ?why, "connection refused"),
             }
+        }
+    }
+}
+
+impl LocalServer {
+    /// Serves one request that came through another HTTP server (axum, any tower
+    /// stack): the same routes, handshake and answers as a connection of our own. An
+    /// accepted upgrade's session runs in a task of its own over hyper's upgraded
+    /// connection once the `101` has been sent. Each request is admitted against the
+    /// server-wide limits (`max_connections`, `max_handshakes`, per address) as a
+    /// connection would be, and a session holds its place until it ends.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn serve_request<B>(
+        &self,
+        req: http::Request<B>,
+        peer_addr: SocketAddr,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static
+    {
+        let server = self.inner.clone();
+        let counted_as = match &server.app.proxies {
+            Some(proxies) if proxies.contains(peer_addr.ip()) => None,
+            _ => Some(peer_addr.ip()),
+        };
+        let admitted = if server.shutting_down.load(Ordering::SeqCst) {
+            Err(None)
+        } else {
+            server.admission.admit(counted_as).map_err(Some)
+        };
+        let slot: UpgradeSlot = Arc::new(Mutex::new(None));
+        let call = admitted.map(|ticket| {
+            let service = Service {
+                app: server.app.clone(),
+                admission: server.admission.clone(),
+                slot: slot.clone(),
+                peer_addr,
+                secure: false,
+            };
+            (ticket, hyper::service::Service::call(&service, req))
+        });
+        async move {
+            let (mut ticket, call) = match call {
+                Ok(call) => call,
+                Err(why) => {
+                    let retry = server.admission.limits.retry_after.as_secs().max(1);
+                    let message = why.map_or("the server is shutting down", Refusal::message);
+                    return HttpResponse::status(http::StatusCode::SERVICE_UNAVAILABLE, message)
+                        .header(http::header::RETRY_AFTER, http::HeaderValue::from(retry))
+                        .into_inner();
+                }
+            };
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            ticket.handshake_done();
+            let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(PendingUpgrade { on_upgrade, setup }) = pending {
+                tokio::spawn(async move {
+                    let upgraded = match on_upgrade.await {
+                        Ok(upgraded) => upgraded,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "upgrade failed");
+                            return;
+                        }
+                    };
+                    // hyper gives the bytes it read past the request back first itself.
+                    let io = TokioIo::new(upgraded);
+                    let (_registered, session) = start_session(io, Vec::new(), setup, &server);
+                    drop(server);
+                    session.await;
+                    drop(ticket);
+                });
+            }
+            response
+        }
+    }
+
+    /// Every path the application routes, each once, WebSocket routes first.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn paths(&self) -> Vec<String> {
+        let app = &self.inner.app;
+        let mut paths: Vec<String> = Vec::new();
+        let all = app
+            .routes
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .chain(app.http_routes.iter().map(|r| r.pattern.as_str()));
+        for path in all {
+            if !paths.iter().any(|p| p == path) {
+                paths.push(path.to_string());
+            }
+        }
+        paths
+    }
+
+    /// Starts the idle sweep on a thread, as a listening server does (a mounted
+    /// application may be built outside any runtime).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn start_idle_sweep_thread(&self) {
+        if let Some(idle_timeout) = self.idle_timeout {
+            sweep_idle_thread(
+                Arc::downgrade(&self.inner),
+                idle_timeout,
+                self.shutdown.clone(),
+            );
         }
     }
 }

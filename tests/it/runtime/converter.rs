@@ -69,7 +69,10 @@ async fn a_frame_that_does_not_convert_is_an_error_the_handler_answers() {
     let mut client = connect(server.local_addr(), "/game").await;
     send_text(&mut client, "not json").await;
     let answer = next_text(&mut client).await;
-    assert!(answer.starts_with("bad move `not json`: expected"), "{answer}");
+    assert!(
+        answer.starts_with("bad move `not json`: expected"),
+        "{answer}"
+    );
     // Valid JSON of the wrong shape is the same kind of error (serde's message).
     send_text(&mut client, r#"{"y":1}"#).await;
     let answer = next_text(&mut client).await;

@@ -1,0 +1,108 @@
+//! A `ws` application inside an axum app (feature `axum`): axum serves its own routes
+//! (`/`, `/visits`) and mounts the `ws` application twice over, nested under `/ws` and
+//! at its own paths, with state the two share.
+//!
+//! - `ws://HOST/ws/echo` and `ws://HOST/echo`: the echo handler (`Router::nest_service`
+//!   strips the `/ws` prefix; `RouterExt::web_sockets` routes each of the app's paths);
+//! - `ws://HOST/ws/room/{name}`: greets the room, then echoes; every session counts as
+//!   a visit in the state axum's `/visits` reads;
+//! - `http://HOST/`: an axum handler; `http://HOST/ws/health`: a `ws` HTTP route.
+//!
+//! Run it and try it:
+//!
+//! ```text
+//! cargo run --example axum                 # port 8080; or -- --port 9000, or PORT=9000
+//! cargo run --example client -- ws://127.0.0.1:8080/ws/echo
+//! cargo run --example client -- ws://127.0.0.1:8080/ws/room/lobby
+//! curl localhost:8080/visits               # 1 visit (axum reads the ws app's count)
+//! ```
+//!
+//! The sessions run on `ws`'s engine (its options, limits and close codes), handed over
+//! by axum through hyper's upgrade; axum owns the listener. Ctrl-C shuts axum down
+//! gracefully and closes every session with 1001.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::State as AxumState;
+use axum::routing::get;
+use ws::prelude::*;
+use ws::{AppService, RouterExt};
+
+/// What both sides share: axum's state and the `ws` application's.
+#[derive(Default)]
+struct Visits(AtomicU64);
+
+#[web_socket("/echo")]
+async fn echo(session: WebSocketSession) -> Result<()> {
+    for frame in session.incoming {
+        session.send(frame).await?;
+    }
+    Ok(())
+}
+
+#[web_socket("/room/{name}")]
+async fn room(
+    session: WebSocketSession,
+    Path(name): Path<String>,
+    State(visits): State<Visits>,
+) -> Result<()> {
+    let n = visits.0.fetch_add(1, Ordering::Relaxed) + 1;
+    session
+        .send(format!("Welcome to {name}, visit {n}"))
+        .await?;
+    for frame in session.incoming {
+        session.send(frame).await?;
+    }
+    Ok(())
+}
+
+/// The `ws` application, as a tower service.
+fn ws_app(visits: Arc<Visits>) -> std::result::Result<AppService, ServerError> {
+    let mut app = Application::new();
+    install!(app, WebSockets {
+        ping_period = 15s,
+        timeout = 15s,
+        max_frame_size = 1MiB,
+    });
+    app.state_arc(visits);
+    routing!(app, echo, room);
+    app.get("/health", |_| async { HttpResponse::text("ok") });
+    app.into_service()
+}
+
+#[tokio::main]
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let visits = Arc::new(Visits::default());
+    let service = ws_app(visits.clone())?;
+    let router = Router::new()
+        .route("/", get(|| async { "an axum app; WebSockets at /ws/echo" }))
+        .route(
+            "/visits",
+            get(|AxumState(visits): AxumState<Arc<Visits>>| async move {
+                format!("{} visits\n", visits.0.load(Ordering::Relaxed))
+            }),
+        )
+        .with_state(visits)
+        .nest_service("/ws", service.clone())
+        .web_sockets(service.clone());
+
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", common::port())).await?;
+    println!("Listening on http://{}", listener.local_addr()?);
+    let sessions = service.handle();
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        // axum stops accepting; the upgraded sessions are ws's to close (1001).
+        sessions.shutdown().await;
+    })
+    .await?;
+    Ok(())
+}
