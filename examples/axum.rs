@@ -6,6 +6,9 @@
 //!   strips the `/ws` prefix; `RouterExt::web_sockets` routes each of the app's paths);
 //! - `ws://HOST/ws/room/{name}`: greets the room, then echoes; every session counts as
 //!   a visit in the state axum's `/visits` reads;
+//! - `ws://HOST/greet/{name}`: an axum handler, with axum's `State` and `Path`
+//!   extractors, that upgrades with `ws::WebSocketUpgrade` and runs its session on
+//!   `ws`'s engine (the `AppService` in the router's state gives the options);
 //! - `http://HOST/`: an axum handler; `http://HOST/ws/health`: a `ws` HTTP route.
 //!
 //! Run it and try it:
@@ -14,7 +17,8 @@
 //! cargo run --example axum                 # port 8080; or -- --port 9000, or PORT=9000
 //! cargo run --example client -- ws://127.0.0.1:8080/ws/echo
 //! cargo run --example client -- ws://127.0.0.1:8080/ws/room/lobby
-//! curl localhost:8080/visits               # 1 visit (axum reads the ws app's count)
+//! cargo run --example client -- ws://127.0.0.1:8080/greet/ada
+//! curl localhost:8080/visits               # 2 visits (axum reads the ws app's count)
 //! ```
 //!
 //! The sessions run on `ws`'s engine (its options, limits and close codes), handed over
@@ -28,10 +32,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::State as AxumState;
+use axum::extract::{FromRef, Path as AxumPath, State as AxumState};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use ws::prelude::*;
-use ws::{AppService, RouterExt};
+use ws::{AppService, RouterExt, WebSocketUpgrade};
 
 /// What both sides share: axum's state and the `ws` application's.
 #[derive(Default)]
@@ -61,6 +66,43 @@ async fn room(
     Ok(())
 }
 
+/// The router's state: the `ws` application (for `WebSocketUpgrade`) and the visits.
+#[derive(Clone)]
+struct AppState {
+    ws: AppService,
+    visits: Arc<Visits>,
+}
+
+impl FromRef<AppState> for AppService {
+    fn from_ref(state: &AppState) -> Self {
+        state.ws.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Visits> {
+    fn from_ref(state: &AppState) -> Self {
+        state.visits.clone()
+    }
+}
+
+/// An axum handler with axum's extractors, whose session runs on `ws`'s engine.
+async fn greet(
+    AxumState(visits): AxumState<Arc<Visits>>,
+    AxumPath(name): AxumPath<String>,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    upgrade
+        .on_upgrade(move |session: WebSocketSession| async move {
+            let n = visits.0.fetch_add(1, Ordering::Relaxed) + 1;
+            session.send(format!("Hello {name}, visit {n}")).await?;
+            while let Some(frame) = session.incoming.recv().await {
+                session.send(frame).await?;
+            }
+            Ok::<(), ws::Error>(())
+        })
+        .await
+}
+
 /// The `ws` application, as a tower service.
 fn ws_app(visits: Arc<Visits>) -> std::result::Result<AppService, ServerError> {
     let mut app = Application::new();
@@ -87,7 +129,11 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 format!("{} visits\n", visits.0.load(Ordering::Relaxed))
             }),
         )
-        .with_state(visits)
+        .route("/greet/{name}", get(greet))
+        .with_state(AppState {
+            ws: service.clone(),
+            visits,
+        })
         .nest_service("/ws", service.clone())
         .web_sockets(service.clone());
 

@@ -170,4 +170,78 @@ async fn axum_example_serves_ws_routes_and_shares_state() {
     echo.send(Message::text("x")).await.unwrap();
     assert_eq!(echo.next().await.unwrap().unwrap(), Message::text("x"));
     assert_eq!(http_get(server.addr, "/ws/health"), "ok");
+    // An axum handler with axum's State and Path, upgraded by ws::WebSocketUpgrade.
+    let mut greet = connect(server.addr, "/greet/ada").await;
+    assert_eq!(next_text(&mut greet).await, "Hello ada, visit 2");
+    send_text(&mut greet, "again").await;
+    assert_eq!(next_text(&mut greet).await, "again");
+    assert_eq!(http_get(server.addr, "/visits"), "2 visits\n");
+    // Not an upgrade: the extractor refuses it with ws's 400.
+    let refused = http_get(server.addr, "/greet/ada");
+    assert!(
+        refused.contains("this is a WebSocket endpoint"),
+        "{refused}"
+    );
+}
+
+/// `WebSocketUpgrade` in an in-test axum router: the app's options and limits apply,
+/// a required subprotocol is negotiated, and a client without it gets 400.
+#[tokio::test]
+async fn an_axum_handler_upgrades_with_the_apps_options() {
+    use axum::extract::{FromRef, Path};
+    #[derive(Clone)]
+    struct St(AppService);
+    impl FromRef<St> for AppService {
+        fn from_ref(state: &St) -> Self {
+            state.0.clone()
+        }
+    }
+    async fn chat(
+        Path(room): Path<String>,
+        upgrade: ws::WebSocketUpgrade,
+    ) -> impl axum::response::IntoResponse {
+        upgrade
+            .protocol("chat.v1")
+            .on_upgrade(move |session: WebSocketSession| async move {
+                let protocol = session.protocol().unwrap_or("none").to_string();
+                session.send(format!("{room} over {protocol}")).await?;
+                while let Some(frame) = session.incoming.recv().await {
+                    session.send(frame).await?;
+                }
+                Ok::<(), ws::Error>(())
+            })
+            .await
+    }
+    let service = app();
+    let router = axum::Router::new()
+        .route("/chat/{room}", axum::routing::get(chat))
+        .with_state(St(service.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/chat/lobby")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "x, chat.v1".parse().unwrap());
+    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+    assert_eq!(next_text(&mut client).await, "lobby over chat.v1");
+    assert_eq!(service.handle().sessions(), 1);
+    // max_frame_size of the app (1024): 1009.
+    client.send(Message::binary(vec![0u8; 4096])).await.unwrap();
+    match next(&mut client).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.code, TCode::Size),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+    // Without the subprotocol: 400, no session.
+    match tokio_tungstenite::connect_async(format!("ws://{addr}/chat/lobby")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
 }

@@ -64,7 +64,8 @@ pub(crate) struct Service {
 }
 
 type Body = Full<Bytes>;
-type ServiceFuture = Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
+pub(crate) type ServiceFuture =
+    Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
 
 /// A plain HTTP handler's future (or a guarded handshake's), mapped to hyper's
 /// response type.
@@ -153,7 +154,26 @@ impl<B> hyper::service::Service<Request<B>> for Service {
         if ws_routes.is_empty() || (!wants_upgrade && self.app.has_http_route(req.method(), path)) {
             return self.http(req);
         }
-        let accepted = match self.validate(req, ws_routes) {
+        self.handshake(req, ws_routes)
+    }
+}
+
+impl Service {
+    /// The handshake of a request for one given route, without route matching (an
+    /// axum handler's upgrade, its path already routed by axum).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn call_route<B>(&self, req: Request<B>, route: &Arc<Route>) -> ServiceFuture {
+        self.handshake(req, vec![(route, PathParams::default())])
+    }
+
+    /// Validates an upgrade against its candidate routes, runs the guards and
+    /// extractors, and answers.
+    fn handshake<B>(
+        &self,
+        req: Request<B>,
+        candidates: Vec<(&Arc<Route>, PathParams)>,
+    ) -> ServiceFuture {
+        let accepted = match self.validate(req, candidates) {
             Ok(accepted) => accepted,
             Err(rejection) => return reject(rejection),
         };

@@ -91,10 +91,10 @@ pub use extract::{
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use guard::{Guard, GuardFn, Principal};
 pub use http_route::{HttpRequest, HttpResponse};
-#[cfg(feature = "axum")]
-pub use mount::RouterExt;
 #[cfg(feature = "tower")]
 pub use mount::{AppService, AppServiceFuture};
+#[cfg(feature = "axum")]
+pub use mount::{RouterExt, WebSocketUpgrade};
 pub use options::{AllowedOrigins, ChannelOverflow, OptionsError, WebSocketOptions};
 pub use path::{PathError, PathParams, PathPattern};
 pub use rooms::{

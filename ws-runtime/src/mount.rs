@@ -171,3 +171,186 @@ impl<S: Clone + Send + Sync + 'static> RouterExt for axum::Router<S> {
         router
     }
 }
+
+/// An axum extractor for a WebSocket handshake served by `ws` (feature `axum`): an
+/// axum handler takes axum's extractors (its `State`, `Path`, ...) and this, and
+/// [`on_upgrade`](Self::on_upgrade) answers with `ws`'s handshake and runs the session
+/// on `ws`'s engine, with the options, limits and session registry of the
+/// [`AppService`] the router's state holds (`AppService: FromRef<S>`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::extract::{FromRef, Path, State};
+/// use ws_runtime::{AppService, Application, WebSocketSession, WebSocketUpgrade};
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     ws: AppService,
+///     greeting: Arc<str>,
+/// }
+///
+/// impl FromRef<AppState> for AppService {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.ws.clone()
+///     }
+/// }
+///
+/// async fn chat(
+///     State(greeting): State<Arc<str>>,
+///     Path(room): Path<String>,
+///     upgrade: WebSocketUpgrade,
+/// ) -> impl axum::response::IntoResponse {
+///     upgrade
+///         .on_upgrade(move |session: WebSocketSession| async move {
+///             session.send(format!("{greeting}, {room}")).await?;
+///             while let Some(frame) = session.incoming.recv().await {
+///                 session.send(frame).await?;
+///             }
+///             Ok::<(), ws_runtime::Error>(())
+///         })
+///         .await
+/// }
+///
+/// impl FromRef<AppState> for Arc<str> {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.greeting.clone()
+///     }
+/// }
+///
+/// # fn main() -> Result<(), ws_runtime::ServerError> {
+/// let state = AppState {
+///     ws: Application::new().into_service()?,
+///     greeting: "Welcome".into(),
+/// };
+/// let router: axum::Router = axum::Router::new()
+///     .route("/chat/{room}", axum::routing::get(chat))
+///     .with_state(state);
+/// # let _ = router;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A request that is not an upgrade is refused by the extractor with `ws`'s 400; every
+/// other check (version, key, origin, subprotocol, limits) is the handshake's, in
+/// `on_upgrade`, with its defined answers.
+#[cfg(feature = "axum")]
+pub struct WebSocketUpgrade {
+    app: AppService,
+    request: http::Request<()>,
+    peer_addr: SocketAddr,
+    protocol: Option<std::borrow::Cow<'static, str>>,
+}
+
+#[cfg(feature = "axum")]
+impl std::fmt::Debug for WebSocketUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketUpgrade")
+            .field("uri", self.request.uri())
+            .field("peer_addr", &self.peer_addr)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for WebSocketUpgrade
+where
+    AppService: axum::extract::FromRef<S>,
+{
+    type Rejection = http::Response<Full<Bytes>>;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let upgrade = parts
+            .headers
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
+        if !upgrade {
+            let rejection = crate::Rejection::bad_request(
+                "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
+            );
+            return Err(crate::handshake::rejection_response(rejection).into_inner());
+        }
+        let mut request = http::Request::new(());
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = parts.uri.clone();
+        *request.version_mut() = parts.version;
+        *request.headers_mut() = parts.headers.clone();
+        if let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() {
+            request.extensions_mut().insert(on_upgrade);
+        }
+        let peer_addr = match parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        {
+            Some(info) => info.0,
+            None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        };
+        Ok(Self {
+            app: <AppService as axum::extract::FromRef<S>>::from_ref(state),
+            request,
+            peer_addr,
+            protocol: None,
+        })
+    }
+}
+
+#[cfg(feature = "axum")]
+impl WebSocketUpgrade {
+    /// Requires this subprotocol (`Sec-WebSocket-Protocol`), as a route's `protocol`:
+    /// a client that does not offer it is refused with 400.
+    pub fn protocol(mut self, protocol: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Completes the handshake (`101`, or the refusal with its status) and, once axum
+    /// hands the connection over, runs `handler` on the session, on `ws`'s engine. The
+    /// handler returns as a `#[web_socket]` handler does (`()` or `Result<(), E>`:
+    /// an `Err` closes with 1011).
+    #[track_caller]
+    pub fn on_upgrade<F, Fut>(
+        self,
+        handler: F,
+    ) -> impl Future<Output = http::Response<Full<Bytes>>> + Send + 'static
+    where
+        F: FnOnce(crate::WebSocketSession) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: crate::IntoHandlerResult,
+    {
+        use crate::routing::{BoxHandlerFuture, SessionStart};
+        let at = std::panic::Location::caller();
+        let handler = std::sync::Mutex::new(Some(handler));
+        let mut route = crate::Route::from_parts(
+            self.request.uri().path(),
+            "axum handler",
+            format!("{}:{}:{}", at.file(), at.line(), at.column()),
+            Vec::new(),
+            move |_req| {
+                let handler = handler.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let Some(handler) = handler else {
+                    return Err(crate::Rejection::bad_request(
+                        "the upgrade was already used",
+                    ));
+                };
+                Ok(Box::new(move |parts: crate::SessionParts| {
+                    let session = parts.into_session();
+                    Box::pin(async move {
+                        crate::IntoHandlerResult::into_handler_result(handler(session).await)
+                    }) as BoxHandlerFuture
+                }) as SessionStart)
+            },
+        );
+        if let Some(protocol) = self.protocol {
+            route = route.protocol(protocol);
+        }
+        self.app
+            .server
+            .serve_upgrade(self.request, self.peer_addr, route)
+    }
+}

@@ -681,11 +681,38 @@ impl LocalServer {
     /// server-wide limits (`max_connections`, `max_handshakes`, per address) as a
     /// connection would be, and a session holds its place until it ends.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-    pub(crate) fn serve_request<B>(
+    pub(crate) fn serve_request<B: 'static>(
         &self,
         req: http::Request<B>,
         peer_addr: SocketAddr,
-    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<B>
+    {
+        self.serve_with(peer_addr, move |service| {
+            hyper::service::Service::call(service, req)
+        })
+    }
+
+    /// Serves the handshake of one request for `route` (an axum handler's upgrade),
+    /// as [`serve_request`](Self::serve_request) does a request for the app's routes.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn serve_upgrade<B: 'static>(
+        &self,
+        req: http::Request<B>,
+        peer_addr: SocketAddr,
+        route: Route,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<B>
+    {
+        let route = Arc::new(route);
+        self.serve_with(peer_addr, move |service| service.call_route(req, &route))
+    }
+
+    /// Admits a request, runs `call` on a service for it, and runs the session of an
+    /// accepted upgrade.
+    fn serve_with<C: FnOnce(&Service) -> crate::handshake::ServiceFuture + 'static>(
+        &self,
+        peer_addr: SocketAddr,
+        call: C,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<C>
     {
         let server = self.inner.clone();
         let counted_as = match &server.app.proxies {
@@ -706,7 +733,7 @@ impl LocalServer {
                 peer_addr,
                 secure: false,
             };
-            (ticket, hyper::service::Service::call(&service, req))
+            (ticket, call(&service))
         });
         async move {
             let (mut ticket, call) = match call {
