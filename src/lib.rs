@@ -150,7 +150,8 @@
 
 #[doc(inline)]
 pub use ws_macros::{
-    embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+    delete, embedded_server, get, install, patch, post, put, routing, web_socket,
+    web_socket_client, web_socket_raw,
 };
 pub use ws_runtime::*;
 
@@ -161,7 +162,8 @@ pub use ws_runtime::*;
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+        delete, embedded_server, get, install, patch, post, put, routing, web_socket,
+        web_socket_client, web_socket_raw,
     };
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
@@ -170,11 +172,14 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use ws_runtime::extension::Deflate;
     #[doc(no_inline)]
+    pub use ws_runtime::http::StatusCode;
+    #[doc(no_inline)]
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
-        EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
-        JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query, Rejection, RemoteAddr,
-        Result, Rooms, ServerError, State, Text, WebSocketOptions, WebSocketSession,
+        EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpRequest, HttpResponse,
+        Incoming, Json, JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query,
+        Rejection, RemoteAddr, Result, Rooms, ServerError, State, Text, WebSocketOptions,
+        WebSocketSession,
     };
 }
 
@@ -187,28 +192,38 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::option::Option::{self, None, Some};
     pub use std::result::Result::{self, Err, Ok};
+    pub use std::sync::Arc;
     pub use std::time::Duration;
     pub use std::vec::Vec;
 
-    pub use ws_runtime::__private::{BoxHandlerFuture, SessionStart, StartupCheck};
+    pub use ws_runtime::__private::{
+        BoxHandlerFuture, HttpCall, HttpFuture, HttpHandler, SessionStart, StartupCheck, rejected,
+    };
     pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated};
     pub use ws_runtime::{
-        HandlerError, HandlerParam, HandshakeRequest, IntoHandlerResult, Rejection, Rsv,
-        SessionParts,
+        HandlerError, HandlerParam, HandshakeRequest, HttpParam, IntoHandlerResult,
+        IntoHttpResponse, Rejection, Rsv, SessionParts,
     };
 
-    use ws_runtime::{Frame, Incoming, Route};
+    use ws_runtime::{Frame, HttpResponse, Incoming, Routable};
 
-    /// Implemented by the hidden struct `#[web_socket]` puts beside each handler;
-    /// `routing!(app, echo)` calls `<echo as RouteDef>::route()`.
+    /// Implemented by the hidden struct `#[web_socket]` (or `#[get]`, ...) puts beside
+    /// each handler; `routing!(app, echo)` calls `<echo as RouteDef>::route()`.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is not a `#[web_socket]` handler",
-        label = "`routing!` takes the names of `#[web_socket]` or `#[web_socket_raw]` functions",
-        note = "add `#[web_socket(\"/path\")]` to the handler function"
+        label = "`routing!` takes the names of `#[web_socket]`, `#[web_socket_raw]` or HTTP (`#[get]`, `#[post]`, ...) functions",
+        note = "add `#[web_socket(\"/path\")]` (or `#[get(\"/path\")]`) to the handler function"
     )]
     pub trait RouteDef {
+        /// What the route is: a WebSocket `Route` or an `HttpRoute`.
+        type Route: Routable;
         /// The handler's route.
-        fn route() -> Route;
+        fn route() -> Self::Route;
+    }
+
+    /// Converts what an HTTP handler returned.
+    pub fn into_http_response<R: IntoHttpResponse>(response: R) -> HttpResponse {
+        response.into_http_response()
     }
 
     /// What `for frame in <...incoming>` receives from.

@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod dsl;
 mod examples;
+mod http_routes;
 mod limits;
 mod mount;
 mod peer;

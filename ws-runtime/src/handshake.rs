@@ -23,7 +23,7 @@ use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::AnyPrincipal;
 use crate::extract::{HandshakeRequest, Rejection};
-use crate::http_route::{HttpFuture, HttpResponse};
+use crate::http_route::{HttpFuture, HttpResponse, serve_http};
 use crate::path::PathParams;
 use crate::proxy::Resolved;
 use crate::router::{AppInner, HttpMatch};
@@ -141,7 +141,12 @@ fn reject(rejection: Rejection) -> ServiceFuture {
 
 /// Any request body: hyper's own, or a framework's (axum's `Body`) when the application
 /// is mounted as a tower service. The body of a handshake is refused unread.
-impl<B> hyper::service::Service<Request<B>> for Service {
+impl<B> hyper::service::Service<Request<B>> for Service
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = ServiceFuture;
@@ -211,10 +216,30 @@ pub(crate) struct Accepted {
 }
 
 impl Service {
-    fn http<B>(&self, req: Request<B>) -> ServiceFuture {
-        let (parts, _body) = req.into_parts();
+    fn http<B>(&self, req: Request<B>) -> ServiceFuture
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
         match self.app.match_http(&parts.method, parts.uri.path()) {
-            HttpMatch::Found(handler) => Either::Right(HttpResponseFuture(handler(parts))),
+            HttpMatch::Found(route, params) => {
+                let resolved = match &self.app.proxies {
+                    Some(proxies) => proxies.resolve(self.peer_addr, &parts.headers),
+                    None => Resolved {
+                        addr: self.peer_addr,
+                        secure: None,
+                        host: None,
+                    },
+                };
+                let secure = resolved.secure.unwrap_or(self.secure);
+                let addrs = (resolved.addr, self.peer_addr, secure);
+                let app = self.app.clone();
+                Either::Right(HttpResponseFuture(Box::pin(serve_http(
+                    route, app, parts, body, params, addrs,
+                ))))
+            }
             HttpMatch::MethodNotAllowed(allow) => {
                 let allow =
                     HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));

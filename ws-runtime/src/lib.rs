@@ -90,7 +90,9 @@ pub use extract::{
 };
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use guard::{Guard, GuardFn, Principal};
-pub use http_route::{HttpRequest, HttpResponse};
+pub use http_route::{
+    HTTP_BODY_LIMIT, HttpParam, HttpRequest, HttpResponse, HttpRoute, IntoHttpResponse, Json,
+};
 #[cfg(feature = "tower")]
 pub use mount::{AppService, AppServiceFuture};
 #[cfg(feature = "axum")]
@@ -103,7 +105,7 @@ pub use rooms::{
     RoomsBuilder, RoomsStats, SessionId,
 };
 pub use routing::Route;
-pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
+pub use server::{Application, Connector, EmbeddedServer, Routable, RunningServer, ServerHandle};
 pub use session::{Incoming, Outgoing, Recv, SendFrame, TrySendError, WebSocketSession};
 pub use startup::{ConfigError, ServerError};
 #[cfg(feature = "tls")]
@@ -125,5 +127,6 @@ pub mod http {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::extract::StartupCheck;
+    pub use crate::http_route::{HttpCall, HttpFuture, HttpHandler, rejected};
     pub use crate::routing::{BoxHandlerFuture, SessionStart};
 }

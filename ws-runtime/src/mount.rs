@@ -99,11 +99,12 @@ impl AppService {
     }
 
     /// Serves one request from `peer_addr` (what `call` does, with the address given).
-    pub fn serve<B: Send + 'static>(
-        &self,
-        req: http::Request<B>,
-        peer_addr: SocketAddr,
-    ) -> AppServiceFuture {
+    pub fn serve<B>(&self, req: http::Request<B>, peer_addr: SocketAddr) -> AppServiceFuture
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let response = self.server.serve_request(req, peer_addr);
         Box::pin(async move { Ok(response.await) })
     }
@@ -122,7 +123,13 @@ fn peer_of<B>(req: &http::Request<B>) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
 }
 
-impl<B: Send + 'static> tower_service::Service<http::Request<B>> for AppService {
+/// Any request body with `Bytes`-like data (hyper's, axum's `Body`, `Full<Bytes>`).
+impl<B> tower_service::Service<http::Request<B>> for AppService
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = http::Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = AppServiceFuture;

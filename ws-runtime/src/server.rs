@@ -28,7 +28,6 @@ use crate::guard::{Guard, SharedGuard};
 use crate::handshake::{PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http_route::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
-use crate::path::PathPattern;
 use crate::protocol::Stage;
 use crate::proxy::{TrustedProxies, read_proxy_header};
 use crate::router::AppInner;
@@ -77,9 +76,10 @@ impl Application {
         self
     }
 
-    /// Adds a WebSocket route (what `routing!(app, handler)` calls).
-    pub fn route(&mut self, route: Route) -> &mut Self {
-        self.routes.push(route);
+    /// Adds a route: a WebSocket [`Route`] or an [`HttpRoute`] (what
+    /// `routing!(app, handler)` calls, for `#[web_socket]` and `#[get]` handlers alike).
+    pub fn route(&mut self, route: impl Routable) -> &mut Self {
+        route.add_to(self);
         self
     }
 
@@ -103,7 +103,9 @@ impl Application {
         self
     }
 
-    /// Serves a plain HTTP `GET` endpoint (a page, a health check).
+    /// Serves a plain HTTP `GET` endpoint (a page, a health check) with a closure of
+    /// the request head. A handler that takes extractors (`State<T>`, `Path<T>`,
+    /// `Json<T>`, ...) is a `#[get("/path")]` function, added with `routing!`.
     #[track_caller]
     pub fn get<F, Fut>(&mut self, path: &str, handler: F) -> &mut Self
     where
@@ -113,25 +115,14 @@ impl Application {
         self.http(Method::GET, path, handler)
     }
 
-    /// Serves a plain HTTP endpoint for any method.
+    /// Serves a plain HTTP endpoint for any method, with a closure of the request head.
     #[track_caller]
     pub fn http<F, Fut>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
     where
         F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HttpResponse> + Send + 'static,
     {
-        match PathPattern::parse(path) {
-            Ok(pattern) => self
-                .http_routes
-                .push(HttpRoute::new(method, pattern, handler)),
-            Err(e) => {
-                let at = std::panic::Location::caller();
-                self.errors.push(ConfigError::InvalidHttpPath {
-                    at: format!("{}:{}", at.file(), at.line()),
-                    error: e,
-                });
-            }
-        }
+        self.http_routes.push(HttpRoute::new(method, path, handler));
         self
     }
 
@@ -192,8 +183,50 @@ impl Application {
                 }
             }
         }
+        for route in &self.http_routes {
+            let at = format!("`{}` ({})", route.name, route.location);
+            if let Some(e) = &route.path_error {
+                errors.push(ConfigError::InvalidHttpPath {
+                    at: at.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            let principals: Vec<_> = route.guards.iter().map(|g| g.0.principal()).collect();
+            for check in &route.checks {
+                let ctx = StartupContext {
+                    state: &self.state,
+                    pattern: &route.pattern,
+                    principals: &principals,
+                };
+                if let Err(message) = check(&ctx) {
+                    errors.push(ConfigError::Handler {
+                        handler: at.clone(),
+                        message,
+                    });
+                }
+            }
+        }
         errors.extend(crate::router::duplicate_routes(&self.routes));
         errors
+    }
+}
+
+/// What [`Application::route`] adds: a WebSocket [`Route`] or an [`HttpRoute`].
+pub trait Routable {
+    /// Adds itself to the application.
+    fn add_to(self, app: &mut Application);
+}
+
+impl Routable for Route {
+    fn add_to(self, app: &mut Application) {
+        app.routes.push(self);
+    }
+}
+
+impl Routable for HttpRoute {
+    fn add_to(self, app: &mut Application) {
+        app.http_routes.push(self);
     }
 }
 
@@ -552,7 +585,7 @@ impl EmbeddedServer {
             proxies: (!proxies.is_empty()).then(|| Arc::new(proxies)),
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
-            http_routes,
+            http_routes: http_routes.into_iter().map(Arc::new).collect(),
             state,
             limits,
         });
@@ -681,11 +714,15 @@ impl LocalServer {
     /// server-wide limits (`max_connections`, `max_handshakes`, per address) as a
     /// connection would be, and a session holds its place until it ends.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-    pub(crate) fn serve_request<B: 'static>(
+    pub(crate) fn serve_request<B>(
         &self,
         req: http::Request<B>,
         peer_addr: SocketAddr,
     ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<B>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.serve_with(peer_addr, move |service| {
             hyper::service::Service::call(service, req)
