@@ -197,6 +197,7 @@ async fn http_handlers_take_extractors_and_answer_json() {
     );
     let mut client = connect(addr, "/live").await;
     assert_eq!(next_text(&mut client).await, "live");
+    drop(client);
     server.shutdown().await;
 }
 
