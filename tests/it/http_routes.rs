@@ -75,7 +75,10 @@ async fn list(State(rooms): State<Rooms>, page: Option<Query<Page>>) -> HttpResp
 }
 
 #[post("/rooms")]
-async fn create(State(rooms): State<Rooms>, Json(new): Json<NewRoom>) -> (StatusCode, Json<Created>) {
+async fn create(
+    State(rooms): State<Rooms>,
+    Json(new): Json<NewRoom>,
+) -> (StatusCode, Json<Created>) {
     let mut list = rooms.0.lock().unwrap();
     list.push(new.name.clone());
     (
@@ -111,7 +114,11 @@ async fn admin_only(req: &HandshakeRequest<'_>) -> std::result::Result<Admin, Re
 }
 
 #[delete("/rooms")]
-async fn clear(State(rooms): State<Rooms>, Principal(admin): Principal<Admin>, addr: RemoteAddr) -> String {
+async fn clear(
+    State(rooms): State<Rooms>,
+    Principal(admin): Principal<Admin>,
+    addr: RemoteAddr,
+) -> String {
     rooms.0.lock().unwrap().clear();
     format!("cleared by {} from {}", admin.0, addr.0.ip())
 }
