@@ -47,9 +47,7 @@
 //! assert_eq!(Lines.deserialize(&frame).unwrap(), serde_json::json!({"name": "ada"}));
 //! ```
 
-use std::fmt;
-
-use crate::error::{Error, Result};
+use crate::error::{ConvertError, Error, Result};
 use crate::frame::Frame;
 
 /// Converts values to frames and frames to values: the extension point of
@@ -129,74 +127,6 @@ impl ContentConverter for MessagePackConverter {
         }
     }
 }
-
-/// A value or frame the content converter could not convert: what
-/// `Error::Convert` carries.
-///
-/// From `receive_deserialized`, [`frame`](Self::frame) is the frame that did not
-/// convert, so a handler can answer it and go on:
-///
-/// ```no_run
-/// # use ws_runtime::{Error, WebSocketSession};
-/// # #[derive(serde::Deserialize)] struct Move { x: i32 }
-/// # async fn handler(session: WebSocketSession) -> ws_runtime::Result<()> {
-/// loop {
-///     match session.receive_deserialized::<Move>().await {
-///         Ok(Some(Move { x })) => session.send(format!("moved to {x}")).await?,
-///         Ok(None) => return Ok(()),
-///         Err(Error::Convert(e)) => session.send(format!("not a move: {e}")).await?,
-///         Err(e) => return Err(e),
-///     }
-/// }
-/// # }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvertError {
-    message: String,
-    frame: Option<Frame>,
-}
-
-impl ConvertError {
-    /// An error with a message and no frame (a value that did not serialize).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            frame: None,
-        }
-    }
-
-    /// An error about a received frame.
-    pub fn with_frame(message: impl Into<String>, frame: Frame) -> Self {
-        Self {
-            message: message.into(),
-            frame: Some(frame),
-        }
-    }
-
-    /// What went wrong, as the converter or serde said it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The received frame that did not convert (`None` for a value that did not
-    /// serialize).
-    pub fn frame(&self) -> Option<&Frame> {
-        self.frame.as_ref()
-    }
-
-    /// The frame, by value.
-    pub fn into_frame(self) -> Option<Frame> {
-        self.frame
-    }
-}
-
-impl fmt::Display for ConvertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ConvertError {}
 
 /// `value` as a frame, with the converter.
 pub(crate) fn serialize<T: serde::Serialize + ?Sized>(

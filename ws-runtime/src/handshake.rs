@@ -23,7 +23,7 @@ use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::AnyPrincipal;
 use crate::extract::{HandshakeRequest, Rejection};
-use crate::http_route::{HttpFuture, HttpResponse, serve_http};
+use crate::http_route::{HttpFuture, HttpResponse, rejection_response, serve_http};
 use crate::path::PathParams;
 use crate::proxy::Resolved;
 use crate::router::{AppInner, HttpMatch};
@@ -83,56 +83,6 @@ impl std::future::Future for HttpResponseFuture {
 
 fn respond(response: HttpResponse) -> ServiceFuture {
     Either::Left(ready(Ok(response.into_inner())))
-}
-
-/// The answer to a refused handshake: the rejection's status, headers and reason, with
-/// `nosniff` and the reason escaped (see [`Rejection`]).
-pub(crate) fn rejection_response(rejection: Rejection) -> HttpResponse {
-    let (status, message, headers) = rejection.into_parts();
-    let custom_type = headers.contains_key(header::CONTENT_TYPE);
-    let mut response = if custom_type {
-        let mut response = HttpResponse::new(status, "text/plain; charset=utf-8", message);
-        response.0.headers_mut().remove(header::CONTENT_TYPE);
-        response
-    } else {
-        HttpResponse::status(status, escape_reflected(&message))
-    };
-    for (name, value) in &headers {
-        response.0.headers_mut().append(name, value.clone());
-    }
-    if status == StatusCode::UPGRADE_REQUIRED {
-        // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: and the protocol.
-        response = response
-            .header(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            )
-            .header(header::UPGRADE, HeaderValue::from_static("websocket"));
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(header::ALLOW) {
-        // RFC 9110 §15.5.6: a 405 must name the methods the target supports; a
-        // WebSocket route is reached by GET only (RFC 6455 §4.2.1 item 1).
-        response = response.header(header::ALLOW, HeaderValue::from_static("GET"));
-    }
-    response
-}
-
-/// A reason as it may be sent in a `text/plain` body: markup characters and controls
-/// (but newlines) escaped, whatever the reason quotes from the request.
-pub(crate) fn escape_reflected(message: &str) -> std::borrow::Cow<'_, str> {
-    let escape = |c: char| matches!(c, '<' | '>' | '&') || (c.is_control() && c != '\n');
-    if !message.chars().any(escape) {
-        return std::borrow::Cow::Borrowed(message);
-    }
-    let mut out = String::with_capacity(message.len() + 16);
-    for c in message.chars() {
-        if escape(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 fn reject(rejection: Rejection) -> ServiceFuture {
@@ -235,9 +185,9 @@ impl Service {
                 };
                 let secure = resolved.secure.unwrap_or(self.secure);
                 let addrs = (resolved.addr, self.peer_addr, secure);
-                let app = self.app.clone();
+                let state = self.app.state.clone();
                 Either::Right(HttpResponseFuture(Box::pin(serve_http(
-                    route, app, parts, body, params, addrs,
+                    route, state, parts, body, params, addrs,
                 ))))
             }
             HttpMatch::MethodNotAllowed(allow) => {

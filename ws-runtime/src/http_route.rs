@@ -22,11 +22,10 @@ use serde::de::DeserializeOwned;
 
 use crate::extract::{
     AnyPrincipal, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, StartupCheck,
-    StartupContext, State,
+    StartupContext, State, StateMap,
 };
 use crate::guard::{Guard, Principal, SharedGuard};
 use crate::path::{PathError, PathParams, PathPattern};
-use crate::router::AppInner;
 
 /// The head of an HTTP request handed to a plain HTTP handler.
 pub type HttpRequest = http::request::Parts;
@@ -165,7 +164,7 @@ impl IntoHttpResponse for StatusCode {
 
 impl IntoHttpResponse for Rejection {
     fn into_http_response(self) -> HttpResponse {
-        crate::handshake::rejection_response(self)
+        rejection_response(self)
     }
 }
 
@@ -267,6 +266,56 @@ impl<T: DeserializeOwned + Send + 'static> HttpParam for Json<T> {
     }
 }
 
+/// The answer to a refused handshake: the rejection's status, headers and reason, with
+/// `nosniff` and the reason escaped (see [`Rejection`]).
+pub(crate) fn rejection_response(rejection: Rejection) -> HttpResponse {
+    let (status, message, headers) = rejection.into_parts();
+    let custom_type = headers.contains_key(header::CONTENT_TYPE);
+    let mut response = if custom_type {
+        let mut response = HttpResponse::new(status, "text/plain; charset=utf-8", message);
+        response.0.headers_mut().remove(header::CONTENT_TYPE);
+        response
+    } else {
+        HttpResponse::status(status, escape_reflected(&message))
+    };
+    for (name, value) in &headers {
+        response.0.headers_mut().append(name, value.clone());
+    }
+    if status == StatusCode::UPGRADE_REQUIRED {
+        // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: and the protocol.
+        response = response
+            .header(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )
+            .header(header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(header::ALLOW) {
+        // RFC 9110 §15.5.6: a 405 must name the methods the target supports; a
+        // WebSocket route is reached by GET only (RFC 6455 §4.2.1 item 1).
+        response = response.header(header::ALLOW, HeaderValue::from_static("GET"));
+    }
+    response
+}
+
+/// A reason as it may be sent in a `text/plain` body: markup characters and controls
+/// (but newlines) escaped, whatever the reason quotes from the request.
+pub(crate) fn escape_reflected(message: &str) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| matches!(c, '<' | '>' | '&') || (c.is_control() && c != '\n');
+    if !message.chars().any(escape) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len() + 16);
+    for c in message.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A boxed HTTP handler future.
 pub type HttpFuture = Pin<Box<dyn Future<Output = HttpResponse> + Send + 'static>>;
 
@@ -281,7 +330,7 @@ pub struct HttpCall {
     remote_addr: SocketAddr,
     peer_addr: SocketAddr,
     secure: bool,
-    app: Arc<AppInner>,
+    state: Arc<StateMap>,
     principals: Vec<AnyPrincipal>,
     body: Bytes,
 }
@@ -295,7 +344,7 @@ impl HttpCall {
             remote_addr: self.remote_addr,
             peer_addr: self.peer_addr,
             secure: self.secure,
-            state: &self.app.state,
+            state: &self.state,
             principals: &self.principals,
         }
     }
@@ -419,16 +468,14 @@ impl HttpRoute {
 /// attributes returns it when an extractor refuses the request).
 #[doc(hidden)]
 pub fn rejected(rejection: Rejection) -> HttpFuture {
-    Box::pin(std::future::ready(crate::handshake::rejection_response(
-        rejection,
-    )))
+    Box::pin(std::future::ready(rejection_response(rejection)))
 }
 
 /// The answer of a matched HTTP route: reads the body (up to [`HTTP_BODY_LIMIT`]),
 /// runs the guards, then the handler.
 pub(crate) async fn serve_http<B>(
     route: Arc<HttpRoute>,
-    app: Arc<AppInner>,
+    state: Arc<StateMap>,
     parts: http::request::Parts,
     body: B,
     params: PathParams,
@@ -465,7 +512,7 @@ where
         remote_addr,
         peer_addr,
         secure,
-        app,
+        state,
         principals: Vec::with_capacity(route.guards.len()),
         body,
     };
@@ -476,7 +523,7 @@ where
         };
         match principal {
             Ok(principal) => call.principals.push(principal),
-            Err(rejection) => return crate::handshake::rejection_response(rejection),
+            Err(rejection) => return rejection_response(rejection),
         }
     }
     (route.handler)(call).await

@@ -82,8 +82,8 @@ pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
 #[cfg(feature = "msgpack")]
 pub use convert::MessagePackConverter;
-pub use convert::{ContentConverter, ConvertError, JsonConverter};
-pub use error::{Error, HandlerError, IntoHandlerResult, Result};
+pub use convert::{ContentConverter, JsonConverter};
+pub use error::{ConvertError, Error, HandlerError, IntoHandlerResult, Result};
 pub use extract::{
     HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, SessionParts,
     StartupContext, State, StateMap,

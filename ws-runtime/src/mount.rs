@@ -31,7 +31,28 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::Full;
 
-use crate::server::{LocalServer, ServerHandle};
+use crate::server::{Application, EmbeddedServer, LocalServer, ServerHandle};
+use crate::startup::ServerError;
+
+impl Application {
+    /// The application as a tower `Service` (features `tower`, `axum`), to mount in
+    /// another HTTP server: see [`AppService`]. Configuration errors come back here as
+    /// [`EmbeddedServer::bind`]'s do.
+    pub fn into_service(self) -> Result<AppService, ServerError> {
+        EmbeddedServer::new()
+            .configure(|app| *app = self)
+            .into_service()
+    }
+}
+
+impl EmbeddedServer {
+    /// The application as a tower `Service` (features `tower`, `axum`), with this
+    /// server's limits, trusted proxies and grace period (its listener options are
+    /// not used): see [`AppService`].
+    pub fn into_service(self) -> Result<AppService, ServerError> {
+        Ok(AppService::new(self.into_local()?))
+    }
+}
 
 /// A `ws` application as a tower `Service` (features `tower`, `axum`): see the
 /// [module docs](self). Made by [`Application::into_service`](crate::Application::into_service)
@@ -281,7 +302,7 @@ where
             let rejection = crate::Rejection::bad_request(
                 "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
             );
-            return Err(crate::handshake::rejection_response(rejection).into_inner());
+            return Err(crate::http_route::rejection_response(rejection).into_inner());
         }
         let mut request = http::Request::new(());
         *request.method_mut() = parts.method.clone();

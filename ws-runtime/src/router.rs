@@ -22,7 +22,7 @@ pub(crate) struct AppInner {
     pub(crate) options: WebSocketOptions,
     pub(crate) routes: Vec<Arc<Route>>,
     pub(crate) http_routes: Vec<Arc<HttpRoute>>,
-    pub(crate) state: StateMap,
+    pub(crate) state: Arc<StateMap>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) origins: OriginCheck,
     pub(crate) proxies: Option<Arc<TrustedProxies>>,

@@ -136,18 +136,6 @@ impl Application {
         &self.routes
     }
 
-    /// The application as a tower `Service` (features `tower`, `axum`), to mount in
-    /// another HTTP server: see [`AppService`](crate::AppService). Configuration errors
-    /// come back here as [`bind`](EmbeddedServer::bind)'s do.
-    #[cfg(feature = "tower")]
-    pub fn into_service(self) -> Result<crate::AppService, ServerError> {
-        EmbeddedServer {
-            app: self,
-            ..EmbeddedServer::new()
-        }
-        .into_service()
-    }
-
     /// Every configuration error, checked when the server starts.
     fn check(&self) -> Vec<ConfigError> {
         let mut errors = self.errors.clone();
@@ -586,7 +574,7 @@ impl EmbeddedServer {
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
             http_routes: http_routes.into_iter().map(Arc::new).collect(),
-            state,
+            state: Arc::new(state),
             limits,
         });
         let idle_timeout = app.options.idle_timeout;
@@ -607,14 +595,6 @@ impl EmbeddedServer {
             shutdown,
             idle_timeout,
         })
-    }
-
-    /// The application as a tower `Service` (features `tower`, `axum`), with this
-    /// server's limits, trusted proxies and grace period (its listener options are
-    /// not used): see [`AppService`](crate::AppService).
-    #[cfg(feature = "tower")]
-    pub fn into_service(self) -> Result<crate::AppService, ServerError> {
-        Ok(crate::AppService::new(self.into_local()?))
     }
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
@@ -1472,7 +1452,7 @@ mod tests {
             options,
             routes: Vec::new(),
             http_routes: Vec::new(),
-            state: StateMap::default(),
+            state: Arc::default(),
             limits,
             origins: OriginCheck::Any,
             proxies: None,
