@@ -138,6 +138,43 @@
 //! # }
 //! ```
 //!
+//! # HTTP routes
+//!
+//! [`#[get]`](macro@get), [`#[post]`](macro@post), [`#[put]`](macro@put),
+//! [`#[patch]`](macro@patch) and [`#[delete]`](macro@delete) make plain HTTP handlers
+//! with the same extractors ([`State`], [`Path`], [`Query`], ...) and the body as
+//! [`Json<T>`](Json); `routing!` adds them beside the WebSocket handlers:
+//!
+//! ```
+//! use ws::prelude::*;
+//!
+//! struct Motd(String);
+//!
+//! #[get("/motd/{lang}")]
+//! async fn motd(State(motd): State<Motd>, Path(lang): Path<String>) -> HttpResponse {
+//!     HttpResponse::json(&serde_json::json!({ "lang": lang, "text": motd.0 }))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = ws::test::TestApp::new(|app| {
+//!     app.state(Motd("hello".into()));
+//!     routing!(app, motd);
+//! });
+//! let answer = app.get("/motd/en").await.unwrap();
+//! assert_eq!(answer.status, StatusCode::OK);
+//! assert_eq!(answer.text(), r#"{"lang":"en","text":"hello"}"#);
+//! # }
+//! ```
+//!
+//! # Inside axum
+//!
+//! With the `axum` feature, `Application::into_service` mounts an application in an
+//! axum `Router` (`nest_service`, `RouterExt::web_sockets`), and `WebSocketUpgrade`
+//! lets an axum handler run a `ws` session; the `tower` feature alone gives the tower
+//! `Service` (`AppService`). `examples/axum.rs` shows both, and the README's "axum and
+//! tower" section.
+//!
 //! Everything the macros generate is plain use of the public API of this crate: a
 //! [`Route`] built from the handler, [`WebSocketOptions`] setters, [`EmbeddedServer`]
 //! setters. Setting `WS_MACROS_DEBUG=1` while compiling prints each expansion to stderr

@@ -377,7 +377,7 @@ fn route_body(
         call_args.push(a);
     }
     let returned = format_ident!("__ws_returned", span = return_span);
-    let into_http_response = paths.into_http_response(return_span);
+    let into_http_response = paths.http_response_fn(return_span);
     let result = quote_spanned!(return_span=> #into_http_response(#returned));
     let invoke = quote_spanned!(name.span()=> #name(#(#call_args),*).await);
     let location = quote_spanned! {name.span()=>

@@ -99,7 +99,7 @@ exported_paths! {
     /// `__private::rejected`: an extractor's refusal as the handler's future.
     rejected => __private::rejected;
     /// `__private::into_http_response`.
-    into_http_response => __private::into_http_response;
+    http_response_fn => __private::into_http_response;
     /// `__private::Arc`.
     arc => __private::Arc;
     /// `__private::Duration`.

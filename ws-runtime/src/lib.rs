@@ -17,7 +17,12 @@
 //! once, [`Rooms`] many named groups of them, in one process or across many over
 //! Redis. [`client`] runs the same engine in the client role (the same session type
 //! and options), and [`test`](mod@test) serves an application over in-memory connections for
-//! tests. `docs/architecture.md` in the repository describes the shape.
+//! tests. Plain HTTP routes ([`HttpRoute`], what `#[get]` builds) take the same
+//! extractors ([`HttpParam`]) and answer with an [`HttpResponse`] ([`IntoHttpResponse`]);
+//! [`ContentConverter`] is the extension point of `send_serialized` /
+//! `receive_deserialized`. With the `tower` / `axum` features, `AppService` mounts an
+//! application in another HTTP server (an axum `Router`) over the same handshake and
+//! engine. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(feature = "tls")]
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
