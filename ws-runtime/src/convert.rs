@@ -1,57 +1,59 @@
 //! Content converters: `send_serialized` / `receive_deserialized` (Ktor's
 //! `contentConverter`), and the extension point for formats of one's own.
 //!
-//! A converter turns a value of serde's data model into a frame and back, through
-//! [`serde_json::Value`] (which keeps the trait object-safe, so the application holds
-//! one `Arc<dyn ContentConverter>`): [`JsonConverter`] is built in,
-//! `MessagePackConverter` comes with the `msgpack` feature. Any other format is a type
-//! implementing [`ContentConverter`], installed with `content_converter = MyFormat` in
-//! `install!` (or [`WebSocketOptions::content_converter`](crate::WebSocketOptions::content_converter)).
-//!
-//! A frame that does not convert gives `Err(Error::Convert(e))` from
-//! `receive_deserialized`: a handler can answer it ([`ConvertError::frame`] is the
-//! frame that failed) and go on receiving; propagated with `?`, it ends the handler and
-//! the session closes with 1011 like any handler error.
-//!
-//! ```
-//! use ws_runtime::{ContentConverter, Frame};
-//!
-//! /// Values as `key=value` lines (a toy format: flat objects of strings).
-//! struct Lines;
-//!
-//! impl ContentConverter for Lines {
-//!     fn serialize(&self, value: serde_json::Value) -> Result<Frame, String> {
-//!         let object = value.as_object().ok_or("a flat object")?;
-//!         let mut out = String::new();
-//!         for (k, v) in object {
-//!             out.push_str(&format!("{k}={}\n", v.as_str().ok_or("string values")?));
-//!         }
-//!         Ok(Frame::text(out))
-//!     }
-//!
-//!     fn deserialize(&self, frame: &Frame) -> Result<serde_json::Value, String> {
-//!         let Frame::Text(text) = frame else {
-//!             return Err("lines come in text frames".into());
-//!         };
-//!         let mut object = serde_json::Map::new();
-//!         for line in text.lines() {
-//!             let (k, v) = line.split_once('=').ok_or("a line without `=`")?;
-//!             object.insert(k.into(), v.into());
-//!         }
-//!         Ok(object.into())
-//!     }
-//! }
-//!
-//! let frame = Lines.serialize(serde_json::json!({"name": "ada"})).unwrap();
-//! assert_eq!(frame, Frame::text("name=ada\n"));
-//! assert_eq!(Lines.deserialize(&frame).unwrap(), serde_json::json!({"name": "ada"}));
-//! ```
+//! The trait, the built-in converters, and the conversion of values and frames.
 
 use crate::error::{ConvertError, Error, Result};
 use crate::frame::Frame;
 
 /// Converts values to frames and frames to values: the extension point of
-/// `send_serialized` and `receive_deserialized` (see the [module docs](self)).
+/// `send_serialized` and `receive_deserialized`.
+///
+/// A converter turns a value of serde's data model into a frame and back, through
+/// [`serde_json::Value`] (which keeps the trait object-safe, so the application holds
+/// one `Arc<dyn ContentConverter>`): [`JsonConverter`] is built in,
+/// `MessagePackConverter` comes with the `msgpack` feature. Any other format is a type
+/// implementing [`ContentConverter`], installed with `content_converter = MyFormat` in
+/// `install!` (or [`WebSocketOptions::content_converter`](crate::WebSocketOptions::content_converter)).
+///
+/// A frame that does not convert gives `Err(Error::Convert(e))` from
+/// `receive_deserialized`: a handler can answer it ([`ConvertError::frame`] is the
+/// frame that failed) and go on receiving; propagated with `?`, it ends the handler and
+/// the session closes with 1011 like any handler error.
+///
+/// ```
+/// use ws_runtime::{ContentConverter, Frame};
+///
+/// /// Values as `key=value` lines (a toy format: flat objects of strings).
+/// struct Lines;
+///
+/// impl ContentConverter for Lines {
+///     fn serialize(&self, value: serde_json::Value) -> Result<Frame, String> {
+///         let object = value.as_object().ok_or("a flat object")?;
+///         let mut out = String::new();
+///         for (k, v) in object {
+///             out.push_str(&format!("{k}={}\n", v.as_str().ok_or("string values")?));
+///         }
+///         Ok(Frame::text(out))
+///     }
+///
+///     fn deserialize(&self, frame: &Frame) -> Result<serde_json::Value, String> {
+///         let Frame::Text(text) = frame else {
+///             return Err("lines come in text frames".into());
+///         };
+///         let mut object = serde_json::Map::new();
+///         for line in text.lines() {
+///             let (k, v) = line.split_once('=').ok_or("a line without `=`")?;
+///             object.insert(k.into(), v.into());
+///         }
+///         Ok(object.into())
+///     }
+/// }
+///
+/// let frame = Lines.serialize(serde_json::json!({"name": "ada"})).unwrap();
+/// assert_eq!(frame, Frame::text("name=ada\n"));
+/// assert_eq!(Lines.deserialize(&frame).unwrap(), serde_json::json!({"name": "ada"}));
+/// ```
 ///
 /// Values pass through [`serde_json::Value`]: a format whose data model is wider than
 /// JSON's (MessagePack's binary strings, CBOR's tags) sees them as JSON would (byte

@@ -2,24 +2,6 @@
 //! a tower `Service` (feature `tower`), which axum mounts (feature `axum`:
 //! `Router::nest_service`, `route_service`, or [`RouterExt::web_sockets`], which routes
 //! each of the application's paths).
-//!
-//! The other server owns the connections and the HTTP/1.1 parsing; each request is
-//! handed to the same code a connection of the standalone server runs (route
-//! matching, the handshake and its answers, guards, extractors). An accepted upgrade
-//! gets its `101` through the other server, which hands the connection over through
-//! hyper's upgrade mechanism; the session then runs on `ws`'s engine, in a task of its
-//! own, exactly as on a socket of its own: the same options, limits, close codes and
-//! extensions. The standalone [`EmbeddedServer`](crate::EmbeddedServer) stays the
-//! default; this is for applications that already have an axum or tower stack.
-//!
-//! What differs from the standalone server: the listener's options (`port`, TLS,
-//! `proxy_protocol`, `tcp_keepalive`, the handshake timeout of the HTTP phase) are the
-//! other server's business; the server-wide limits count requests and sessions (not
-//! connections); the client's address is axum's `ConnectInfo<SocketAddr>` when the
-//! router is served with `into_make_service_with_connect_info::<SocketAddr>()` (else
-//! `0.0.0.0:0`, or what a trusted proxy forwarded); and shutting down is
-//! [`AppService::handle`]'s `shutdown()` (1001 to every session), since the other
-//! server does not know the upgraded connections.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -54,8 +36,28 @@ impl EmbeddedServer {
     }
 }
 
-/// A `ws` application as a tower `Service` (features `tower`, `axum`): see the
-/// [module docs](self). Made by [`Application::into_service`](crate::Application::into_service)
+/// A `ws` application as a tower `Service` (features `tower`, `axum`), to mount in
+/// another HTTP server.
+///
+/// The other server owns the connections and the HTTP/1.1 parsing; each request is
+/// handed to the same code a connection of the standalone server runs (route
+/// matching, the handshake and its answers, guards, extractors). An accepted upgrade
+/// gets its `101` through the other server, which hands the connection over through
+/// hyper's upgrade mechanism; the session then runs on `ws`'s engine, in a task of its
+/// own, exactly as on a socket of its own: the same options, limits, close codes and
+/// extensions. The standalone [`EmbeddedServer`](crate::EmbeddedServer) stays the
+/// default; this is for applications that already have an axum or tower stack.
+///
+/// What differs from the standalone server: the listener's options (`port`, TLS,
+/// `proxy_protocol`, `tcp_keepalive`, the handshake timeout of the HTTP phase) are the
+/// other server's business; the server-wide limits count requests and sessions (not
+/// connections); the client's address is axum's `ConnectInfo<SocketAddr>` when the
+/// router is served with `into_make_service_with_connect_info::<SocketAddr>()` (else
+/// `0.0.0.0:0`, or what a trusted proxy forwarded); and shutting down is
+/// [`AppService::handle`]'s `shutdown()` (1001 to every session), since the other
+/// server does not know the upgraded connections.
+///
+/// Made by [`Application::into_service`](crate::Application::into_service)
 /// or [`EmbeddedServer::into_service`](crate::EmbeddedServer::into_service); cheap to
 /// clone (one `Arc`).
 ///
