@@ -225,3 +225,37 @@ async fn an_http_handler_without_its_state_stops_the_server() {
     assert!(message.contains("needs_state"), "{message}");
     assert!(message.contains("Rooms"), "{message}");
 }
+
+#[get("/count")]
+async fn count_a() -> &'static str {
+    "a"
+}
+
+#[get("/count")]
+async fn count_b() -> &'static str {
+    "b"
+}
+
+#[tokio::test]
+async fn two_http_routes_for_one_method_and_path_stop_the_server() {
+    let err = embedded_server!(host = "127.0.0.1", port = 0, |app| {
+        routing!(app, count_a, count_b);
+        // Another method on the same path is no duplicate.
+        app.http(ws::http::Method::POST, "/count", |_| async {
+            HttpResponse::text("posted")
+        });
+    })
+    .bind()
+    .await
+    .expect_err("a duplicate route");
+    let message = err.to_string();
+    assert!(
+        message.contains("two HTTP routes for `GET /count`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("count_a") && message.contains("count_b"),
+        "{message}"
+    );
+    assert!(!message.contains("POST"), "{message}");
+}

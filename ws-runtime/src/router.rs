@@ -107,3 +107,27 @@ pub(crate) fn duplicate_routes(routes: &[Route]) -> Vec<ConfigError> {
     }
     errors
 }
+
+/// Two HTTP routes that answer the same method on the same paths, each pair once.
+pub(crate) fn duplicate_http_routes(routes: &[HttpRoute]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        if route.path_error.is_some() {
+            continue;
+        }
+        for earlier in &routes[..i] {
+            if earlier.path_error.is_none()
+                && earlier.method == route.method
+                && earlier.pattern.same_shape(&route.pattern)
+            {
+                errors.push(ConfigError::DuplicateHttpRoute {
+                    method: route.method.to_string(),
+                    path: route.pattern.as_str().to_string(),
+                    first: format!("`{}` ({})", earlier.name, earlier.location),
+                    second: format!("`{}` ({})", route.name, route.location),
+                });
+            }
+        }
+    }
+    errors
+}

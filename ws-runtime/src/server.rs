@@ -197,6 +197,7 @@ impl Application {
             }
         }
         errors.extend(crate::router::duplicate_routes(&self.routes));
+        errors.extend(crate::router::duplicate_http_routes(&self.http_routes));
         errors
     }
 }
