@@ -211,6 +211,7 @@ async fn main() -> Result<(), ServerError> {
         app.state(Connections::<String>::new());
         app.get("/", |_| async { HttpResponse::html(PAGE) });
         app.get("/login", login);
+        //+metrics: app.prometheus_route("/metrics");
         routing!(app, chat);
     })
     .start()

@@ -1,6 +1,8 @@
 //! Ktor's multi-session chat sample: every text a user sends goes to everyone, prefixed
 //! with the sender's name (`user0`, `user1`, ...). A chat page is served at `/` and a
-//! health check at `/health`.
+//! health check at `/health`; `/metrics` serves the server's metrics in Prometheus'
+//! text format (feature `prometheus`) and `/stats` is a page that shows them, updated
+//! every second.
 //!
 //! Run it:
 //!
@@ -10,7 +12,9 @@
 //!
 //! then open <http://localhost:8080/> in two browser tabs and talk, or use
 //! `cargo run --example client -- ws://127.0.0.1:8080/chat` in two terminals.
-//! `curl localhost:8080/health` answers `ok`.
+//! `curl localhost:8080/health` answers `ok`. Open
+//! <http://localhost:8080/stats> beside the chat tabs to watch the sessions, frames and
+//! bytes count up.
 //!
 //! The connection set is a `Connections<String>` installed as state: a member joins
 //! with its name and leaves when its handler returns; a broadcast never waits for a
@@ -26,6 +30,7 @@
 //! shows per-user tokens and all three places a browser can put one.)
 
 // ws-new: template
+// ws-new: ws-features prometheus
 // ws-new: test /chat "You are connected!"
 mod common;
 
@@ -35,6 +40,9 @@ use ws::prelude::*;
 
 /// The chat page: plain HTML and a few lines of JavaScript.
 const PAGE: &str = include_str!("chat.html");
+
+/// The stats page: reads `/metrics` once a second.
+const STATS: &str = include_str!("stats.html");
 
 /// Ktor's `Connection.lastId`: names are handed out in connection order.
 static LAST_ID: AtomicUsize = AtomicUsize::new(0);
@@ -105,6 +113,8 @@ async fn main() -> Result<(), ServerError> {
             app.state(ChatToken(token));
             app.get("/", |_| async { HttpResponse::html(PAGE) });
             app.get("/health", |_| async { HttpResponse::text("ok") });
+            app.prometheus_route("/metrics");
+            app.get("/stats", |_| async { HttpResponse::html(STATS) });
             routing!(app, chat);
         }
     )

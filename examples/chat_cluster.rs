@@ -23,6 +23,10 @@
 //! `GET /stats` answers the rooms' figures (JSON: the broker's state, publishes sent,
 //! dropped and received), `GET /presence` the users in the chat on every node.
 
+// ws-new: template
+// ws-new: ws-features redis
+// ws-new: deps tracing-subscriber
+// ws-new: test /chat "You are connected!"
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -161,6 +165,7 @@ async fn main() -> Result<(), ServerError> {
         app.state(Node(format!("{:04x}", rooms_node & 0xffff)));
         app.get("/", |_| async { HttpResponse::html(PAGE) });
         app.get("/health", |_| async { HttpResponse::text("ok") });
+        //+metrics: app.prometheus_route("/metrics");
         routing!(app, chat, stats, presence);
     })
     .start()

@@ -15,6 +15,9 @@
 //! `--ping-period-ms N` turns on pings every N ms and `--timeout-ms N` sets how long a
 //! pong (and a close handshake) may take (default 15 s): the interop suites use short
 //! values to test ping timeouts quickly.
+//!
+//! `--prometheus` installs a metrics recorder and serves it at `/metrics` (what
+//! `ws-bench/profile.sh` measures the metrics' cost with).
 
 mod common;
 
@@ -48,6 +51,7 @@ fn millis(name: &str) -> Option<Duration> {
 #[tokio::main]
 async fn main() -> Result<(), ServerError> {
     let deflate = std::env::args().any(|arg| arg == "--deflate");
+    let prometheus = std::env::args().any(|arg| arg == "--prometheus");
     let ping_period = millis("--ping-period-ms");
     let timeout = millis("--timeout-ms").unwrap_or(Duration::from_secs(15));
     // Benchmarks and soak tests hold tens of thousands of connections from one
@@ -66,6 +70,9 @@ async fn main() -> Result<(), ServerError> {
                 });
             } else {
                 install!(app, WebSockets { ping_period = ping_period, timeout = timeout });
+            }
+            if prometheus {
+                app.prometheus_route("/metrics");
             }
             routing!(app, echo);
         }

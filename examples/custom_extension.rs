@@ -167,6 +167,7 @@ async fn main() -> Result<(), ServerError> {
                 Crc32 {},
             },
         });
+        //+metrics: app.prometheus_route("/metrics");
         routing!(app, echo);
     })
     .start()

@@ -53,6 +53,7 @@ async fn main() -> Result<(), ServerError> {
             },
         });
         app.get("/", |_| async { HttpResponse::html(PAGE) });
+        //+metrics: app.prometheus_route("/metrics");
         routing!(app, echo);
     })
     .start()

@@ -47,6 +47,7 @@ async fn main() -> Result<(), ServerError> {
                 masking = false,
                 //+deflate: extensions { Deflate },
             });
+            //+metrics: app.prometheus_route("/metrics");
             routing!(app, echo);
         }
     )

@@ -5,7 +5,14 @@
 //! - message: each turn of `for frame in session.incoming`;
 //! - close: the loop ends (the peer closed); `close_reason()` holds the peer's reason;
 //! - error: a frame that is not text (Ktor's sample casts every frame to text): the
-//!   session is closed with 1003 CANNOT_ACCEPT and the reason is logged.
+//!   session is closed with 1003 CANNOT_ACCEPT and the reason is logged;
+//! - a handler's `Err`: the text `fail` makes the handler return an error. The server
+//!   closes the session with 1011 and logs the error's text at `error`, inside the
+//!   session's span (its id, route, client address and extensions).
+//!
+//! The example installs no log of its own: `start()` installs a readable one on stderr
+//! because the program has none (`RUST_LOG` honoured). `--quiet` turns that off
+//! (`embedded_server!(log = false, ..)`), and nothing is logged at all.
 //!
 //! Run it:
 //!
@@ -15,10 +22,10 @@
 //! cargo run --example client -- --binary ws://127.0.0.1:8080/echo   # a binary frame: onError, close 1003
 //! ```
 //!
-//! `RUST_LOG=debug` shows more of what the server does.
+//! `RUST_LOG=debug` shows more of what the server does (each session's start and end).
 
 // ws-new: template
-// ws-new: deps tracing tracing-subscriber
+// ws-new: deps tracing
 // ws-new: test /echo "hello"
 // ws-new: test-send hello
 mod common;
@@ -26,7 +33,7 @@ mod common;
 use ws::prelude::*;
 
 #[web_socket("/echo")]
-async fn echo(session: WebSocketSession) -> Result<()> {
+async fn echo(session: WebSocketSession) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing::info!(peer = %session.remote_addr(), "onConnect");
     for frame in session.incoming {
         let Frame::Text(text) = frame else {
@@ -43,6 +50,10 @@ async fn echo(session: WebSocketSession) -> Result<()> {
             return Ok(());
         };
         tracing::info!(%text, "onMessage");
+        if text == "fail" {
+            // The server logs this text and closes with 1011 "Internal server error".
+            return Err("the client asked to fail".into());
+        }
         session.send(Frame::Text(text)).await?;
     }
     // (Awaited outside the macro: `tracing`'s values must not live across an `.await`.)
@@ -53,19 +64,20 @@ async fn echo(session: WebSocketSession) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<(), ServerError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    embedded_server!(port = common::port(), host = "0.0.0.0", |app| {
-        install!(app, WebSockets {
-            ping_period = 15s,
-            timeout = 15s,
-        });
-        routing!(app, echo);
-    })
+    let quiet = std::env::args().any(|arg| arg == "--quiet");
+    embedded_server!(
+        port = common::port(),
+        host = "0.0.0.0",
+        log = !quiet,
+        |app| {
+            install!(app, WebSockets {
+                ping_period = 15s,
+                timeout = 15s,
+            });
+            //+metrics: app.prometheus_route("/metrics");
+            routing!(app, echo);
+        }
+    )
     .start()
     .await
 }

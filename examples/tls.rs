@@ -130,6 +130,7 @@ async fn main() -> Result<(), ServerError> {
             app.state(Connections::<String>::new());
             app.get("/", |_| async { HttpResponse::html(PAGE) });
             app.get("/health", |_| async { HttpResponse::text("ok") });
+            //+metrics: app.prometheus_route("/metrics");
             routing!(app, chat);
         }
     )

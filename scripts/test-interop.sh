@@ -39,6 +39,8 @@
 #                     example driven through its stdin against the same server
 #   client-node       the same tests against Node ws servers (node/peer-server.mjs),
 #                     without the TLS one
+#   chromium-stats    the chat example's /stats page: it updates itself and follows the
+#                     sessions, frames and bytes of a chat page opened beside it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -147,7 +149,7 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 # ----- suites -----
 
 all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
-  py-tls node-tls chromium-tls chromium-origin client-py client-node)
+  py-tls node-tls chromium-tls chromium-origin client-py client-node chromium-stats)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -202,6 +204,7 @@ if wants py-tls; then start_tls WS_TLS_ADDR_PY tls-py; fi
 if wants node-tls; then start_tls WS_TLS_ADDR_NODE tls-node; fi
 if wants chromium-tls; then start_tls WS_TLS_ADDR_BROWSER tls-browser; fi
 if wants chromium-origin; then start WS_CHAT_ADDR_ORIGIN chat-origin chat; fi
+if wants chromium-stats; then start WS_CHAT_ADDR_STATS chat-stats chat; fi
 
 # The client suites' servers: a script that prints `WS_PEER_*=...` lines, then `ready`.
 # start_peer NAME CMD...: runs it, waits for `ready`, keeps its lines in
@@ -286,6 +289,8 @@ for s in "${suites[@]}"; do
       "$it_bin" "$venv/bin/python" "$interop/python/test_client_example.py" ;;
     client-node) run_suite "$s" env $(cat "$logs/peer-node.env") \
       "$it_bin" --ignored --test-threads 2 peer:: --skip peer::tls ;;
+    chromium-stats) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_STATS" \
+      "${nodetest[@]}" "$interop/node/stats.test.mjs" ;;
   esac
 done
 

@@ -78,10 +78,24 @@ pub(crate) fn files(t: &Template, req: &Request) -> Result<Vec<(String, String)>
         ));
     }
     let mut files = Vec::new();
+    let mut ws_features = t.ws_features.clone();
+    for flag in &req.flags {
+        for feature in crate::template::flag_features(flag) {
+            if !ws_features.iter().any(|f| f == feature) {
+                ws_features.push((*feature).to_string());
+            }
+        }
+    }
+    let features = if ws_features.is_empty() {
+        String::new()
+    } else {
+        format!(", features = {ws_features:?}")
+    };
     let ws = match &req.source {
-        Source::Version => format!("ws = \"{}\"", crate::WS_VERSION),
-        Source::Path(p) => format!("ws = {{ path = {:?} }}", p.display().to_string()),
-        Source::Git(url) => format!("ws = {{ git = {url:?} }}"),
+        Source::Version if features.is_empty() => format!("ws = \"{}\"", crate::WS_VERSION),
+        Source::Version => format!("ws = {{ version = \"{}\"{features} }}", crate::WS_VERSION),
+        Source::Path(p) => format!("ws = {{ path = {:?}{features} }}", p.display().to_string()),
+        Source::Git(url) => format!("ws = {{ git = {url:?}{features} }}"),
     };
     let mut deps = vec![ws, dependency("tokio")?];
     for d in &t.deps {

@@ -28,7 +28,7 @@ include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
 const USAGE: &str = "\
 usage:
-  cargo ws new NAME [--template NAME] [--deflate] [--tls] [--path DIR | --git URL] [--force]
+  cargo ws new NAME [--template NAME] [--deflate] [--tls] [--metrics] [--redis] [--path DIR | --git URL] [--force]
   cargo ws list
   cargo ws routes [DIR]";
 
@@ -89,17 +89,17 @@ fn list(templates: &[template::Template]) -> String {
     let width = templates.iter().map(|t| t.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for t in templates {
-        let flags = if t.flags.is_empty() {
+        let mut flags: Vec<String> = t.flags.iter().map(|f| format!("--{f}")).collect();
+        // Flags that stand for another template (`chat --redis`: `chat_cluster`).
+        for (flag, _) in template::FLAGS {
+            if template::flag_template(flag, &t.name).is_some_and(|other| other != t.name) {
+                flags.push(format!("--{flag}"));
+            }
+        }
+        let flags = if flags.is_empty() {
             String::new()
         } else {
-            format!(
-                " [{}]",
-                t.flags
-                    .iter()
-                    .map(|f| format!("--{f}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
+            format!(" [{}]", flags.join(" "))
         };
         out.push_str(&format!("{:<width$}  {}{flags}\n", t.name, t.description));
     }
@@ -147,6 +147,17 @@ fn new(templates: &[template::Template], args: &[String]) -> Result<String, Stri
     }
     let name = name.ok_or_else(|| format!("`cargo ws new` needs the app's name\n{USAGE}"))?;
     generate::check_name(&name)?;
+    // A flag that stands for a template (`chat --redis` is `chat_cluster`).
+    for flag in flags.clone() {
+        if let Some(by_flag) = template::flag_template(&flag, &template) {
+            template = by_flag.to_string();
+            flags.remove(&flag);
+        } else if flag == "redis" {
+            return Err(format!(
+                "template `{template}` does not take --redis: it applies to the chat (then the chat_cluster template)"
+            ));
+        }
+    }
     let t = templates
         .iter()
         .find(|t| t.name == template)
@@ -205,6 +216,13 @@ mod tests {
         );
         let e = run(&args("new app --zstd")).unwrap_err();
         assert!(e.contains("--deflate"), "{e}");
+        let e = run(&args("new app --template echo --redis")).unwrap_err();
+        assert!(
+            e.contains("does not take --redis") && e.contains("chat"),
+            "{e}"
+        );
+        let e = run(&args("new app --template chat --metrics")).unwrap_err();
+        assert!(e.contains("does not take --metrics"), "{e}");
         let e = run(&args("frobnicate")).unwrap_err();
         assert!(e.contains("`new`, `list` and `routes`"), "{e}");
         for e in [

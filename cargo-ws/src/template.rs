@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `// ws-new: template` | this example is a template |
 //! | `// ws-new: deps rcgen serde` | crates the app needs beside `ws` and `tokio` (versions from the workspace) |
+//! | `// ws-new: ws-features prometheus` | features of `ws` the app turns on |
 //! | `// ws-new: test /echo "Please enter"` | the generated test connects to `/echo` and expects a first text message starting with that |
 //! | `// ws-new: test-args --users ada=t` | the test starts the app with these arguments |
 //! | `// ws-new: test-query ?token=t` | the test adds this query to the path |
@@ -17,7 +18,9 @@
 //! A flag's lines: `//+deflate: extensions { Deflate {} },` is the line
 //! `extensions { Deflate {} },` (at the marker's indentation) in an app generated with
 //! `--deflate`, and nothing otherwise. The example itself compiles and runs without
-//! them. The flags a template takes are the ones its lines name.
+//! them. The flags a template takes are the ones its lines name. `--metrics` also turns
+//! on `ws`'s `prometheus` feature; `--redis` is not a line but a template: `chat --redis`
+//! generates `chat_cluster`.
 
 use std::collections::BTreeSet;
 
@@ -25,7 +28,30 @@ use std::collections::BTreeSet;
 pub(crate) const FLAGS: &[(&str, &str)] = &[
     ("deflate", "permessage-deflate on every session"),
     ("tls", "serve over TLS with --cert/--key PEM files"),
+    ("metrics", "a /metrics route in Prometheus' text format"),
+    (
+        "redis",
+        "rooms across server processes over Redis (the chat template becomes chat_cluster)",
+    ),
 ];
+
+/// Features of `ws` a flag turns on in the generated app.
+pub(crate) fn flag_features(flag: &str) -> &'static [&'static str] {
+    match flag {
+        "metrics" => &["prometheus"],
+        "redis" => &["redis"],
+        _ => &[],
+    }
+}
+
+/// The template a flag stands for, when it replaces the one asked for: `chat --redis`
+/// is `chat_cluster` (which needs no flag for it).
+pub(crate) fn flag_template(flag: &str, template: &str) -> Option<&'static str> {
+    match (flag, template) {
+        ("redis", "chat" | "chat_cluster") => Some("chat_cluster"),
+        _ => None,
+    }
+}
 
 /// An example read as a template.
 #[derive(Debug, Clone)]
@@ -34,6 +60,8 @@ pub(crate) struct Template {
     pub(crate) description: String,
     source: String,
     pub(crate) deps: Vec<String>,
+    /// Features of `ws` the app turns on.
+    pub(crate) ws_features: Vec<String>,
     pub(crate) flags: BTreeSet<String>,
     pub(crate) pages: Vec<String>,
     pub(crate) test: Option<TestSpec>,
@@ -102,6 +130,7 @@ impl Template {
     pub(crate) fn parse(name: &str, source: &str) -> Result<Option<Self>, String> {
         let mut template = false;
         let mut deps = Vec::new();
+        let mut ws_features = Vec::new();
         let mut flags = BTreeSet::new();
         let mut test: Option<TestSpec> = None;
         let mut extra = TestSpec::default();
@@ -113,6 +142,9 @@ impl Template {
                 match key {
                     "template" => template = true,
                     "deps" => deps.extend(value.split_whitespace().map(str::to_string)),
+                    "ws-features" => {
+                        ws_features.extend(value.split_whitespace().map(str::to_string))
+                    }
                     "test" => {
                         let (path, expect) = value.trim().split_once(' ').ok_or_else(|| {
                             format!(
@@ -177,6 +209,7 @@ impl Template {
             description: description(source),
             source: source.to_string(),
             deps,
+            ws_features,
             flags,
             pages,
             test,

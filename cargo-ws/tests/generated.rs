@@ -35,8 +35,49 @@ fn cargo_ws(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("cargo-ws runs")
 }
 
+/// A `redis-server` on a free loopback port for the chat over Redis, killed when dropped.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(std::env::var("REDIS_SERVER").unwrap_or("redis-server".into()))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server; ./test.sh installs it)");
+        // Ready when it accepts a connection (10 s at most).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen on {port} within 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Generates `name` from `template` with `flags`, then runs its tests.
-fn generate_and_test(scratch: &Path, name: &str, template: &str, flags: &[&str]) {
+fn generate_and_test(scratch: &Path, redis_url: &str, name: &str, template: &str, flags: &[&str]) {
     let root = workspace();
     let root_arg = root.display().to_string();
     let mut args = vec![
@@ -59,6 +100,7 @@ fn generate_and_test(scratch: &Path, name: &str, template: &str, flags: &[&str])
     std::fs::copy(root.join("Cargo.lock"), app.join("Cargo.lock")).expect("the lock file");
     let test = Command::new(env!("CARGO"))
         .args(["test", "--quiet"])
+        .env("REDIS_URL", redis_url)
         .env("CARGO_TARGET_DIR", target_dir().join("cargo-ws-apps"))
         .current_dir(&app)
         .output()
@@ -87,9 +129,11 @@ fn every_template_and_some_flag_sets_build_start_and_answer() {
         templates.contains(&"chat") && templates.contains(&"echo"),
         "{list}"
     );
+    let redis = Redis::start();
     for template in &templates {
         generate_and_test(
             &scratch,
+            &redis.url,
             &format!("app-{}", template.replace('_', "-")),
             template,
             &[],
@@ -97,11 +141,26 @@ fn every_template_and_some_flag_sets_build_start_and_answer() {
     }
     generate_and_test(
         &scratch,
+        &redis.url,
         "chat-deflate-tls",
         "chat",
         &["--deflate", "--tls"],
     );
-    generate_and_test(&scratch, "echo-deflate", "echo", &["--deflate"]);
+    generate_and_test(
+        &scratch,
+        &redis.url,
+        "echo-deflate-metrics",
+        "echo",
+        &["--deflate", "--metrics"],
+    );
+    // `chat --redis` is the chat over Redis.
+    generate_and_test(
+        &scratch,
+        &redis.url,
+        "chat-redis-metrics",
+        "chat",
+        &["--redis", "--metrics"],
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 }
 

@@ -8,6 +8,7 @@ mod examples;
 mod http_routes;
 mod limits;
 mod mount;
+mod observability;
 mod peer;
 mod raw;
 mod rooms;

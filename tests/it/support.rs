@@ -313,3 +313,92 @@ pub async fn eventually(what: &str, limit: Duration, mut condition: impl FnMut()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// What a process wrote to stderr so far, read by a thread as it comes.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<(String, bool)>>);
+
+impl Captured {
+    /// Reads `from` line by line until it ends.
+    pub fn follow(from: impl std::io::Read + Send + 'static) -> Self {
+        let captured = Self::default();
+        let text = captured.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let Ok(line) = line else { break };
+                let mut text = text.lock().unwrap();
+                text.0.push_str(&line);
+                text.0.push('\n');
+            }
+            text.lock().unwrap().1 = true;
+        });
+        captured
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().0.clone()
+    }
+
+    /// Everything the process wrote, once its stderr has ended (waiting up to 10 s).
+    pub fn wait_for_end(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let (text, true) = &*self.0.lock().unwrap() {
+                return text.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stderr did not end within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The first line that contains every one of `parts`, waiting up to 10 s for it.
+    pub fn wait_for_line(&self, parts: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text();
+            if let Some(line) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return line.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {parts:?} within 10 s; stderr so far:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts an example with `args` and environment `envs`, its stderr captured (the log).
+pub fn start_logged(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Example, Captured) {
+    let mut command = Command::new(example_path(name));
+    command.env_remove("RUST_LOG");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("example starts");
+    let log = Captured::follow(child.stderr.take().expect("stderr piped"));
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines
+        .by_ref()
+        .take(50)
+        .map(|l| l.expect("stdout is UTF-8"))
+        .find(|l| l.starts_with("Listening on "))
+        .unwrap_or_else(|| panic!("no `Listening on` line; stderr:\n{}", log.text()));
+    let port = line.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let example = Example {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    (example, log)
+}

@@ -4,7 +4,8 @@
 //! `max_handshakes` (counts, at least 1) and `tcp_keepalive` (a duration, or `None`);
 //! `tls = Tls::pem_files("cert.pem", "key.pem")` serves the port over TLS;
 //! `trusted_proxies = ["10.0.0.0/8"]` (each literal checked) and `proxy_protocol = true`
-//! configure what the server believes about a proxy in front of it.
+//! configure what the server believes about a proxy in front of it; `log = false`
+//! keeps `start()` from installing its default log.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -26,6 +27,7 @@ const KEYS: &[&str] = &[
     "tls",
     "trusted_proxies",
     "proxy_protocol",
+    "log",
 ];
 const USAGE: &str = "`embedded_server!(port = 8080, |app| { ... })`";
 const ENGINES: &[&str] = &["Netty", "CIO", "Jetty", "Tomcat"];
@@ -180,7 +182,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
                             continue;
                         }
                     },
-                    "proxy_protocol" => match peel(&value) {
+                    "proxy_protocol" | "log" => match peel(&value) {
                         Expr::Lit(syn::ExprLit {
                             lit: Lit::Bool(_), ..
                         }) => value.into_token_stream(),
@@ -188,7 +190,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
                             errors.spanned(
                                 &value,
                                 format!(
-                                    "`proxy_protocol` expects `true` or `false`, found {}",
+                                    "`{name}` expects `true` or `false`, found {}",
                                     describe(&value)
                                 ),
                             );
@@ -378,6 +380,9 @@ mod tests {
                 "grace_period = 5, |app| {}",
                 "Netty, |app| {}",
                 "module = 1, |app| {}",
+                "log = \"off\", |app| {}",
+                "log = 0, |app| {}",
+                "log = true, log = false, |app| {}",
                 "port = 1 port = 2",
             ],
         );

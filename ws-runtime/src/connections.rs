@@ -136,6 +136,8 @@ impl<T: Send + Sync + 'static> Connections<T> {
                 Err(BroadcastRefused::Closed) => {}
             }
         }
+        drop(members);
+        crate::telemetry::broadcast_dropped(report.dropped_slow);
         report
     }
 

@@ -29,6 +29,7 @@ use crate::proxy::Resolved;
 use crate::router::{AppInner, HttpMatch};
 use crate::routing::{Route, SessionStart};
 use crate::session::RequestInfo;
+use crate::telemetry::{self, Refused};
 
 /// An accepted upgrade waiting for hyper to hand over the connection.
 pub(crate) struct PendingUpgrade {
@@ -130,7 +131,10 @@ impl Service {
     ) -> ServiceFuture {
         let accepted = match self.validate(req, candidates) {
             Ok(accepted) => accepted,
-            Err(rejection) => return reject(rejection),
+            Err(rejection) => {
+                telemetry::refused(Refused::from_status(rejection.status));
+                return reject(rejection);
+            }
         };
         if accepted.route.guards.is_empty() {
             return match accepted.finish(&self.app, &self.slot, &[]) {
@@ -389,7 +393,11 @@ impl Accepted {
         for guard in &route.guards {
             let principal = {
                 let req = self.request(&app, &principals);
-                guard.0.run(&req).await?
+                guard
+                    .0
+                    .run(&req)
+                    .await
+                    .inspect_err(|_| telemetry::refused(Refused::Guard))?
             };
             principals.push(principal);
         }
@@ -419,7 +427,8 @@ impl Accepted {
         slot: &UpgradeSlot,
         principals: &[AnyPrincipal],
     ) -> Result<Response<Body>, Rejection> {
-        let start = (self.route.prepare)(&self.request(app, principals))?;
+        let start = (self.route.prepare)(&self.request(app, principals))
+            .inspect_err(|_| telemetry::refused(Refused::Extractor))?;
         let Accepted {
             route,
             params,

@@ -69,6 +69,8 @@ mod http_route;
 mod mount;
 mod options;
 mod path;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod protocol;
 mod proxy;
 mod rooms;
@@ -78,6 +80,7 @@ mod security;
 mod server;
 mod session;
 mod startup;
+mod telemetry;
 pub mod test;
 #[cfg(feature = "tls")]
 mod tls;

@@ -20,6 +20,7 @@ use http::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
@@ -36,6 +37,7 @@ use crate::routing::Route;
 use crate::security::OriginCheck;
 use crate::session::{Chan, Limits};
 use crate::startup::{ConfigError, ServerError};
+use crate::telemetry::{ServerTelemetry, Tracked};
 use crate::transport::Transport;
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
@@ -125,6 +127,12 @@ impl Application {
     {
         self.http_routes.push(HttpRoute::new(method, path, handler));
         self
+    }
+
+    /// A configuration error found while configuring, reported at start-up.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn config_error(&mut self, error: ConfigError) {
+        self.errors.push(error);
     }
 
     /// The plugin options in effect.
@@ -251,6 +259,9 @@ pub struct EmbeddedServer {
     /// The main listener reads a PROXY protocol header first.
     proxy_protocol: bool,
     trusted_proxies: Result<TrustedProxies, String>,
+    /// `start` installs the default log when the program has none.
+    log: bool,
+    metrics_interval: Duration,
     app: Application,
 }
 
@@ -334,6 +345,8 @@ impl EmbeddedServer {
             limits: ServerLimits::default(),
             proxy_protocol: false,
             trusted_proxies: Ok(TrustedProxies::default()),
+            log: true,
+            metrics_interval: Duration::from_secs(1),
             app: Application::new(),
         }
     }
@@ -427,6 +440,25 @@ impl EmbeddedServer {
         self
     }
 
+    /// Whether [`start`](Self::start) installs a readable log when the program has set
+    /// no `tracing` subscriber (on by default, with the `default-log` feature): lines on
+    /// stderr at `info`, or as `RUST_LOG` says (`RUST_LOG=debug`,
+    /// `RUST_LOG=ws_runtime=debug,my_app=trace`). Handler errors and panics are logged
+    /// there, at `error`, inside the session's span (its id, route, client address and
+    /// extensions). `log(false)` leaves logging to the program (`embedded_server!(log
+    /// = false, ..)`).
+    pub fn log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+
+    /// How often the sessions' counts are handed to the `metrics` recorder (1 s); a
+    /// session's last counts are handed over when it ends.
+    pub fn metrics_interval(mut self, interval: Duration) -> Self {
+        self.metrics_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// The server-wide limits in effect.
     pub fn limits(&self) -> &ServerLimits {
         &self.limits
@@ -493,10 +525,12 @@ impl EmbeddedServer {
             inner,
             shutdown,
             idle_timeout,
+            metrics_interval,
         } = local;
         if let Some(idle_timeout) = idle_timeout {
             sweep_idle_thread(Arc::downgrade(&inner), idle_timeout, shutdown.clone());
         }
+        collect_metrics_thread(Arc::downgrade(&inner), metrics_interval);
         let mut local_addrs = Vec::with_capacity(bound.len());
         for (listener, acceptor, proxy_protocol) in bound {
             local_addrs.push(listener.local_addr()?);
@@ -591,22 +625,28 @@ impl EmbeddedServer {
             shutting_down: AtomicBool::new(false),
             shutdown_tx,
             grace_period: self.grace_period,
+            telemetry: ServerTelemetry::default(),
         });
         Ok(LocalServer {
             inner,
             shutdown,
             idle_timeout,
+            metrics_interval: self.metrics_interval,
         })
     }
 
     /// Binds, serves until Ctrl-C or SIGTERM, then shuts down gracefully (Ktor's
     /// `start(wait = true)`). Prints the address it listens on.
     pub async fn start(self) -> Result<(), ServerError> {
+        #[cfg(feature = "default-log")]
+        if self.log {
+            crate::telemetry::install_default_log();
+        }
         let schemes = self.schemes();
         let server = self.bind().await?;
         for (addr, scheme) in server.local_addrs().iter().zip(schemes) {
             println!("Listening on {scheme}://{addr}");
-            tracing::info!(%addr, scheme, "listening");
+            tracing::debug!(%addr, scheme, "listening");
         }
         shutdown_signal().await;
         tracing::info!("shutting down");
@@ -644,6 +684,9 @@ pub(crate) struct LocalServer {
     /// The idle sweep, not started yet: a listening server runs it on a thread, one
     /// without a listener on tokio's clock ([`LocalServer::start_idle_sweep`]).
     idle_timeout: Option<Duration>,
+    /// How often the metrics collector runs (on a thread for a listening server, on
+    /// tokio's clock for one without: [`LocalServer::start_collector`]).
+    metrics_interval: Duration,
 }
 
 impl LocalServer {
@@ -652,6 +695,15 @@ impl LocalServer {
         ServerHandle {
             inner: self.inner.clone(),
         }
+    }
+
+    /// Starts the metrics collector on tokio's clock (a paused clock drives it). A
+    /// server without a listener calls this once; a listening one collects on a thread.
+    pub(crate) fn start_collector(&self) {
+        tokio::spawn(collect_metrics(
+            Arc::downgrade(&self.inner),
+            self.metrics_interval,
+        ));
     }
 
     /// Starts the idle sweep on tokio's clock (a paused clock drives it). A server
@@ -946,6 +998,7 @@ pub(crate) struct ServerInner {
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     grace_period: Duration,
+    telemetry: ServerTelemetry,
 }
 
 impl ServerInner {
@@ -959,6 +1012,8 @@ impl ServerInner {
 struct SessionEntry {
     chan: Arc<Chan>,
     idle_sweeps: u32,
+    /// Its counts, for the metrics collector.
+    tracked: Tracked,
 }
 
 /// A session's place in the registry, given back when dropped (however the session's
@@ -968,11 +1023,21 @@ struct Registered {
     id: u64,
     /// A proxied client's place in the per-address count.
     _charge: Option<Box<IpCharge>>,
+    span: tracing::Span,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.server.lock_sessions().remove(&self.id);
+        let Some(entry) = self.server.lock_sessions().remove(&self.id) else {
+            return;
+        };
+        let reason = entry.chan.known_reason();
+        let code = reason.as_ref().map_or(1006, |r| r.code().code());
+        self.span.in_scope(|| match &reason {
+            Some(reason) => tracing::debug!(code, reason = reason.message(), "session closed"),
+            None => tracing::debug!(code, "session closed without a close frame"),
+        });
+        self.server.telemetry.closed(entry.tracked, code);
     }
 }
 
@@ -1068,12 +1133,14 @@ async fn accept_loop(
                         Some(never) => match **never {},
                     },
                     Err(why) if listening.tls.is_none() && !listening.proxy_protocol => {
+                        crate::telemetry::refused(crate::telemetry::Refused::Limit);
                         tracing::debug!(%remote_addr, ?why, "connection refused with 503");
                         admission.refuse(tcp, why);
                     }
                     Err(why) => {
                         // No plaintext answer on a TLS port (nor before a PROXY header
                         // has been read): the connection is closed.
+                        crate::telemetry::refused(crate::telemetry::Refused::Limit);
                         tracing::debug!(%remote_addr, ?why, "connection refused and closed");
                     }
                 }
@@ -1124,6 +1191,7 @@ async fn serve_proxied(
         }
     };
     if !ticket.count_as(client.ip()) {
+        crate::telemetry::refused(crate::telemetry::Refused::Limit);
         tracing::debug!(%client, "connection refused: too many from this address");
         if listening.tls.is_none() {
             drop(ticket);
@@ -1218,6 +1286,57 @@ async fn sweep_idle(
             return;
         };
         sweep_once(&server, sweeps);
+    }
+}
+
+/// One collection: what the open sessions counted since the last one, and how many
+/// are open, handed to the recorder (after the registry's lock is released).
+fn collect_once(server: &ServerInner) {
+    let (counted, open) = {
+        let mut sessions = server.lock_sessions();
+        let open = sessions.len();
+        let counted = crate::telemetry::collect(sessions.values_mut().map(|e| &mut e.tracked));
+        (counted, open)
+    };
+    server.telemetry.tick(counted, open);
+}
+
+/// The metrics collector of a listening server, on a thread of its own (a tokio timer
+/// would cost every worker's park, as for the idle sweep): hands the sessions' counts
+/// to the `metrics` recorder once per `interval`, through shutdown's grace period too,
+/// until the server is gone (what its last sessions left goes then, when
+/// `ServerTelemetry` is dropped).
+fn collect_metrics_thread(server: std::sync::Weak<ServerInner>, interval: Duration) {
+    crate::telemetry::describe();
+    let spawned = std::thread::Builder::new()
+        .name("ws-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(server) = server.upgrade() else {
+                    return;
+                };
+                collect_once(&server);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "no thread for the metrics collector: metrics are reported when the server ends");
+    }
+}
+
+/// The metrics collector of a server without a listener (the in-process test host),
+/// on tokio's clock, so that a paused clock drives it.
+#[allow(dead_code)]
+async fn collect_metrics(server: std::sync::Weak<ServerInner>, interval: Duration) {
+    crate::telemetry::describe();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(server) = server.upgrade() else {
+            return;
+        };
+        collect_once(&server);
     }
 }
 
@@ -1348,7 +1467,7 @@ async fn http_phase<T: Transport>(
 async fn upgrade<T: Transport>(
     pending: PendingUpgrade,
     server: &Arc<ServerInner>,
-) -> Option<(Registered, Connection<T>)> {
+) -> Option<(Registered, Session<T>)> {
     let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -1373,6 +1492,9 @@ fn into_transport<T: Transport>(upgraded: hyper::upgrade::Upgraded) -> Option<(T
     Some((parts.io.into_inner(), leftover))
 }
 
+/// A session's connection, run inside its span.
+type Session<T> = tracing::instrument::Instrumented<Connection<T>>;
+
 /// Registers the session and builds its connection driver and handler. A panic while
 /// the handler starts (in an extractor, say) closes the session with 1011 like a
 /// panicking handler.
@@ -1381,7 +1503,7 @@ fn start_session<T: Transport>(
     leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
-) -> (Registered, Connection<T>) {
+) -> (Registered, Session<T>) {
     let SessionSetup {
         route,
         start,
@@ -1392,17 +1514,30 @@ fn start_session<T: Transport>(
     let app = &server.app;
     let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
+    let span = crate::telemetry::session_span(
+        id,
+        route.path(),
+        &route.name,
+        info.remote_addr,
+        &info.extensions,
+    );
+    let tracked = Tracked::default();
+    let stats = tracked.stats.clone();
     server.lock_sessions().insert(
         id,
         SessionEntry {
             chan: chan.clone(),
             idle_sweeps: 0,
+            tracked,
         },
     );
+    server.telemetry.opened();
+    span.in_scope(|| tracing::debug!("session opened"));
     let registered = Registered {
         server: server.clone(),
         id,
         _charge: charge.map(Box::new),
+        span: span.clone(),
     };
     if server.shutting_down.load(Ordering::SeqCst) {
         chan.request_close(going_away());
@@ -1414,7 +1549,7 @@ fn start_session<T: Transport>(
         Ok(handler) => handler,
         Err(panic) => {
             let message = crate::error::panic_message(&*panic);
-            tracing::error!(route = &*route.label, panic = %message, "WebSocket session start panicked");
+            span.in_scope(|| tracing::error!(panic = %message, "WebSocket session start panicked"));
             Box::pin(
                 async move { Err(crate::error::HandlerError::new(format!("panic: {message}"))) },
             )
@@ -1430,8 +1565,9 @@ fn start_session<T: Transport>(
         stage,
         handler,
         route.label.clone(),
-    );
-    (registered, connection)
+    )
+    .with_stats(stats);
+    (registered, connection.instrument(span))
 }
 
 #[cfg(test)]
@@ -1472,6 +1608,7 @@ mod tests {
             shutting_down: AtomicBool::default(),
             shutdown_tx,
             grace_period: Duration::from_secs(1),
+            telemetry: ServerTelemetry::default(),
         });
         let task = serve_connection(tcp, remote, false, ticket, server, shutdown_rx);
         let size = std::mem::size_of_val(&task);

@@ -137,6 +137,7 @@ impl TestApp {
     pub fn try_from_server(server: EmbeddedServer) -> Result<Self, ServerError> {
         let server = server.into_local()?;
         server.start_idle_sweep();
+        server.start_collector();
         Ok(Self {
             server,
             client: Client::new(),

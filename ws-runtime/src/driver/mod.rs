@@ -41,6 +41,7 @@ use crate::options::WebSocketOptions;
 use crate::protocol::frame::{OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, first_byte};
 use crate::protocol::{Decoder, Encoder, Event, Flow, ProtocolError, Role, Sink, Stage};
 use crate::session::{EngineSide, Outbound};
+use crate::telemetry::{Counts, SessionStats};
 use crate::transport::Transport;
 
 use close::{CloseAction, CloseConfig, CloseEvent, CloseState};
@@ -168,6 +169,10 @@ pub(crate) struct Connection<T: Transport> {
     read_budget: usize,
     rate: Option<Box<RateLimit>>,
     write_buffer_size: usize,
+    /// Frames and bytes each way, in plain integers; stored in `stats` (for the
+    /// server's metrics collector) when the task yields.
+    counts: Counts,
+    stats: Option<Arc<SessionStats>>,
 }
 
 impl<T: Transport> Future for Connection<T> {
@@ -307,10 +312,26 @@ impl<T: Transport> Connection<T> {
                 })
             }),
             write_buffer_size: settings.write_buffer_size,
+            counts: Counts::default(),
+            stats: None,
         }
     }
 
+    /// Publishes what the connection counts to `stats` whenever its task yields.
+    pub(crate) fn with_stats(mut self, stats: Arc<SessionStats>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let poll = self.drive_passes(cx);
+        if let Some(stats) = &self.stats {
+            stats.store(&self.counts);
+        }
+        poll
+    }
+
+    fn drive_passes(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.chan.running();
         self.read_budget = READ_BUDGET;
         for _ in 0..POLL_BUDGET {
@@ -502,6 +523,8 @@ impl<T: Transport> Connection<T> {
         if discard {
             self.inbox.clear();
         } else if !self.inbox.is_empty() {
+            self.counts.frames_in += self.inbox.len() as u64;
+            self.counts.bytes_in += bytes as u64;
             self.chan.deliver(&mut self.inbox, bytes, cx.waker());
         }
         // Stopped for room with every byte used: no read returned `Pending`, so the
@@ -546,12 +569,12 @@ impl<T: Transport> Connection<T> {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(Ok(()))) => CloseReason::new(CloseCode::NORMAL, ""),
             Ok(Poll::Ready(Err(err))) => {
-                tracing::error!(route = &*self.route, error = %err, "WebSocket handler failed");
+                tracing::error!(error = %err, "WebSocket handler failed");
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
             Err(panic) => {
                 let message = crate::error::panic_message(&*panic);
-                tracing::error!(route = &*self.route, panic = %message, "WebSocket handler panicked");
+                tracing::error!(panic = %message, "WebSocket handler panicked");
                 CloseReason::new(CloseCode::INTERNAL_ERROR, "Internal server error")
             }
         };
@@ -715,6 +738,8 @@ impl<T: Transport> Connection<T> {
     fn on_written(&mut self, cx: &mut Context<'_>) -> bool {
         if self.unreported > 0 {
             self.chan.mark_active();
+            self.counts.frames_out += self.unreported;
+            self.counts.bytes_out += self.unreported_bytes as u64;
         }
         self.chan.written(
             std::mem::take(&mut self.unreported),
@@ -765,6 +790,10 @@ impl<T: Transport> Connection<T> {
                 }
                 if self.batch.is_empty() {
                     break 'take;
+                }
+                let depth = self.batch.len() as u64;
+                if depth > self.counts.queue_high {
+                    self.counts.queue_high = depth;
                 }
             }
             while let Some(outbound) = self.batch.pop_front() {
@@ -888,7 +917,8 @@ impl<T: Transport> Connection<T> {
         self.unreported += 1;
         self.unreported_bytes += match outbound {
             Outbound::Frame(frame) => frame.len(),
-            Outbound::Wire(wire) => wire.len(),
+            // A broadcast's encoded frame: its payload is what follows the header.
+            Outbound::Wire(wire) => wire.len() - wire_header_len(wire),
         };
     }
 
@@ -936,4 +966,14 @@ struct WriteOutcome {
     failure: Option<String>,
     /// Frames taken from the queue wait for the next pass.
     more: bool,
+}
+
+/// The header length of an encoded unmasked frame (a broadcast's shared bytes).
+fn wire_header_len(wire: &[u8]) -> usize {
+    match wire.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => wire.len(),
+    }
 }
