@@ -25,6 +25,10 @@
 //! by axum through hyper's upgrade; axum owns the listener. Ctrl-C shuts axum down
 //! gracefully and closes every session with 1001.
 
+// ws-new: template
+// ws-new: ws-features axum
+// ws-new: deps axum
+// ws-new: test /ws/room/lobby "Welcome to lobby"
 mod common;
 
 use std::net::SocketAddr;
