@@ -89,6 +89,25 @@ async fn chat(
     Ok(())
 }
 
+/// The rooms' figures, as JSON.
+#[get("/stats")]
+async fn stats(State(rooms): State<Rooms<String>>) -> HttpResponse {
+    HttpResponse::new(StatusCode::OK, "application/json", stats_json(&rooms))
+}
+
+/// The users in the chat on every node, one a line.
+#[get("/presence")]
+async fn presence(State(rooms): State<Rooms<String>>) -> String {
+    let mut names: Vec<String> = rooms
+        .presence(ROOM)
+        .await
+        .into_iter()
+        .map(|entry| entry.meta.as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names.join("\n")
+}
+
 fn stats_json(rooms: &Rooms<String>) -> String {
     let s = rooms.stats();
     format!(
@@ -141,31 +160,13 @@ async fn main() -> Result<(), ServerError> {
             timeout = 15s,
             max_frame_size = 64KiB,
         });
-        let (for_stats, for_presence) = (rooms.clone(), rooms.clone());
         let rooms_node = rooms.node();
         app.state(rooms);
         app.state(Node(format!("{:04x}", rooms_node & 0xffff)));
         app.get("/", |_| async { HttpResponse::html(PAGE) });
         app.get("/health", |_| async { HttpResponse::text("ok") });
-        app.get("/stats", move |_| {
-            let body = stats_json(&for_stats);
-            async move { HttpResponse::text(body) }
-        });
-        app.get("/presence", move |_| {
-            let rooms = for_presence.clone();
-            async move {
-                let mut names: Vec<String> = rooms
-                    .presence(ROOM)
-                    .await
-                    .into_iter()
-                    .map(|entry| entry.meta.as_str().unwrap_or_default().to_owned())
-                    .collect();
-                names.sort();
-                HttpResponse::text(names.join("\n"))
-            }
-        });
         //+metrics: app.prometheus_route("/metrics");
-        routing!(app, chat);
+        routing!(app, chat, stats, presence);
     })
     .start()
     .await

@@ -138,6 +138,43 @@
 //! # }
 //! ```
 //!
+//! # HTTP routes
+//!
+//! [`#[get]`](macro@get), [`#[post]`](macro@post), [`#[put]`](macro@put),
+//! [`#[patch]`](macro@patch) and [`#[delete]`](macro@delete) make plain HTTP handlers
+//! with the same extractors ([`State`], [`Path`], [`Query`], ...) and the body as
+//! [`Json<T>`](Json); `routing!` adds them beside the WebSocket handlers:
+//!
+//! ```
+//! use ws::prelude::*;
+//!
+//! struct Motd(String);
+//!
+//! #[get("/motd/{lang}")]
+//! async fn motd(State(motd): State<Motd>, Path(lang): Path<String>) -> HttpResponse {
+//!     HttpResponse::json(&serde_json::json!({ "lang": lang, "text": motd.0 }))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = ws::test::TestApp::new(|app| {
+//!     app.state(Motd("hello".into()));
+//!     routing!(app, motd);
+//! });
+//! let answer = app.get("/motd/en").await.unwrap();
+//! assert_eq!(answer.status, StatusCode::OK);
+//! assert_eq!(answer.text(), r#"{"lang":"en","text":"hello"}"#);
+//! # }
+//! ```
+//!
+//! # Inside axum
+//!
+//! With the `axum` feature, `Application::into_service` mounts an application in an
+//! axum `Router` (`nest_service`, `RouterExt::web_sockets`), and `WebSocketUpgrade`
+//! lets an axum handler run a `ws` session; the `tower` feature alone gives the tower
+//! `Service` (`AppService`). `examples/axum.rs` shows both, and the README's "axum and
+//! tower" section.
+//!
 //! Everything the macros generate is plain use of the public API of this crate: a
 //! [`Route`] built from the handler, [`WebSocketOptions`] setters, [`EmbeddedServer`]
 //! setters. Setting `WS_MACROS_DEBUG=1` while compiling prints each expansion to stderr
@@ -150,7 +187,8 @@
 
 #[doc(inline)]
 pub use ws_macros::{
-    embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+    delete, embedded_server, get, install, patch, post, put, routing, web_socket,
+    web_socket_client, web_socket_raw,
 };
 pub use ws_runtime::*;
 
@@ -161,7 +199,8 @@ pub use ws_runtime::*;
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        embedded_server, install, routing, web_socket, web_socket_client, web_socket_raw,
+        delete, embedded_server, get, install, patch, post, put, routing, web_socket,
+        web_socket_client, web_socket_raw,
     };
     #[cfg(feature = "tls")]
     #[doc(no_inline)]
@@ -170,11 +209,14 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use ws_runtime::extension::Deflate;
     #[doc(no_inline)]
+    pub use ws_runtime::http::StatusCode;
+    #[doc(no_inline)]
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,
-        EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpResponse, Incoming,
-        JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query, Rejection, RemoteAddr,
-        Result, Rooms, ServerError, State, Text, WebSocketOptions, WebSocketSession,
+        EmbeddedServer, Error, Frame, HandshakeRequest, Headers, HttpRequest, HttpResponse,
+        Incoming, Json, JsonConverter, Member, Occupant, Outgoing, Path, Principal, Query,
+        Rejection, RemoteAddr, Result, Rooms, ServerError, State, Text, WebSocketOptions,
+        WebSocketSession,
     };
 }
 
@@ -187,28 +229,38 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::option::Option::{self, None, Some};
     pub use std::result::Result::{self, Err, Ok};
+    pub use std::sync::Arc;
     pub use std::time::Duration;
     pub use std::vec::Vec;
 
-    pub use ws_runtime::__private::{BoxHandlerFuture, SessionStart, StartupCheck};
+    pub use ws_runtime::__private::{
+        BoxHandlerFuture, HttpCall, HttpFuture, HttpHandler, SessionStart, StartupCheck, rejected,
+    };
     pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated};
     pub use ws_runtime::{
-        HandlerError, HandlerParam, HandshakeRequest, IntoHandlerResult, Rejection, Rsv,
-        SessionParts,
+        HandlerError, HandlerParam, HandshakeRequest, HttpParam, IntoHandlerResult,
+        IntoHttpResponse, Rejection, Rsv, SessionParts,
     };
 
-    use ws_runtime::{Frame, Incoming, Route};
+    use ws_runtime::{Frame, HttpResponse, Incoming, Routable};
 
-    /// Implemented by the hidden struct `#[web_socket]` puts beside each handler;
-    /// `routing!(app, echo)` calls `<echo as RouteDef>::route()`.
+    /// Implemented by the hidden struct `#[web_socket]` (or `#[get]`, ...) puts beside
+    /// each handler; `routing!(app, echo)` calls `<echo as RouteDef>::route()`.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is not a `#[web_socket]` handler",
-        label = "`routing!` takes the names of `#[web_socket]` or `#[web_socket_raw]` functions",
-        note = "add `#[web_socket(\"/path\")]` to the handler function"
+        label = "`routing!` takes the names of `#[web_socket]`, `#[web_socket_raw]` or HTTP (`#[get]`, `#[post]`, ...) functions",
+        note = "add `#[web_socket(\"/path\")]` (or `#[get(\"/path\")]`) to the handler function"
     )]
     pub trait RouteDef {
+        /// What the route is: a WebSocket `Route` or an `HttpRoute`.
+        type Route: Routable;
         /// The handler's route.
-        fn route() -> Route;
+        fn route() -> Self::Route;
+    }
+
+    /// Converts what an HTTP handler returned.
+    pub fn into_http_response<R: IntoHttpResponse>(response: R) -> HttpResponse {
+        response.into_http_response()
     }
 
     /// What `for frame in <...incoming>` receives from.

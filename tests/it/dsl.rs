@@ -339,7 +339,9 @@ async fn spawned(incoming: Incoming, outgoing: Outgoing) -> Result<()> {
         }
         count
     });
-    let count = reader.await.map_err(|e| Error::Convert(e.to_string()))?;
+    let count = reader
+        .await
+        .map_err(|e| Error::Convert(ws::ConvertError::new(e.to_string())))?;
     outgoing.send(format!("{count} texts")).await
 }
 

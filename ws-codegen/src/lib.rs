@@ -16,6 +16,7 @@
 mod debug;
 mod diag;
 pub mod embedded_server;
+pub mod http;
 pub mod install;
 mod lit;
 mod paths;

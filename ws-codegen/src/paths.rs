@@ -84,6 +84,24 @@ exported_paths! {
     next_frame => __private::next_frame;
     /// `__private::no_frame`.
     no_frame => __private::no_frame;
+    /// `HttpRoute`.
+    http_route => HttpRoute;
+    /// `http::Method`.
+    http_method => http::Method;
+    /// `__private::HttpCall`: the request an HTTP handler's extractors read.
+    http_call => __private::HttpCall;
+    /// `__private::HttpHandler`.
+    http_handler => __private::HttpHandler;
+    /// `__private::HttpFuture`.
+    http_future => __private::HttpFuture;
+    /// `__private::HttpParam`: the HTTP extractor trait.
+    http_param => __private::HttpParam;
+    /// `__private::rejected`: an extractor's refusal as the handler's future.
+    rejected => __private::rejected;
+    /// `__private::into_http_response`.
+    http_response_fn => __private::into_http_response;
+    /// `__private::Arc`.
+    arc => __private::Arc;
     /// `__private::Duration`.
     duration => __private::Duration;
     /// `__private::Box`.

@@ -72,7 +72,7 @@
 //! the source file first.
 
 use proc_macro::TokenStream;
-use ws_codegen::{embedded_server, install, routing, web_socket};
+use ws_codegen::{embedded_server, http, install, routing, web_socket};
 
 /// Declares a WebSocket handler (Ktor's `webSocket("/path") { ... }`).
 ///
@@ -206,6 +206,93 @@ pub fn web_socket(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn web_socket_raw(args: TokenStream, item: TokenStream) -> TokenStream {
     web_socket::expand(args.into(), item.into(), web_socket::Kind::Raw).into()
+}
+
+/// Declares a plain HTTP `GET` handler: `#[get("/rooms")]` on an `async fn` whose
+/// parameters are extractors, as a `#[web_socket]` handler's are (`Path<T>`,
+/// `Query<T>`, `Headers`, `State<T>`, `RemoteAddr`, `Principal<T>`, the request head
+/// `HttpRequest`, and the body as `Json<T>`, `Bytes` or `String`), and whose return
+/// value is the response (`HttpResponse`, `Json<T>`, `String`, `StatusCode`, or a
+/// `Result` of them). [`routing!`] adds it beside the WebSocket routes; `guard = ...`
+/// and `routing!(app, authenticate(guard) { .. })` put guards in front of it.
+///
+/// [`#[post]`](macro@post), [`#[put]`](macro@put), [`#[patch]`](macro@patch) and
+/// [`#[delete]`](macro@delete) are the same for their methods.
+///
+/// An extractor that refuses the request answers it (`400` with the reason for a bad
+/// path parameter, query or body; a missing `State<T>` stops the server at start-up);
+/// a body is read up to 1 MiB (`413` past it).
+///
+/// ```
+/// use ws::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Rooms(std::sync::Mutex<Vec<String>>);
+///
+/// #[get("/rooms")]
+/// async fn list(State(rooms): State<Rooms>) -> HttpResponse {
+///     HttpResponse::json(&*rooms.0.lock().unwrap())
+/// }
+///
+/// #[post("/rooms/{name}")]
+/// async fn create(Path(name): Path<String>, State(rooms): State<Rooms>) -> StatusCode {
+///     rooms.0.lock().unwrap().push(name);
+///     StatusCode::CREATED
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app = ws::test::TestApp::new(|app| {
+///     app.state(Rooms::default());
+///     routing!(app, list, create);
+/// });
+/// let created = app
+///     .request(ws::http::Request::post("/rooms/lobby").body(Default::default()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(created.status, StatusCode::CREATED);
+/// assert_eq!(app.get("/rooms").await.unwrap().text(), r#"["lobby"]"#);
+/// # }
+/// ```
+///
+/// # The most common mistake
+///
+/// ```compile_fail
+/// use ws::prelude::*;
+///
+/// // error: `WebSocketSession` is not available in an HTTP handler
+/// #[get("/chat")]
+/// async fn chat(session: WebSocketSession) -> HttpResponse {
+///     HttpResponse::text("")
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn get(args: TokenStream, item: TokenStream) -> TokenStream {
+    http::expand(args.into(), item.into(), http::HttpMethod::Get).into()
+}
+
+/// Declares a plain HTTP `POST` handler: see [`#[get]`](macro@get).
+#[proc_macro_attribute]
+pub fn post(args: TokenStream, item: TokenStream) -> TokenStream {
+    http::expand(args.into(), item.into(), http::HttpMethod::Post).into()
+}
+
+/// Declares a plain HTTP `PUT` handler: see [`#[get]`](macro@get).
+#[proc_macro_attribute]
+pub fn put(args: TokenStream, item: TokenStream) -> TokenStream {
+    http::expand(args.into(), item.into(), http::HttpMethod::Put).into()
+}
+
+/// Declares a plain HTTP `PATCH` handler: see [`#[get]`](macro@get).
+#[proc_macro_attribute]
+pub fn patch(args: TokenStream, item: TokenStream) -> TokenStream {
+    http::expand(args.into(), item.into(), http::HttpMethod::Patch).into()
+}
+
+/// Declares a plain HTTP `DELETE` handler: see [`#[get]`](macro@get).
+#[proc_macro_attribute]
+pub fn delete(args: TokenStream, item: TokenStream) -> TokenStream {
+    http::expand(args.into(), item.into(), http::HttpMethod::Delete).into()
 }
 
 /// Marks a client handler: an `async fn` taking the [`WebSocketSession`] a

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::frame::CloseReason;
+use crate::frame::{CloseReason, Frame};
 
 /// The result type of session operations; `Result<()>` in a handler signature.
 pub type Result<T = (), E = Error> = std::result::Result<T, E>;
@@ -26,9 +26,10 @@ pub enum Error {
     /// `send_serialized` / `receive_deserialized` without a `content_converter` installed.
     #[error("no content converter installed: add `content_converter = ...` to install!")]
     NoConverter,
-    /// The content converter could not convert the value or frame.
+    /// The content converter could not convert the value or the received frame (which
+    /// the error carries, so that a handler can answer it and go on receiving).
     #[error("content conversion failed: {0}")]
-    Convert(String),
+    Convert(ConvertError),
 }
 
 /// The error a `#[web_socket]` handler returned (or its panic), kept with its source
@@ -113,6 +114,74 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_string())
 }
+
+/// A value or frame the content converter could not convert: what
+/// `Error::Convert` carries.
+///
+/// From `receive_deserialized`, [`frame`](Self::frame) is the frame that did not
+/// convert, so a handler can answer it and go on:
+///
+/// ```no_run
+/// # use ws_runtime::{Error, WebSocketSession};
+/// # #[derive(serde::Deserialize)] struct Move { x: i32 }
+/// # async fn handler(session: WebSocketSession) -> ws_runtime::Result<()> {
+/// loop {
+///     match session.receive_deserialized::<Move>().await {
+///         Ok(Some(Move { x })) => session.send(format!("moved to {x}")).await?,
+///         Ok(None) => return Ok(()),
+///         Err(Error::Convert(e)) => session.send(format!("not a move: {e}")).await?,
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvertError {
+    message: String,
+    frame: Option<Frame>,
+}
+
+impl ConvertError {
+    /// An error with a message and no frame (a value that did not serialize).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            frame: None,
+        }
+    }
+
+    /// An error about a received frame.
+    pub fn with_frame(message: impl Into<String>, frame: Frame) -> Self {
+        Self {
+            message: message.into(),
+            frame: Some(frame),
+        }
+    }
+
+    /// What went wrong, as the converter or serde said it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The received frame that did not convert (`None` for a value that did not
+    /// serialize).
+    pub fn frame(&self) -> Option<&Frame> {
+        self.frame.as_ref()
+    }
+
+    /// The frame, by value.
+    pub fn into_frame(self) -> Option<Frame> {
+        self.frame
+    }
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConvertError {}
 
 #[cfg(test)]
 mod tests {

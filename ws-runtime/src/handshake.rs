@@ -23,7 +23,7 @@ use crate::admission::{Admission, IpCharge};
 use crate::extension::{NegotiatedSet, negotiate, parse_extensions_header};
 use crate::extract::AnyPrincipal;
 use crate::extract::{HandshakeRequest, Rejection};
-use crate::http_route::{HttpFuture, HttpResponse};
+use crate::http_route::{HttpFuture, HttpResponse, rejection_response, serve_http};
 use crate::path::PathParams;
 use crate::proxy::Resolved;
 use crate::router::{AppInner, HttpMatch};
@@ -65,7 +65,8 @@ pub(crate) struct Service {
 }
 
 type Body = Full<Bytes>;
-type ServiceFuture = Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
+pub(crate) type ServiceFuture =
+    Either<Ready<Result<Response<Body>, Infallible>>, HttpResponseFuture>;
 
 /// A plain HTTP handler's future (or a guarded handshake's), mapped to hyper's
 /// response type.
@@ -85,66 +86,23 @@ fn respond(response: HttpResponse) -> ServiceFuture {
     Either::Left(ready(Ok(response.into_inner())))
 }
 
-/// The answer to a refused handshake: the rejection's status, headers and reason, with
-/// `nosniff` and the reason escaped (see [`Rejection`]).
-pub(crate) fn rejection_response(rejection: Rejection) -> HttpResponse {
-    let (status, message, headers) = rejection.into_parts();
-    let custom_type = headers.contains_key(header::CONTENT_TYPE);
-    let mut response = if custom_type {
-        let mut response = HttpResponse::new(status, "text/plain; charset=utf-8", message);
-        response.0.headers_mut().remove(header::CONTENT_TYPE);
-        response
-    } else {
-        HttpResponse::status(status, escape_reflected(&message))
-    };
-    for (name, value) in &headers {
-        response.0.headers_mut().append(name, value.clone());
-    }
-    if status == StatusCode::UPGRADE_REQUIRED {
-        // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: and the protocol.
-        response = response
-            .header(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            )
-            .header(header::UPGRADE, HeaderValue::from_static("websocket"));
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED && !headers.contains_key(header::ALLOW) {
-        // RFC 9110 §15.5.6: a 405 must name the methods the target supports; a
-        // WebSocket route is reached by GET only (RFC 6455 §4.2.1 item 1).
-        response = response.header(header::ALLOW, HeaderValue::from_static("GET"));
-    }
-    response
-}
-
-/// A reason as it may be sent in a `text/plain` body: markup characters and controls
-/// (but newlines) escaped, whatever the reason quotes from the request.
-pub(crate) fn escape_reflected(message: &str) -> std::borrow::Cow<'_, str> {
-    let escape = |c: char| matches!(c, '<' | '>' | '&') || (c.is_control() && c != '\n');
-    if !message.chars().any(escape) {
-        return std::borrow::Cow::Borrowed(message);
-    }
-    let mut out = String::with_capacity(message.len() + 16);
-    for c in message.chars() {
-        if escape(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 fn reject(rejection: Rejection) -> ServiceFuture {
     respond(rejection_response(rejection))
 }
 
-impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
+/// Any request body: hyper's own, or a framework's (axum's `Body`) when the application
+/// is mounted as a tower service. The body of a handshake is refused unread.
+impl<B> hyper::service::Service<Request<B>> for Service
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = ServiceFuture;
 
-    fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, req: Request<B>) -> Self::Future {
         let path = req.uri().path();
         let ws_routes = self.app.match_ws(path);
         let wants_upgrade = header_has_token(req.headers(), header::UPGRADE, "websocket");
@@ -152,7 +110,26 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for Service {
         if ws_routes.is_empty() || (!wants_upgrade && self.app.has_http_route(req.method(), path)) {
             return self.http(req);
         }
-        let accepted = match self.validate(req, ws_routes) {
+        self.handshake(req, ws_routes)
+    }
+}
+
+impl Service {
+    /// The handshake of a request for one given route, without route matching (an
+    /// axum handler's upgrade, its path already routed by axum).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn call_route<B>(&self, req: Request<B>, route: &Arc<Route>) -> ServiceFuture {
+        self.handshake(req, vec![(route, PathParams::default())])
+    }
+
+    /// Validates an upgrade against its candidate routes, runs the guards and
+    /// extractors, and answers.
+    fn handshake<B>(
+        &self,
+        req: Request<B>,
+        candidates: Vec<(&Arc<Route>, PathParams)>,
+    ) -> ServiceFuture {
+        let accepted = match self.validate(req, candidates) {
             Ok(accepted) => accepted,
             Err(rejection) => {
                 telemetry::refused(Refused::from_status(rejection.status));
@@ -193,10 +170,30 @@ pub(crate) struct Accepted {
 }
 
 impl Service {
-    fn http(&self, req: Request<hyper::body::Incoming>) -> ServiceFuture {
-        let (parts, _body) = req.into_parts();
+    fn http<B>(&self, req: Request<B>) -> ServiceFuture
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
         match self.app.match_http(&parts.method, parts.uri.path()) {
-            HttpMatch::Found(handler) => Either::Right(HttpResponseFuture(handler(parts))),
+            HttpMatch::Found(route, params) => {
+                let resolved = match &self.app.proxies {
+                    Some(proxies) => proxies.resolve(self.peer_addr, &parts.headers),
+                    None => Resolved {
+                        addr: self.peer_addr,
+                        secure: None,
+                        host: None,
+                    },
+                };
+                let secure = resolved.secure.unwrap_or(self.secure);
+                let addrs = (resolved.addr, self.peer_addr, secure);
+                let state = self.app.state.clone();
+                Either::Right(HttpResponseFuture(Box::pin(serve_http(
+                    route, state, parts, body, params, addrs,
+                ))))
+            }
             HttpMatch::MethodNotAllowed(allow) => {
                 let allow =
                     HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET"));
@@ -212,9 +209,9 @@ impl Service {
     }
 
     /// Validates an upgrade request against the candidate routes of its path.
-    fn validate(
+    fn validate<B>(
         &self,
-        req: Request<hyper::body::Incoming>,
+        req: Request<B>,
         mut candidates: Vec<(&Arc<Route>, PathParams)>,
     ) -> Result<Accepted, Rejection> {
         let headers = req.headers();

@@ -17,7 +17,12 @@
 //! once, [`Rooms`] many named groups of them, in one process or across many over
 //! Redis. [`client`] runs the same engine in the client role (the same session type
 //! and options), and [`test`](mod@test) serves an application over in-memory connections for
-//! tests. `docs/architecture.md` in the repository describes the shape.
+//! tests. Plain HTTP routes ([`HttpRoute`], what `#[get]` builds) take the same
+//! extractors ([`HttpParam`]) and answer with an [`HttpResponse`] ([`IntoHttpResponse`]);
+//! [`ContentConverter`] is the extension point of `send_serialized` /
+//! `receive_deserialized`. With the `tower` / `axum` features, `AppService` mounts an
+//! application in another HTTP server (an axum `Router`) over the same handshake and
+//! engine. `docs/architecture.md` in the repository describes the shape.
 //!
 //! ```
 //! use ws_runtime::{EmbeddedServer, Frame, Route, WebSocketSession};
@@ -60,6 +65,8 @@ pub mod fuzz;
 mod guard;
 mod handshake;
 mod http_route;
+#[cfg(feature = "tower")]
+mod mount;
 mod options;
 mod path;
 #[cfg(feature = "prometheus")]
@@ -81,15 +88,23 @@ mod transport;
 
 pub use admission::ServerLimits;
 pub use connections::{Broadcast, Connections, Member};
+#[cfg(feature = "msgpack")]
+pub use convert::MessagePackConverter;
 pub use convert::{ContentConverter, JsonConverter};
-pub use error::{Error, HandlerError, IntoHandlerResult, Result};
+pub use error::{ConvertError, Error, HandlerError, IntoHandlerResult, Result};
 pub use extract::{
     HandlerParam, HandshakeRequest, Headers, Path, Query, Rejection, RemoteAddr, SessionParts,
     StartupContext, State, StateMap,
 };
 pub use frame::{CloseCode, CloseReason, Codes, Fragment, Frame, FrameType, Rsv, Text};
 pub use guard::{Guard, GuardFn, Principal};
-pub use http_route::{HttpRequest, HttpResponse};
+pub use http_route::{
+    HTTP_BODY_LIMIT, HttpParam, HttpRequest, HttpResponse, HttpRoute, IntoHttpResponse, Json,
+};
+#[cfg(feature = "tower")]
+pub use mount::{AppService, AppServiceFuture};
+#[cfg(feature = "axum")]
+pub use mount::{RouterExt, WebSocketUpgrade};
 pub use options::{AllowedOrigins, ChannelOverflow, OptionsError, WebSocketOptions};
 pub use path::{PathError, PathParams, PathPattern};
 pub use rooms::{
@@ -98,7 +113,7 @@ pub use rooms::{
     RoomsBuilder, RoomsStats, SessionId,
 };
 pub use routing::Route;
-pub use server::{Application, Connector, EmbeddedServer, RunningServer, ServerHandle};
+pub use server::{Application, Connector, EmbeddedServer, Routable, RunningServer, ServerHandle};
 pub use session::{Incoming, Outgoing, Recv, SendFrame, TrySendError, WebSocketSession};
 pub use startup::{ConfigError, ServerError};
 #[cfg(feature = "tls")]
@@ -120,5 +135,6 @@ pub mod http {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::extract::StartupCheck;
+    pub use crate::http_route::{HttpCall, HttpFuture, HttpHandler, rejected};
     pub use crate::routing::{BoxHandlerFuture, SessionStart};
 }

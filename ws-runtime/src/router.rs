@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::extract::StateMap;
-use crate::http_route::{HttpFuture, HttpRequest, HttpRoute};
+use crate::http_route::HttpRoute;
 use crate::options::WebSocketOptions;
 use crate::path::PathParams;
 use crate::proxy::TrustedProxies;
@@ -21,8 +21,8 @@ use crate::startup::ConfigError;
 pub(crate) struct AppInner {
     pub(crate) options: WebSocketOptions,
     pub(crate) routes: Vec<Arc<Route>>,
-    pub(crate) http_routes: Vec<HttpRoute>,
-    pub(crate) state: StateMap,
+    pub(crate) http_routes: Vec<Arc<HttpRoute>>,
+    pub(crate) state: Arc<StateMap>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) origins: OriginCheck,
     pub(crate) proxies: Option<Arc<TrustedProxies>>,
@@ -55,12 +55,12 @@ impl AppInner {
 
     pub(crate) fn match_http(&self, method: &Method, path: &str) -> HttpMatch {
         let mut allowed = Vec::new();
-        let mut best: Option<(&HttpRoute, usize)> = None;
+        let mut best: Option<(&Arc<HttpRoute>, PathParams, usize)> = None;
         for route in &self.http_routes {
-            if let Some((_, statics)) = route.pattern.matches(path) {
+            if let Some((params, statics)) = route.pattern.matches(path) {
                 if route.method == method {
-                    if best.is_none_or(|(_, s)| statics > s) {
-                        best = Some((route, statics));
+                    if best.as_ref().is_none_or(|(_, _, s)| statics > *s) {
+                        best = Some((route, params, statics));
                     }
                 } else {
                     allowed.push(route.method.as_str());
@@ -68,7 +68,7 @@ impl AppInner {
             }
         }
         match best {
-            Some((route, _)) => HttpMatch::Found(route.handler.clone()),
+            Some((route, params, _)) => HttpMatch::Found(route.clone(), params),
             None if !allowed.is_empty() => HttpMatch::MethodNotAllowed(allowed.join(", ")),
             None => HttpMatch::NotFound,
         }
@@ -77,7 +77,7 @@ impl AppInner {
 
 /// The outcome of matching a plain HTTP request.
 pub(crate) enum HttpMatch {
-    Found(Arc<dyn Fn(HttpRequest) -> HttpFuture + Send + Sync>),
+    Found(Arc<HttpRoute>, PathParams),
     MethodNotAllowed(String),
     NotFound,
 }
@@ -101,6 +101,30 @@ pub(crate) fn duplicate_routes(routes: &[Route]) -> Vec<ConfigError> {
                     protocol: route.protocol.as_ref().map(|p| p.to_string()),
                     first: format!("`{}` ({})", earlier.name, earlier.location),
                     second: at.clone(),
+                });
+            }
+        }
+    }
+    errors
+}
+
+/// Two HTTP routes that answer the same method on the same paths, each pair once.
+pub(crate) fn duplicate_http_routes(routes: &[HttpRoute]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        if route.path_error.is_some() {
+            continue;
+        }
+        for earlier in &routes[..i] {
+            if earlier.path_error.is_none()
+                && earlier.method == route.method
+                && earlier.pattern.same_shape(&route.pattern)
+            {
+                errors.push(ConfigError::DuplicateHttpRoute {
+                    method: route.method.to_string(),
+                    path: route.pattern.as_str().to_string(),
+                    first: format!("`{}` ({})", earlier.name, earlier.location),
+                    second: format!("`{}` ({})", route.name, route.location),
                 });
             }
         }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(feature = "tls")]
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,7 +30,6 @@ use crate::guard::{Guard, SharedGuard};
 use crate::handshake::{PendingUpgrade, Service, SessionSetup, UpgradeSlot};
 use crate::http_route::{HttpRequest, HttpResponse, HttpRoute};
 use crate::options::WebSocketOptions;
-use crate::path::PathPattern;
 use crate::protocol::Stage;
 use crate::proxy::{TrustedProxies, read_proxy_header};
 use crate::router::AppInner;
@@ -79,9 +79,10 @@ impl Application {
         self
     }
 
-    /// Adds a WebSocket route (what `routing!(app, handler)` calls).
-    pub fn route(&mut self, route: Route) -> &mut Self {
-        self.routes.push(route);
+    /// Adds a route: a WebSocket [`Route`] or an [`HttpRoute`] (what
+    /// `routing!(app, handler)` calls, for `#[web_socket]` and `#[get]` handlers alike).
+    pub fn route(&mut self, route: impl Routable) -> &mut Self {
+        route.add_to(self);
         self
     }
 
@@ -105,7 +106,9 @@ impl Application {
         self
     }
 
-    /// Serves a plain HTTP `GET` endpoint (a page, a health check).
+    /// Serves a plain HTTP `GET` endpoint (a page, a health check) with a closure of
+    /// the request head. A handler that takes extractors (`State<T>`, `Path<T>`,
+    /// `Json<T>`, ...) is a `#[get("/path")]` function, added with `routing!`.
     #[track_caller]
     pub fn get<F, Fut>(&mut self, path: &str, handler: F) -> &mut Self
     where
@@ -115,25 +118,14 @@ impl Application {
         self.http(Method::GET, path, handler)
     }
 
-    /// Serves a plain HTTP endpoint for any method.
+    /// Serves a plain HTTP endpoint for any method, with a closure of the request head.
     #[track_caller]
     pub fn http<F, Fut>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
     where
         F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HttpResponse> + Send + 'static,
     {
-        match PathPattern::parse(path) {
-            Ok(pattern) => self
-                .http_routes
-                .push(HttpRoute::new(method, pattern, handler)),
-            Err(e) => {
-                let at = std::panic::Location::caller();
-                self.errors.push(ConfigError::InvalidHttpPath {
-                    at: format!("{}:{}", at.file(), at.line()),
-                    error: e,
-                });
-            }
-        }
+        self.http_routes.push(HttpRoute::new(method, path, handler));
         self
     }
 
@@ -188,8 +180,51 @@ impl Application {
                 }
             }
         }
+        for route in &self.http_routes {
+            let at = format!("`{}` ({})", route.name, route.location);
+            if let Some(e) = &route.path_error {
+                errors.push(ConfigError::InvalidHttpPath {
+                    at: at.clone(),
+                    error: e.clone(),
+                });
+                continue;
+            }
+            let principals: Vec<_> = route.guards.iter().map(|g| g.0.principal()).collect();
+            for check in &route.checks {
+                let ctx = StartupContext {
+                    state: &self.state,
+                    pattern: &route.pattern,
+                    principals: &principals,
+                };
+                if let Err(message) = check(&ctx) {
+                    errors.push(ConfigError::Handler {
+                        handler: at.clone(),
+                        message,
+                    });
+                }
+            }
+        }
         errors.extend(crate::router::duplicate_routes(&self.routes));
+        errors.extend(crate::router::duplicate_http_routes(&self.http_routes));
         errors
+    }
+}
+
+/// What [`Application::route`] adds: a WebSocket [`Route`] or an [`HttpRoute`].
+pub trait Routable {
+    /// Adds itself to the application.
+    fn add_to(self, app: &mut Application);
+}
+
+impl Routable for Route {
+    fn add_to(self, app: &mut Application) {
+        app.routes.push(self);
+    }
+}
+
+impl Routable for HttpRoute {
+    fn add_to(self, app: &mut Application) {
+        app.http_routes.push(self);
     }
 }
 
@@ -574,8 +609,8 @@ impl EmbeddedServer {
             proxies: (!proxies.is_empty()).then(|| Arc::new(proxies)),
             options,
             routes: routes.into_iter().map(Arc::new).collect(),
-            http_routes,
-            state,
+            http_routes: http_routes.into_iter().map(Arc::new).collect(),
+            state: Arc::new(state),
             limits,
         });
         let idle_timeout = app.options.idle_timeout;
@@ -701,6 +736,142 @@ impl LocalServer {
                 }
                 Err(why) => tracing::debug!(%remote_addr, ?why, "connection refused"),
             }
+        }
+    }
+}
+
+impl LocalServer {
+    /// Serves one request that came through another HTTP server (axum, any tower
+    /// stack): the same routes, handshake and answers as a connection of our own. An
+    /// accepted upgrade's session runs in a task of its own over hyper's upgraded
+    /// connection once the `101` has been sent. Each request is admitted against the
+    /// server-wide limits (`max_connections`, `max_handshakes`, per address) as a
+    /// connection would be, and a session holds its place until it ends.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn serve_request<B>(
+        &self,
+        req: http::Request<B>,
+        peer_addr: SocketAddr,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<B>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.serve_with(peer_addr, move |service| {
+            hyper::service::Service::call(service, req)
+        })
+    }
+
+    /// Serves the handshake of one request for `route` (an axum handler's upgrade),
+    /// as [`serve_request`](Self::serve_request) does a request for the app's routes.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn serve_upgrade<B: 'static>(
+        &self,
+        req: http::Request<B>,
+        peer_addr: SocketAddr,
+        route: Route,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<B>
+    {
+        let route = Arc::new(route);
+        self.serve_with(peer_addr, move |service| service.call_route(req, &route))
+    }
+
+    /// Admits a request, runs `call` on a service for it, and runs the session of an
+    /// accepted upgrade.
+    fn serve_with<C: FnOnce(&Service) -> crate::handshake::ServiceFuture + 'static>(
+        &self,
+        peer_addr: SocketAddr,
+        call: C,
+    ) -> impl Future<Output = http::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static + use<C>
+    {
+        let server = self.inner.clone();
+        let counted_as = match &server.app.proxies {
+            Some(proxies) if proxies.contains(peer_addr.ip()) => None,
+            _ => Some(peer_addr.ip()),
+        };
+        let admitted = if server.shutting_down.load(Ordering::SeqCst) {
+            Err(None)
+        } else {
+            server.admission.admit(counted_as).map_err(Some)
+        };
+        let slot: UpgradeSlot = Arc::new(Mutex::new(None));
+        let call = admitted.map(|ticket| {
+            let service = Service {
+                app: server.app.clone(),
+                admission: server.admission.clone(),
+                slot: slot.clone(),
+                peer_addr,
+                secure: false,
+            };
+            (ticket, call(&service))
+        });
+        async move {
+            let (mut ticket, call) = match call {
+                Ok(call) => call,
+                Err(why) => {
+                    let retry = server.admission.limits.retry_after.as_secs().max(1);
+                    let message = why.map_or("the server is shutting down", Refusal::message);
+                    return HttpResponse::status(http::StatusCode::SERVICE_UNAVAILABLE, message)
+                        .header(http::header::RETRY_AFTER, http::HeaderValue::from(retry))
+                        .into_inner();
+                }
+            };
+            let response = match call.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            ticket.handshake_done();
+            let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(PendingUpgrade { on_upgrade, setup }) = pending {
+                tokio::spawn(async move {
+                    let upgraded = match on_upgrade.await {
+                        Ok(upgraded) => upgraded,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "upgrade failed");
+                            return;
+                        }
+                    };
+                    // hyper gives the bytes it read past the request back first itself.
+                    let io = TokioIo::new(upgraded);
+                    let (_registered, session) = start_session(io, Vec::new(), setup, &server);
+                    drop(server);
+                    session.await;
+                    drop(ticket);
+                });
+            }
+            response
+        }
+    }
+
+    /// Every path the application routes, each once, WebSocket routes first.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn paths(&self) -> Vec<String> {
+        let app = &self.inner.app;
+        let mut paths: Vec<String> = Vec::new();
+        let all = app
+            .routes
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .chain(app.http_routes.iter().map(|r| r.pattern.as_str()));
+        for path in all {
+            if !paths.iter().any(|p| p == path) {
+                paths.push(path.to_string());
+            }
+        }
+        paths
+    }
+
+    /// Starts the idle sweep on a thread, as a listening server does (a mounted
+    /// application may be built outside any runtime).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn start_idle_sweep_thread(&self) {
+        if let Some(idle_timeout) = self.idle_timeout {
+            sweep_idle_thread(
+                Arc::downgrade(&self.inner),
+                idle_timeout,
+                self.shutdown.clone(),
+            );
         }
     }
 }
@@ -1419,7 +1590,7 @@ mod tests {
             options,
             routes: Vec::new(),
             http_routes: Vec::new(),
-            state: StateMap::default(),
+            state: Arc::default(),
             limits,
             origins: OriginCheck::Any,
             proxies: None,

@@ -64,6 +64,17 @@ pub enum ConfigError {
         /// The handler added second.
         second: String,
     },
+    /// Two HTTP routes answer the same method on the same paths.
+    DuplicateHttpRoute {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+        /// The handler added first, `name (file:line:column)`.
+        first: String,
+        /// The handler added second.
+        second: String,
+    },
     /// A handler's parameter cannot be satisfied (state not installed, a `Path` on a
     /// route without parameters, a `Principal` no guard yields).
     Handler {
@@ -99,6 +110,15 @@ impl fmt::Display for ConfigError {
                 }
                 write!(f, ": handler {first} and handler {second}")
             }
+            ConfigError::DuplicateHttpRoute {
+                method,
+                path,
+                first,
+                second,
+            } => write!(
+                f,
+                "two HTTP routes for `{method} {path}`: handler {first} and handler {second}"
+            ),
             ConfigError::Handler { handler, message } => write!(f, "handler {handler} {message}"),
             ConfigError::Server(message) => f.write_str(message),
         }

@@ -50,6 +50,7 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         #(#cfgs)*
         #[allow(deprecated, clippy::all)]
         impl #route_def for #name {
+            type Route = #route_ty;
             fn route() -> #route_ty {
                 #route
             }

@@ -90,9 +90,9 @@ pub(crate) struct Handler {
 }
 
 /// The attribute input, before checking.
-struct RawArgs {
-    positional: Vec<Expr>,
-    named: Vec<(Ident, Expr)>,
+pub(crate) struct RawArgs {
+    pub(crate) positional: Vec<Expr>,
+    pub(crate) named: Vec<(Ident, Expr)>,
 }
 
 impl Parse for RawArgs {
@@ -296,7 +296,7 @@ pub(crate) fn route_path(lit: LitStr, errors: &mut Errors) -> RoutePath {
 }
 
 /// The last segment of a type path: `ws::WebSocketSession` → `WebSocketSession`.
-fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+pub(crate) fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
         Type::Group(g) => last_segment(&g.elem),
@@ -463,7 +463,7 @@ pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Er
 }
 
 /// `Path<T>` needs `{name}` segments; a tuple needs one element per segment.
-fn check_path_extractor(ty: &Type, path: &RoutePath, errors: &mut Errors) {
+pub(crate) fn check_path_extractor(ty: &Type, path: &RoutePath, errors: &mut Errors) {
     let route = path.lit.value();
     if path.params.is_empty() {
         errors.spanned(

@@ -1135,8 +1135,7 @@ impl<T: Send + Sync + 'static> RoomTarget<'_, T> {
             .converter
             .get()
             .ok_or(Error::NoConverter)?;
-        let value = serde_json::to_value(value).map_err(|e| Error::Convert(e.to_string()))?;
-        let frame = converter.serialize(value).map_err(Error::Convert)?;
+        let frame = crate::convert::serialize(&**converter, value)?;
         Ok(self.publish(frame))
     }
 }

@@ -450,20 +450,23 @@ impl WebSocketSession {
     /// (Ktor's `sendSerialized`).
     pub async fn send_serialized<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let converter = self.info.converter.as_ref().ok_or(Error::NoConverter)?;
-        let value = serde_json::to_value(value).map_err(|e| Error::Convert(e.to_string()))?;
-        let frame = converter.serialize(value).map_err(Error::Convert)?;
+        let frame = crate::convert::serialize(&**converter, value)?;
         self.send(frame).await
     }
 
     /// Receives the next data frame and deserializes it with the installed content
     /// converter (Ktor's `receiveDeserialized`). `Ok(None)` once the session is closed.
+    ///
+    /// A frame that does not convert is `Err(Error::Convert(e))`, with the frame in
+    /// [`e.frame()`](crate::ConvertError::frame): the handler can answer it and call
+    /// again, or let `?` end the handler (the session then closes with 1011).
     pub async fn receive_deserialized<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>> {
         let converter = self.info.converter.clone().ok_or(Error::NoConverter)?;
         loop {
             match self.incoming.recv().await {
                 None => return Ok(None),
                 Some(frame @ (Frame::Text(_) | Frame::Binary(_))) => {
-                    return crate::convert::deserialize(&*converter, &frame).map(Some);
+                    return crate::convert::deserialize(&*converter, frame).map(Some);
                 }
                 Some(_) => continue,
             }

@@ -1,0 +1,6 @@
+use ws::prelude::*;
+
+#[get("/health")]
+async fn health() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use ws::prelude::*;
+
+#[get("/health")]
+fn health() -> &'static str {
+    "ok"
+}
+
+fn main() {}
