@@ -168,7 +168,7 @@ pub mod prelude {
     pub use ws_runtime::Tls;
 
     #[doc(no_inline)]
-    pub use ws_runtime::extension::Deflate;
+    pub use ws_runtime::extension::{Deflate, DeflateMemory};
     #[doc(no_inline)]
     pub use ws_runtime::{
         AllowedOrigins, Application, ChannelOverflow, CloseCode, CloseReason, Codes, Connections,

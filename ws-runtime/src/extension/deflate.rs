@@ -97,6 +97,22 @@ pub enum DeflateMemory {
     Small,
 }
 
+impl std::str::FromStr for DeflateMemory {
+    type Err = String;
+
+    /// `shared`, `dedicated` or `small` (any case).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "shared" => Ok(DeflateMemory::Shared),
+            "dedicated" => Ok(DeflateMemory::Dedicated),
+            "small" => Ok(DeflateMemory::Small),
+            _ => Err(format!(
+                "unknown deflate memory mode `{s}`: expected shared, dedicated or small"
+            )),
+        }
+    }
+}
+
 /// The window of [`DeflateMemory::Small`].
 const SMALL_WINDOW_BITS: u8 = 11;
 /// The zlib memory level of [`DeflateMemory::Small`] (zlib's default is 8).
