@@ -6,7 +6,10 @@
 //! ```text
 //! cargo run --example deflate                   # port 8080; or -- --port 9000, or PORT=9000
 //! cargo run --example deflate -- --memory dedicated   # or shared (the default), small
+//! cargo run --example deflate -- --level 1            # zlib level (default 6)
 //! ```
+//!
+//! `/chat` broadcasts every text message to every `/chat` client.
 //!
 //! Try it: open <http://localhost:8080/>: the page connects to `/echo` and shows the
 //! negotiated extension (`permessage-deflate`); or run
@@ -40,6 +43,19 @@ async fn echo(session: WebSocketSession) -> Result<()> {
     Ok(())
 }
 
+/// Every text message to every `/chat` client, sender included: a broadcast is
+/// compressed once for all the members that compress alike (`memory = Shared`).
+#[web_socket("/chat")]
+async fn chat(session: WebSocketSession, State(connections): State<Connections>) -> Result<()> {
+    let _member = connections.join(&session, ());
+    for frame in session.incoming {
+        if let Frame::Text(text) = frame {
+            connections.broadcast(text);
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), ServerError> {
     embedded_server!(port = common::port(), |app| {
@@ -48,15 +64,16 @@ async fn main() -> Result<(), ServerError> {
             extensions {
                 Deflate {
                     memory = common::option::<DeflateMemory>("memory").unwrap_or_default(),
-                    compression_level = 6,
+                    compression_level = common::option::<u32>("level").unwrap_or(6),
                     compress_if_bigger_than = 0,
                     server_max_window_bits = 15,
                     client_max_window_bits = 15,
                 },
             },
         });
+        app.state(Connections::<()>::new());
         app.get("/", |_| async { HttpResponse::html(PAGE) });
-        routing!(app, echo);
+        routing!(app, echo, chat);
     })
     .start()
     .await

@@ -116,7 +116,7 @@ impl std::str::FromStr for DeflateMemory {
 /// The window of [`DeflateMemory::Small`].
 const SMALL_WINDOW_BITS: u8 = 11;
 /// The zlib memory level of [`DeflateMemory::Small`] (zlib's default is 8).
-const SMALL_MEM_LEVEL: i32 = 4;
+const SMALL_MEM_LEVEL: i32 = 7;
 /// zlib's default memory level.
 const DEFAULT_MEM_LEVEL: i32 = 8;
 
