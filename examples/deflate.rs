@@ -19,8 +19,8 @@
 //! What the options cost (see `ws::extension::Deflate`'s docs): with `memory = Shared`
 //! (the default) a session holds no compressor (its worker thread's compresses every
 //! message) and, since the client is asked for `client_no_context_takeover`, no
-//! decompressor; `Dedicated` keeps a compressor per session (about 320 KiB) for a
-//! better ratio, `Small` a smaller one (about 140 KiB).
+//! decompressor; `Dedicated` keeps a compressor per session (about 315 KiB) for a
+//! better ratio, `Small` a smaller one (about 170 KiB).
 //! Compression costs a few microseconds per KiB at level 6, so small messages are
 //! usually better sent as they are: raise `compress_if_bigger_than` in production
 //! (this example compresses everything so that every size is exercised).

@@ -26,7 +26,8 @@ trap cleanup EXIT
 
 # start ARGS...: the deflate example on core 0, on a free port; sets addr and server_pid.
 start() {
-  local log=$out/server.log
+  local log=$out/server-$RANDOM$RANDOM.log
+  : >"$log"
   taskset -c 0 "$server_bin" --port 0 "$@" >"$log" 2>&1 </dev/null &
   server_pid=$!
   local i line=""

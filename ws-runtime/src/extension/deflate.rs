@@ -39,17 +39,31 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 ///
 /// # Memory and CPU
 ///
-/// zlib state dominates: a compressor costs about `2^(bits+2)` bytes plus 128 KiB of
-/// hash tables (≈ 256 KiB at 15 bits, 144 KiB at 12), a decompressor about `2^bits`
-/// plus 7 KiB (≈ 40 KiB at 15). Both are created on the first message that needs them,
-/// and dropped after each message when the side's context takeover is off; with
-/// takeover on they live as long as the session. Lower `server_max_window_bits` and
-/// turn on `client_no_context_takeover` to bound memory on servers with many idle
-/// compressed sessions, and set `max_compressors` to put a hard bound on compressor
-/// memory: a sender may send any message uncompressed (RFC 7692 §6), so sessions over
-/// the bound simply do. Compression costs a few microseconds per KiB of compressible
-/// text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
-/// small messages, where framing dominates anyway.
+/// zlib state dominates: a compressor costs about 315 KiB at 15 window bits (zlib-rs:
+/// a 128 KiB hash table, window and chain tables of `4 × 2^bits`, 64 KiB of pending
+/// symbols), a decompressor about `2^bits` plus 7 KiB (≈ 40 KiB at 15). The
+/// [`memory`](Self::memory) mode decides who holds them:
+///
+/// - [`DeflateMemory::Shared`] (the default) answers `server_no_context_takeover`
+///   whatever the offer, and compresses each message in one call with its worker
+///   thread's compressor, reset afterwards: a session keeps no compressor (measured:
+///   3.6 KiB per idle compressed session after one message, all of it not zlib's), and
+///   a broadcast compresses once per class of members (same settings and window) for
+///   all of them. Resetting clears zlib's hash table, which with a fresh window per
+///   message makes a 2 KiB JSON echo cost about twice the CPU of `Dedicated`.
+/// - [`DeflateMemory::Dedicated`] keeps a compressor per session while context
+///   takeover is on (the client may still ask for none): the best ratio.
+/// - [`DeflateMemory::Small`] keeps one with a 2 KiB window (unannounced: every
+///   inflater reads a smaller window) and memory level 7, about 170 KiB.
+///
+/// `client_no_context_takeover` is asked by default: clients that agree (browsers do)
+/// let the server inflate with one inflater per worker thread, reset per message; a
+/// message arriving in several frames or reads keeps it until its last piece (it is
+/// never shared while a message waits for more input), then gives it back. Set
+/// `max_compressors` to put a hard bound on kept compressors: a sender may send any
+/// message uncompressed (RFC 7692 §6), so sessions over the bound simply do. A
+/// threshold (`compress_if_bigger_than`) avoids spending CPU on small messages, where
+/// framing dominates anyway.
 ///
 /// # As a client
 ///
@@ -84,7 +98,7 @@ pub struct Deflate {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DeflateMemory {
     /// A compressor per session, kept between messages (context takeover): the best
-    /// ratio on streams of similar messages, about 320 KiB per session that has sent.
+    /// ratio on streams of similar messages, about 315 KiB per session that has sent.
     Dedicated,
     /// No compressor per session: the server answers `server_no_context_takeover` and
     /// compresses every message with its worker thread's compressor, reset after each
@@ -92,8 +106,9 @@ pub enum DeflateMemory {
     #[default]
     Shared,
     /// A compressor per session with context takeover, but a 2 KiB window
-    /// (`server_max_window_bits` at most 11) and zlib memory level 4: about 140 KiB per
-    /// session that has sent (zlib-rs's 128 KiB hash table does not shrink).
+    /// (`server_max_window_bits` at most 11) and zlib memory level 7: about 170 KiB per
+    /// session that has sent (zlib-rs's 128 KiB hash table does not shrink; a lower
+    /// level would store incompressible data in more, smaller blocks).
     Small,
 }
 
@@ -276,7 +291,8 @@ impl Deflate {
 
     /// At most `max` sessions of this server hold a compressor at once; a session that
     /// finds none free sends its messages uncompressed until one is. Compressor memory
-    /// is then bounded by `max` × about 256 KiB (at 15 window bits).
+    /// is then bounded by `max` × about 315 KiB (at 15 window bits); a session compressing
+    /// without context takeover (`DeflateMemory::Shared`) never holds one.
     pub fn max_compressors(mut self, max: usize) -> Self {
         self.compressors = Some(Arc::new(CompressorBudget {
             max,
