@@ -191,9 +191,11 @@ if wants py-scenarios || wants node-scenarios; then
 fi
 if wants py-scenarios; then start WS_CHAT_ADDR_PY chat-py chat; fi
 if wants node-scenarios; then start WS_CHAT_ADDR_NODE chat-node chat; fi
-if wants chromium || wants chromium-dedicated || wants chromium-small; then
-  start WS_CHAT_ADDR_BROWSER chat-browser chat
-fi
+if wants chromium; then start WS_CHAT_ADDR_BROWSER chat-browser chat; fi
+# Each Chromium suite its own chat server: its two tabs must see only their own lines.
+for mode in dedicated small; do
+  if wants "chromium-$mode"; then start "WS_CHAT_ADDR_BROWSER_${mode^^}" "chat-browser-$mode" chat; fi
+done
 if wants py-crc32; then
   if has_example custom_extension; then
     start WS_CRC_ADDR custom_extension custom_extension
@@ -278,6 +280,13 @@ mode_addr() {
   echo "${!var}"
 }
 
+# Likewise the chat server of a Chromium suite named after its memory mode.
+chat_addr() {
+  local var=WS_CHAT_ADDR_BROWSER_${1##*-}
+  var=${var^^}
+  echo "${!var}"
+}
+
 pytest=("$venv/bin/python" -m pytest -q -p no:cacheprovider -rfE)
 nodetest=(node --test --test-force-exit --test-reporter=spec)
 for s in "${suites[@]}"; do
@@ -292,7 +301,7 @@ for s in "${suites[@]}"; do
       "${pytest[@]}" "$interop/python/test_deflate.py" ;;
     node-deflate-dedicated | node-deflate-small) run_suite "$s" \
       env WS_DEFLATE_ADDR="$(mode_addr "$s")" "${nodetest[@]}" "$interop/node/deflate.test.mjs" ;;
-    chromium-dedicated | chromium-small) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_BROWSER" \
+    chromium-dedicated | chromium-small) run_suite "$s" env WS_CHAT_ADDR="$(chat_addr "$s")" \
       WS_DEFLATE_ADDR="$(mode_addr "$s")" "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
     chromium) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_BROWSER" \
       "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
