@@ -47,10 +47,10 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 /// - [`DeflateMemory::Shared`] (the default) answers `server_no_context_takeover`
 ///   whatever the offer, and compresses each message in one call with its worker
 ///   thread's compressor, reset afterwards: a session keeps no compressor (measured:
-///   3.6 KiB per idle compressed session after one message, all of it not zlib's), and
+///   3.5 KiB per idle compressed session after one message, none of it zlib's), and
 ///   a broadcast compresses once per class of members (same settings and window) for
 ///   all of them. Resetting clears zlib's hash table, which with a fresh window per
-///   message makes a 2 KiB JSON echo cost about twice the CPU of `Dedicated`.
+///   message makes a 2 KiB JSON echo cost about 1.6 times the CPU of `Dedicated`.
 /// - [`DeflateMemory::Dedicated`] keeps a compressor per session while context
 ///   takeover is on (the client may still ask for none): the best ratio.
 /// - [`DeflateMemory::Small`] keeps one with a 2 KiB window (unannounced: every
