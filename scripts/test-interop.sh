@@ -15,6 +15,10 @@
 #
 # Suites (tests/interop/README.md has the details):
 #   py-deflate        Python websockets, permessage-deflate vs the deflate example
+#                     (`--memory shared`, the default mode)
+#   py-deflate-dedicated, py-deflate-small, node-deflate-dedicated, node-deflate-small,
+#   chromium-dedicated, chromium-small
+#                     the same suites vs the deflate example in the other memory modes
 #   py-deflate-conf   the same vs `conformance --deflate` (default Deflate options)
 #   node-deflate      Node ws, permessage-deflate vs the deflate example
 #   chromium          Chromium: permessage-deflate vs the deflate example; the chat
@@ -149,7 +153,9 @@ has_example() { [ -f "$root/examples/$1.rs" ] || [ -f "$root/examples/$1/main.rs
 # ----- suites -----
 
 all_suites=(py-deflate py-deflate-conf node-deflate chromium py-scenarios node-scenarios py-crc32
-  py-tls node-tls chromium-tls chromium-origin client-py client-node chromium-stats)
+  py-tls node-tls chromium-tls chromium-origin client-py client-node
+  py-deflate-dedicated py-deflate-small node-deflate-dedicated node-deflate-small
+  chromium-dedicated chromium-small chromium-stats)
 if [ $# -gt 0 ]; then suites=("$@"); else suites=("${all_suites[@]}"); fi
 for s in "${suites[@]}"; do
   [[ " ${all_suites[*]} " == *" $s "* ]] || die "unknown suite $s (known: ${all_suites[*]})"
@@ -160,13 +166,19 @@ skipped=()
 deflate_note=""
 if wants py-deflate || wants node-deflate || wants chromium; then
   if has_example deflate; then
-    start WS_DEFLATE_ADDR deflate deflate
+    start WS_DEFLATE_ADDR deflate deflate --memory shared
   else
     # Until examples/deflate.rs lands: the conformance echo with default Deflate.
     start WS_DEFLATE_ADDR deflate conformance --deflate
     deflate_note=" (examples/deflate.rs missing: ran against conformance --deflate)"
   fi
 fi
+# The deflate suites again against the deflate example's other memory modes.
+for mode in dedicated small; do
+  if wants "py-deflate-$mode" || wants "node-deflate-$mode" || wants "chromium-$mode"; then
+    start "WS_DEFLATE_ADDR_${mode^^}" "deflate-$mode" deflate --memory "$mode"
+  fi
+done
 if wants py-deflate-conf; then
   # A second configuration: Deflate's defaults (no size threshold).
   start WS_DEFLATE_CONF_ADDR deflate-conf conformance --deflate
@@ -182,6 +194,10 @@ fi
 if wants py-scenarios; then start WS_CHAT_ADDR_PY chat-py chat; fi
 if wants node-scenarios; then start WS_CHAT_ADDR_NODE chat-node chat; fi
 if wants chromium; then start WS_CHAT_ADDR_BROWSER chat-browser chat; fi
+# Each Chromium suite its own chat server: its two tabs must see only their own lines.
+for mode in dedicated small; do
+  if wants "chromium-$mode"; then start "WS_CHAT_ADDR_BROWSER_${mode^^}" "chat-browser-$mode" chat; fi
+done
 if wants py-crc32; then
   if has_example custom_extension; then
     start WS_CRC_ADDR custom_extension custom_extension
@@ -260,6 +276,20 @@ run_suite() {
   suite_pid[$name]=$!
 }
 
+# The deflate example's address for a suite named after its memory mode (…-small).
+mode_addr() {
+  local var=WS_DEFLATE_ADDR_${1##*-}
+  var=${var^^}
+  echo "${!var}"
+}
+
+# Likewise the chat server of a Chromium suite named after its memory mode.
+chat_addr() {
+  local var=WS_CHAT_ADDR_BROWSER_${1##*-}
+  var=${var^^}
+  echo "${!var}"
+}
+
 pytest=("$venv/bin/python" -m pytest -q -p no:cacheprovider -rfE)
 nodetest=(node --test --test-force-exit --test-reporter=spec)
 for s in "${suites[@]}"; do
@@ -269,6 +299,13 @@ for s in "${suites[@]}"; do
     py-deflate-conf) run_suite "$s" env WS_DEFLATE_ADDR="$WS_DEFLATE_CONF_ADDR" \
       "${pytest[@]}" "$interop/python/test_deflate.py" ;;
     node-deflate) run_suite "$s" "${nodetest[@]}" "$interop/node/deflate.test.mjs" ;;
+    py-deflate-dedicated | py-deflate-small) run_suite "$s" \
+      env WS_DEFLATE_ADDR="$(mode_addr "$s")" \
+      "${pytest[@]}" "$interop/python/test_deflate.py" ;;
+    node-deflate-dedicated | node-deflate-small) run_suite "$s" \
+      env WS_DEFLATE_ADDR="$(mode_addr "$s")" "${nodetest[@]}" "$interop/node/deflate.test.mjs" ;;
+    chromium-dedicated | chromium-small) run_suite "$s" env WS_CHAT_ADDR="$(chat_addr "$s")" \
+      WS_DEFLATE_ADDR="$(mode_addr "$s")" "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
     chromium) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_BROWSER" \
       "${nodetest[@]}" "$interop/node/chromium.test.mjs" ;;
     py-scenarios) run_suite "$s" env WS_CHAT_ADDR="$WS_CHAT_ADDR_PY" \

@@ -207,7 +207,7 @@ pub mod prelude {
     pub use ws_runtime::Tls;
 
     #[doc(no_inline)]
-    pub use ws_runtime::extension::Deflate;
+    pub use ws_runtime::extension::{Deflate, DeflateMemory};
     #[doc(no_inline)]
     pub use ws_runtime::http::StatusCode;
     #[doc(no_inline)]

@@ -13,7 +13,9 @@
 //!
 //! Options: `--filter <prefix>[,<prefix>…]` (a bare argument works too),
 //! `--in-process` (use servers built in this process instead of the examples),
-//! `--jobs <n>` (cases in flight, default 8), `--verbose` (every case, server output).
+//! `--jobs <n>` (cases in flight, default 8), `--memory shared|dedicated|small` (the
+//! deflate server's memory mode, else `WS_DEFLATE_MEMORY`, else shared: run the suite
+//! once per mode), `--verbose` (every case, server output).
 //!
 //! A case fails on a wrong close code, a missing close frame, a wrong echo, or a server
 //! that does not close TCP when it must. NON-STRICT cases ended where the RFC wants
@@ -44,10 +46,12 @@ struct Args {
     jobs: usize,
     verbose: bool,
     list: bool,
+    /// The deflate server's memory mode (`--memory`, else `WS_DEFLATE_MEMORY`).
+    memory: ws::extension::DeflateMemory,
 }
 
 fn usage() -> &'static str {
-    "usage: conformance [--filter <prefix>[,<prefix>...]] [--in-process] [--jobs <n>] [--verbose] [--list]"
+    "usage: conformance [--filter <prefix>[,<prefix>...]] [--in-process] [--jobs <n>] [--memory shared|dedicated|small] [--verbose] [--list]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +61,11 @@ fn parse_args() -> Result<Args, String> {
         jobs: 8,
         verbose: false,
         list: false,
+        memory: std::env::var("WS_DEFLATE_MEMORY")
+            .ok()
+            .map(|m| m.parse())
+            .transpose()?
+            .unwrap_or_default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -84,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
                 args.jobs = args.jobs.max(1);
             }
             "--in-process" => args.in_process = true,
+            "--memory" => args.memory = value("--memory")?.parse()?,
             "--verbose" | "-v" => args.verbose = true,
             "--list" => args.list = true,
             "--help" | "-h" => return Err(usage().to_string()),
@@ -157,7 +167,7 @@ fn main() -> ExitCode {
 
 async fn run(args: Args, cases: Vec<Case>) -> ExitCode {
     let started = Instant::now();
-    let servers = match servers::Servers::start(args.in_process, args.verbose).await {
+    let servers = match servers::Servers::start(args.in_process, args.verbose, args.memory).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot start the servers under test: {e}");

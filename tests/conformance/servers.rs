@@ -149,21 +149,34 @@ async fn in_process(options: WebSocketOptions) -> Result<RunningServer, String> 
 
 impl Servers {
     /// Starts everything; `force_in_process` skips the example binaries.
-    pub async fn start(force_in_process: bool, verbose: bool) -> Result<Servers, String> {
+    pub async fn start(
+        force_in_process: bool,
+        verbose: bool,
+        memory: ws::extension::DeflateMemory,
+    ) -> Result<Servers, String> {
+        let mode = format!("{memory:?}").to_ascii_lowercase();
         let mut notes = Vec::new();
         let mut children = Vec::new();
         let mut in_proc = Vec::new();
         let mut addrs = Vec::new();
         for (name, options) in [
             ("conformance", WebSocketOptions::new()),
-            ("deflate", WebSocketOptions::new().extension(Deflate::new())),
+            (
+                "deflate",
+                WebSocketOptions::new().extension(Deflate::new().memory(memory)),
+            ),
         ] {
             // The deflate server is the `deflate` example, else the `conformance`
             // example's own `--deflate` mode.
             let binary = if force_in_process {
                 None
             } else if let Some(path) = example_binary(name) {
-                Some((path, Vec::new()))
+                let extra = if name == "deflate" {
+                    vec!["--memory", mode.as_str()]
+                } else {
+                    Vec::new()
+                };
+                Some((path, extra))
             } else if name == "deflate" {
                 example_binary("conformance").map(|p| (p, vec!["--deflate"]))
             } else {

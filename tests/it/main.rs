@@ -3,6 +3,7 @@
 
 mod client;
 mod cluster;
+mod deflate;
 mod dsl;
 mod examples;
 mod http_routes;

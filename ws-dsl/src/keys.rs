@@ -452,6 +452,24 @@ key_table! {
 key_table! {
     /// A key of `Deflate { ... }` in `install!`'s `extensions { ... }`.
     pub enum DeflateKey in DEFLATE {
+        /// `memory`.
+        Memory => KeySpec {
+            name: "memory",
+            rule: Rule::Variant {
+                ty: "extension::DeflateMemory",
+                what: "deflate memory mode",
+                variants: &[
+                    Variant { name: "Shared", ktor: "SHARED", means: "one compressor per worker thread" },
+                    Variant { name: "Dedicated", ktor: "DEDICATED", means: "a compressor per session" },
+                    Variant { name: "Small", ktor: "SMALL", means: "a small compressor per session" },
+                ],
+            },
+            ktor: &[],
+            value: "`Shared`, `Dedicated` or `Small`",
+            default: "`Shared`",
+            setter: "memory",
+            doc: "`Shared`: no compressor per session (answers `server_no_context_takeover`), broadcasts compressed once; `Dedicated`: a compressor kept per session, best ratio; `Small`: kept per session with a 2 KiB window",
+        },
         /// `compression_level`.
         CompressionLevel => KeySpec {
             name: "compression_level",
@@ -513,9 +531,9 @@ key_table! {
             rule: Rule::Bool { refuse_true: None },
             ktor: &[],
             value: "bool",
-            default: "off",
+            default: "on (a client: off)",
             setter: "client_no_context_takeover",
-            doc: "asks the client to do the same, so no decompressor is kept between messages",
+            doc: "asks the client to do the same, so no decompressor is kept between messages (one per worker thread inflates)",
         },
         /// `server_max_window_bits`.
         ServerMaxWindowBits => KeySpec {
@@ -691,7 +709,7 @@ mod tests {
             "| key | value | default | Ktor | what it does |\n|---|---|---|---|---|\n\
              | `ping_period` | duration | no pings | `pingPeriod` | send a Ping this often |\n"
         );
-        let linked = markdown(&DEFLATE[3..4], Links::Setters("Self"));
+        let linked = markdown(&DEFLATE[4..5], Links::Setters("Self"));
         assert!(linked.starts_with("| setter | value | default | what it does |"));
         assert!(
             linked.contains("[`server_no_context_takeover`](Self::server_no_context_takeover)")

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::frame::Frame;
-use crate::session::{BroadcastRefused, Outgoing, WebSocketSession, encode_wire};
+use crate::session::{BroadcastRefused, Outgoing, WebSocketSession, Wires};
 
 struct Entry<T> {
     outgoing: Outgoing,
@@ -118,8 +118,9 @@ impl<T: Send + Sync + 'static> Connections<T> {
         filter: impl Fn(&T) -> bool,
     ) -> Broadcast {
         let frame = frame.into();
-        // Encoded once, shared by every member without extensions.
-        let wire = encode_wire(&frame);
+        // Encoded once for every member without extensions, compressed once for every
+        // class of members compressing without context takeover.
+        let mut wires = Wires::new(&frame);
         let mut report = Broadcast::default();
         let members = self.read();
         for entry in members.values() {
@@ -127,7 +128,7 @@ impl<T: Send + Sync + 'static> Connections<T> {
                 continue;
             }
             let shared = entry.outgoing.chan();
-            match shared.try_push_broadcast(&frame, wire.as_ref()) {
+            match shared.try_push_broadcast(&mut wires) {
                 Ok(()) => report.delivered += 1,
                 Err(BroadcastRefused::Full) => {
                     shared.close_slow_peer();

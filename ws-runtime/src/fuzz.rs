@@ -100,7 +100,11 @@ fn deflate_stage(no_takeover: bool) -> Option<Box<Stage>> {
     if no_takeover {
         offer = offer.param("client_no_context_takeover", None);
     }
-    let negotiated = Deflate::new().negotiate(&[offer])?;
+    // Without the offer's `client_no_context_takeover` the server must not ask for it
+    // either: the session then keeps its own inflater (else the thread's inflates).
+    let negotiated = Deflate::new()
+        .client_no_context_takeover(no_takeover)
+        .negotiate(&[offer])?;
     match negotiated.extension {
         SessionExtension::Deflate(session) => Stage::new(vec![SessionExtension::Deflate(session)]),
         SessionExtension::Custom(..) => None,

@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
+use crate::extension::SessionExtension;
 use crate::extract::{SessionParts, StartupContext, StateMap};
 use crate::frame::{CloseCode, CloseReason};
 use crate::guard::{Guard, SharedGuard};
@@ -35,7 +36,7 @@ use crate::proxy::{TrustedProxies, read_proxy_header};
 use crate::router::AppInner;
 use crate::routing::Route;
 use crate::security::OriginCheck;
-use crate::session::{Chan, Limits};
+use crate::session::{Chan, Limits, WireClass};
 use crate::startup::{ConfigError, ServerError};
 use crate::telemetry::{ServerTelemetry, Tracked};
 use crate::transport::Transport;
@@ -1512,7 +1513,14 @@ fn start_session<T: Transport>(
         charge,
     } = *setup;
     let app = &server.app;
-    let (chan, engine) = Chan::new(app.limits.clone(), negotiated.extensions.is_empty());
+    let class = match negotiated.extensions.as_slice() {
+        [] => WireClass::Plain,
+        [SessionExtension::Deflate(deflate)] => deflate
+            .broadcast_class()
+            .map_or(WireClass::Own, WireClass::Deflate),
+        _ => WireClass::Own,
+    };
+    let (chan, engine) = Chan::new(app.limits.clone(), class);
     let id = server.next_id.fetch_add(1, Ordering::Relaxed);
     let span = crate::telemetry::session_span(
         id,

@@ -260,18 +260,20 @@ def test_many_messages_in_a_row_keep_both_contexts() -> None:
 
 
 def test_server_context_takeover_shows_on_the_wire() -> None:
-    """The same 16 KiB of random bytes three times: with takeover (the default when
+    """The same 1 KiB of random bytes three times: with takeover (the default when
     the response has no server_no_context_takeover) the 2nd and 3rd copies are
-    back-references into the window and cost a few bytes; without it each costs ~16 KiB."""
+    back-references into the window and cost a few bytes; without it each costs ~1 KiB.
+    (1 KiB: within the smallest window a server may compress with unannounced, since it
+    may not name server_max_window_bits unless offered; ws's memory = Small uses 2 KiB.)"""
 
     async def body() -> None:
-        blob = random.Random(4).randbytes(16384)
+        blob = random.Random(4).randbytes(1024)
         factory = RecordingFactory()
         async with open_deflate(factory) as conn:
             ext = deflate_of(conn)
             for _ in range(3):
                 await conn.send(blob)
-                same(await recv(conn), blob, "repeated random 16 KiB")
+                same(await recv(conn), blob, "repeated random 1 KiB")
             sizes = [m[1] for m in ext.messages_in[-3:]]
             assert all(m[0] for m in ext.messages_in[-3:]), f"not all compressed: {ext.messages_in[-3:]}"
             takeover = not ext.remote_no_context_takeover
@@ -282,9 +284,13 @@ def test_server_context_takeover_shows_on_the_wire() -> None:
                 )
             else:
                 assert sizes[1] > sizes[0] * 0.9, f"wire sizes {sizes}"
-            # Our own side, for comparison: websockets compresses with takeover.
+            # Our own side, for comparison: websockets compresses with takeover unless
+            # the server asked for client_no_context_takeover (ws asks by default).
             out = [m[1] for m in ext.messages_out[-3:]]
-            assert out[1] < out[0] // 4, f"client wire sizes {out}"
+            if ext.local_no_context_takeover:
+                assert out[1] > out[0] * 0.9, f"client wire sizes {out}"
+            else:
+                assert out[1] < out[0] // 4, f"client wire sizes {out}"
 
     run(body())
 
@@ -327,7 +333,9 @@ def test_random_data_round_trips_compressed_or_not() -> None:
             await conn.send(msg)
             same(await recv(conn), msg, "random 1 MiB")
             rsv1, wire, _, _ = ext.messages_in[-1]
-            assert wire <= (1 << 20) + 1024, f"{wire} bytes on the wire for 1 MiB (rsv1={rsv1})"
+            # deflate stores incompressible data in blocks of at most its window: 5
+            # bytes per block, 2.5 KiB per MiB at a 2 KiB window (ws's memory = Small).
+            assert wire <= (1 << 20) + 6 * 1024, f"{wire} bytes on the wire for 1 MiB (rsv1={rsv1})"
 
     run(body())
 

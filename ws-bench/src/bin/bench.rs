@@ -107,6 +107,8 @@ enum Needs {
     Echo,
     Chat,
     DeflateEcho,
+    /// A `/chat` broadcast with permessage-deflate.
+    DeflateChat,
 }
 
 /// A scenario: load generator arguments, full and smoke.
@@ -182,6 +184,34 @@ const SCENARIOS: &[Scenario] = &[
         needs: Needs::DeflateEcho,
         args: &["echo", "--kind", "json", "--size", "2048", "--conns", "64", "--inflight", "16", "--deflate"],
         smoke_args: &["echo", "--kind", "json", "--size", "2048", "--conns", "4", "--inflight", "4", "--deflate"],
+    },
+    Scenario {
+        key: "broadcast-json-max",
+        title: "broadcast ~512 B chat JSON to 500 listeners at maximum rate (32 in flight), no extension",
+        needs: Needs::Chat,
+        args: &["broadcast", "--listeners", "500", "--rate", "0", "--window", "32", "--pad", "512"],
+        smoke_args: &["broadcast", "--listeners", "16", "--rate", "0", "--window", "8", "--pad", "512"],
+    },
+    Scenario {
+        key: "broadcast-deflate-max",
+        title: "broadcast ~512 B chat JSON to 500 compressed listeners at maximum rate (32 in flight)",
+        needs: Needs::DeflateChat,
+        args: &["broadcast", "--listeners", "500", "--rate", "0", "--window", "32", "--pad", "512", "--deflate"],
+        smoke_args: &["broadcast", "--listeners", "16", "--rate", "0", "--window", "8", "--pad", "512", "--deflate"],
+    },
+    Scenario {
+        key: "broadcast-deflate-100",
+        title: "broadcast ~512 B chat JSON to 500 compressed listeners at 100 msg/s",
+        needs: Needs::DeflateChat,
+        args: &["broadcast", "--listeners", "500", "--rate", "100", "--pad", "512", "--deflate"],
+        smoke_args: &["broadcast", "--listeners", "16", "--rate", "100", "--pad", "512", "--deflate"],
+    },
+    Scenario {
+        key: "idle-deflate",
+        title: "2,000 compressed connections, one 2 KiB JSON echo each, then idle",
+        needs: Needs::DeflateEcho,
+        args: &["idle", "--conns", "2000", "--deflate"],
+        smoke_args: &["idle", "--conns", "100", "--deflate", "--settle", "0.1"],
     },
 ];
 
@@ -276,6 +306,11 @@ const ROWS: &[Row] = &[
     row("echo JSON, no extension: wire bytes per echo", "", "json", wire, false, "B"),
     row("echo JSON, permessage-deflate", "JSON deflate", "json-deflate", rate, true, "msg/s").against("json"),
     row("echo JSON, permessage-deflate: wire bytes per echo", "", "json-deflate", wire, false, "B").against("json"),
+    row("broadcast ~512 B JSON max rate: deliveries", "", "broadcast-json-max", rate, true, "deliveries/s"),
+    row("broadcast ~512 B JSON max rate, permessage-deflate: deliveries", "bcast deflate", "broadcast-deflate-max", rate, true, "deliveries/s").against("broadcast-json-max"),
+    row("broadcast ~512 B JSON max rate, permessage-deflate: delivery p99", "", "broadcast-deflate-max", p99_ms, false, "ms").against("broadcast-json-max"),
+    row("broadcast ~512 B JSON 100 msg/s, permessage-deflate: delivery p99", "", "broadcast-deflate-100", p99_ms, false, "ms").against("broadcast-100"),
+    row("memory per compressed session after one 2 KiB JSON echo", "deflate KiB", "idle-deflate", big_kib, false, "KiB").against("idle"),
 ];
 
 /// Command-line options.
@@ -526,12 +561,13 @@ impl Binaries {
 fn launch(bins: &Binaries, server: &Server, needs: Needs) -> Option<(Vec<String>, &'static str)> {
     let port = PORT_ARG.to_owned();
     let path = match needs {
-        Needs::Chat => "/chat",
+        Needs::Chat | Needs::DeflateChat => "/chat",
         Needs::Echo | Needs::DeflateEcho => "/echo",
     };
+    let deflate = matches!(needs, Needs::DeflateEcho | Needs::DeflateChat);
     if let Some(command) = server.external {
         // `exec`: the server itself gets the pid that is measured.
-        return (needs != Needs::DeflateEcho).then(|| {
+        return (!deflate).then(|| {
             (
                 vec!["sh".to_owned(), "-c".to_owned(), format!("exec {command}")],
                 path,
@@ -547,7 +583,7 @@ fn launch(bins: &Binaries, server: &Server, needs: Needs) -> Option<(Vec<String>
         ]
     };
     let command = match (server, needs) {
-        (_, Needs::DeflateEcho) if server != "node-ws" && server != "ws" => return None,
+        _ if deflate && server != "node-ws" && server != "ws" => return None,
         ("fastwebsockets" | "tokio-websockets", Needs::Chat) => return None,
         ("node-ws", _) => {
             let mut command = vec![
@@ -558,7 +594,7 @@ fn launch(bins: &Binaries, server: &Server, needs: Needs) -> Option<(Vec<String>
                     .to_string(),
                 port.clone(),
             ];
-            if needs == Needs::DeflateEcho {
+            if deflate {
                 command.push("--deflate".to_owned());
             }
             command
@@ -570,6 +606,8 @@ fn launch(bins: &Binaries, server: &Server, needs: Needs) -> Option<(Vec<String>
                 Needs::Chat => ("chat", None),
                 Needs::DeflateEcho if bins.example("deflate").exists() => ("deflate", None),
                 Needs::DeflateEcho => ("conformance", Some("--deflate")),
+                // The deflate example's `/chat` (in its default memory mode).
+                Needs::DeflateChat => ("deflate", None),
             };
             let mut command = vec![
                 bins.example(example).display().to_string(),

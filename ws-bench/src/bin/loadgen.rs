@@ -1033,6 +1033,8 @@ fn parse_seq(payload: &[u8]) -> Option<u64> {
 /// A listener's or the sender's state apart from its socket.
 struct ChatState {
     walker: FrameWalker,
+    /// A listener's inflater, when permessage-deflate was negotiated.
+    inflater: Option<Inflater>,
 }
 
 impl Walking for ChatState {
@@ -1070,6 +1072,25 @@ struct Sender {
     pending_from: usize,
     seq: u64,
     text: Vec<u8>,
+    /// Appended to every message (`--pad`).
+    pad: String,
+}
+
+/// Chat-like JSON of about `len` bytes, appended to broadcast messages (`--pad`).
+fn pad_text(len: usize) -> String {
+    let mut pad = String::new();
+    let mut i = 0;
+    while pad.len() + 80 < len {
+        let _ = std::fmt::Write::write_fmt(
+            &mut pad,
+            format_args!(
+                r#"{{"user":"user{}","room":"lobby","text":"message number {i} of the day"}},"#,
+                i % 7
+            ),
+        );
+        i += 1;
+    }
+    pad
 }
 
 impl Sender {
@@ -1085,7 +1106,7 @@ impl Sender {
         deliveries.ring[slot] = 0;
         deliveries.sent_ns[slot] = sent;
         self.text.clear();
-        let _ = write!(self.text, "#{} {sent}", self.seq);
+        let _ = write!(self.text, "#{} {sent} {}", self.seq, self.pad);
         wire::encode_frame(OP_TEXT, false, &self.text, &mut self.pending);
         self.seq += 1;
     }
@@ -1123,17 +1144,21 @@ fn broadcast(args: &Args) -> io::Result<Record> {
     let rate: f64 = args.get("rate", 0.0);
     let max_outstanding: u64 = args.get("window", 32);
     let path = args.string("path", "/chat");
+    // `--deflate`: the listeners offer permessage-deflate and inflate what they get;
+    // `--pad N`: messages of about N bytes of chat-like JSON (else about 25 bytes).
+    let offer = args.flag("deflate").then_some(deflate::OFFER);
+    let pad: usize = args.get("pad", 0);
     // The listeners, then the sender; with `--addr2`, half the listeners are on that
     // server (another node of a cluster) and the sender is on the first.
     let mut sockets = match args.options.get("addr2") {
-        None => connect_sockets(addr, &path, None, listeners + 1)?,
+        None => connect_sockets(addr, &path, offer, listeners + 1)?,
         Some(second) => {
             let second: SocketAddr = second
                 .parse()
                 .unwrap_or_else(|_| usage("--addr2 HOST:PORT"));
             let there = listeners / 2;
-            let mut sockets = connect_sockets(second, &path, None, there)?;
-            sockets.extend(connect_sockets(addr, &path, None, listeners - there + 1)?);
+            let mut sockets = connect_sockets(second, &path, offer, there)?;
+            sockets.extend(connect_sockets(addr, &path, offer, listeners - there + 1)?);
             sockets
         }
     };
@@ -1154,7 +1179,11 @@ fn broadcast(args: &Args) -> io::Result<Record> {
             .register(&mut socket.stream, Token(index), Interest::READABLE)?;
         let mut state = ChatState {
             walker: FrameWalker::new(true),
+            inflater: deflate::accepted(socket.extensions.as_deref()).map(|_| Inflater::new()),
         };
+        if offer.is_some() && state.inflater.is_none() {
+            return Err(io::Error::other("server did not accept permessage-deflate"));
+        }
         // Greetings: no `#` (and nothing was sent yet).
         state.walker.feed(&socket.early, |_| {})?;
         chat.push((socket.stream, state, true));
@@ -1164,11 +1193,13 @@ fn broadcast(args: &Args) -> io::Result<Record> {
         // The sender's own copies are read and dropped, so its socket never backs up.
         state: ChatState {
             walker: FrameWalker::new(false),
+            inflater: None,
         },
         pending: Vec::new(),
         pending_from: 0,
         seq: 0,
         text: Vec::new(),
+        pad: pad_text(pad),
     };
     poll.registry().register(
         &mut sender.stream,
@@ -1262,12 +1293,24 @@ fn broadcast(args: &Args) -> io::Result<Record> {
             let outcome = bufs.read_all(stream, state, |state, piece| {
                 // One clock reading per read: every message in it arrived by then.
                 let arrived = now_ns();
-                piece.walk(&mut state.walker, |msg| {
+                let ChatState { walker, inflater } = state;
+                let mut corrupt = None;
+                piece.walk(walker, |msg| {
                     if msg.opcode != OP_TEXT {
                         return;
                     }
+                    let payload = match inflater {
+                        Some(inflater) if msg.rsv1 => match inflater.inflate(msg.payload) {
+                            Ok(payload) => payload,
+                            Err(e) => {
+                                corrupt = Some(e);
+                                return;
+                            }
+                        },
+                        _ => msg.payload,
+                    };
                     // Greetings and other chatter carry no `#`.
-                    let Some(seq) = parse_seq(msg.payload) else {
+                    let Some(seq) = parse_seq(payload) else {
                         return;
                     };
                     if counters.measuring {
@@ -1276,7 +1319,8 @@ fn broadcast(args: &Args) -> io::Result<Record> {
                         counters.record_latency(arrived.saturating_sub(sent));
                     }
                     deliveries.delivered(seq);
-                })
+                })?;
+                corrupt.map_or(Ok(()), Err)
             });
             if let Err(error) = outcome {
                 counters.failed(&error);
@@ -1291,7 +1335,19 @@ fn broadcast(args: &Args) -> io::Result<Record> {
         } else {
             format!("broadcast max rate to {listeners}, window {max_outstanding}")
         },
-        note: format!("{listeners} listeners"),
+        note: format!(
+            "{listeners} listeners{}{}",
+            if offer.is_some() {
+                ", permessage-deflate"
+            } else {
+                ""
+            },
+            if pad > 0 {
+                format!(", messages of ~{pad} B")
+            } else {
+                String::new()
+            }
+        ),
         ..Record::default()
     };
     meter.finish(&counters, &mut record);
@@ -1314,19 +1370,37 @@ async fn idle(args: &Args) -> io::Result<Record> {
     let parallel: usize = args.get("parallel", 128);
     let settle = Duration::from_secs_f64(args.get("settle", 1.5));
     let path = args.string("path", "/echo");
+    // `--deflate`: offer permessage-deflate, and the one message is a 2 KiB JSON
+    // document, compressed (memory per compressed session after one message).
+    let offer = args.flag("deflate").then_some(deflate::OFFER);
     let rss = || procstat::rss_kib(pid).unwrap_or(0) as f64;
 
     let rss0 = rss();
     let cpu0 = CpuSample::take(pid);
     let start = Instant::now();
-    let conns = connect_many(addr, &path, None, n, parallel).await?;
+    let conns = connect_many(addr, &path, offer, n, parallel).await?;
+    if offer.is_some() && deflate::accepted(conns[0].extensions.as_deref()).is_none() {
+        return Err(io::Error::other("server did not accept permessage-deflate"));
+    }
     let seconds = start.elapsed().as_secs_f64();
     let usage = CpuSample::take(pid).usage_since(&cpu0, seconds);
     tokio::time::sleep(settle).await;
     let rss1 = rss();
 
-    // One big echo per connection, `parallel` at a time.
-    let frame = wire::frame(OP_BINARY, &vec![0x5a; big]);
+    // One big echo per connection, `parallel` at a time (or one compressed JSON).
+    let (frame, opcode) = if offer.is_some() {
+        let mut frame = Vec::new();
+        let json = json_doc(1, 2048);
+        wire::encode_frame(
+            OP_TEXT,
+            true,
+            &deflate::compress_message(json.as_bytes(), 6),
+            &mut frame,
+        );
+        (bytes::Bytes::from(frame), OP_TEXT)
+    } else {
+        (wire::frame(OP_BINARY, &vec![0x5a; big]), OP_BINARY)
+    };
     let conns = Rc::new(RefCell::new(
         conns.into_iter().map(Some).collect::<Vec<_>>(),
     ));
@@ -1339,7 +1413,7 @@ async fn idle(args: &Args) -> io::Result<Record> {
             let mut echoed = false;
             while !echoed {
                 conn.reader.drain(|msg| {
-                    echoed |= msg.opcode == OP_BINARY && msg.len == big;
+                    echoed |= msg.opcode == opcode && (offer.is_some() || msg.len == big);
                 })?;
                 if !echoed {
                     conn.reader.read_from(&mut conn.stream, 64 * 1024).await?;
@@ -1360,7 +1434,14 @@ async fn idle(args: &Args) -> io::Result<Record> {
         idle_kib_per_conn: Some((rss1 - rss0) / n as f64),
         after_256k_kib_per_conn: Some((rss2 - rss0) / n as f64),
         server_rss_kib: Some(rss2 as u64),
-        note: format!("RSS {rss0:.0} -> {rss1:.0} -> {rss2:.0} KiB"),
+        note: format!(
+            "RSS {rss0:.0} -> {rss1:.0} -> {rss2:.0} KiB{}",
+            if offer.is_some() {
+                ", permessage-deflate, one 2 KiB JSON echo"
+            } else {
+                ""
+            }
+        ),
         ..Record::default()
     }
     .with_cpu(&usage))

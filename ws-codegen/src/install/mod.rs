@@ -139,6 +139,9 @@ mod tests {
                 }
             }
             Rule::Bool { .. } if written == "off" => "false".into(),
+            // A default that depends on the role (`on (a client: off)`): unset, resolved
+            // when the session's role is known.
+            Rule::Bool { .. } if written.contains("(a client:") => "None".into(),
             Rule::Bool { .. } | Rule::Variant { .. } => written.into(),
             Rule::Expr { .. } => "false".into(),
             Rule::Origins => "SameHost".into(),

@@ -69,7 +69,7 @@ use crate::error::HandlerError;
 use crate::frame::{CloseCode, CloseReason};
 use crate::options::{OptionsError, WebSocketOptions};
 use crate::protocol::{Role, Stage};
-use crate::session::{Chan, Incoming, Limits, Outgoing, RequestInfo, WebSocketSession};
+use crate::session::{Chan, Incoming, Limits, Outgoing, RequestInfo, WebSocketSession, WireClass};
 use crate::transport::Transport;
 
 pub use error::{ClientError, HandshakeError, HandshakeFailure};
@@ -490,7 +490,7 @@ impl Client {
         } = established;
         let label: Arc<str> = Arc::from(info.uri.to_string());
         // Broadcasts must not hand a client session a server's unmasked frame.
-        let (chan, engine) = Chan::new(self.limits.clone(), false);
+        let (chan, engine) = Chan::new(self.limits.clone(), WireClass::Own);
         let info = Arc::new(info);
         let (incoming, outgoing) = (Incoming::new(chan.clone()), Outgoing::new(chan.clone()));
         let session = match owner {

@@ -1,12 +1,14 @@
 //! permessage-deflate (RFC 7692): the factory ([`Deflate`], documented there), which
 //! negotiates as a server and offers as a client, and the per-session state.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
+use zlib_rs::{DeflateConfig, DeflateFlush};
 
 use super::{
     DataKind, ExtFrame, Extension, ExtensionError, ExtensionFactory, ExtensionParams,
@@ -37,17 +39,31 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 ///
 /// # Memory and CPU
 ///
-/// zlib state dominates: a compressor costs about `2^(bits+2)` bytes plus 128 KiB of
-/// hash tables (≈ 256 KiB at 15 bits, 144 KiB at 12), a decompressor about `2^bits`
-/// plus 7 KiB (≈ 40 KiB at 15). Both are created on the first message that needs them,
-/// and dropped after each message when the side's context takeover is off; with
-/// takeover on they live as long as the session. Lower `server_max_window_bits` and
-/// turn on `client_no_context_takeover` to bound memory on servers with many idle
-/// compressed sessions, and set `max_compressors` to put a hard bound on compressor
-/// memory: a sender may send any message uncompressed (RFC 7692 §6), so sessions over
-/// the bound simply do. Compression costs a few microseconds per KiB of compressible
-/// text at level 6; a threshold (`compress_if_bigger_than`) avoids spending it on
-/// small messages, where framing dominates anyway.
+/// zlib state dominates: a compressor costs about 315 KiB at 15 window bits (zlib-rs:
+/// a 128 KiB hash table, window and chain tables of `4 × 2^bits`, 64 KiB of pending
+/// symbols), a decompressor about `2^bits` plus 7 KiB (≈ 40 KiB at 15). The
+/// [`memory`](Self::memory) mode decides who holds them:
+///
+/// - [`DeflateMemory::Shared`] (the default) answers `server_no_context_takeover`
+///   whatever the offer, and compresses each message in one call with its worker
+///   thread's compressor, reset afterwards: a session keeps no compressor (measured:
+///   3.5 KiB per idle compressed session after one message, none of it zlib's), and
+///   a broadcast compresses once per class of members (same settings and window) for
+///   all of them. Resetting clears zlib's hash table, which with a fresh window per
+///   message makes a 2 KiB JSON echo cost about 1.6 times the CPU of `Dedicated`.
+/// - [`DeflateMemory::Dedicated`] keeps a compressor per session while context
+///   takeover is on (the client may still ask for none): the best ratio.
+/// - [`DeflateMemory::Small`] keeps one with a 2 KiB window (unannounced: every
+///   inflater reads a smaller window) and memory level 7, about 170 KiB.
+///
+/// `client_no_context_takeover` is asked by default: clients that agree (browsers do)
+/// let the server inflate with one inflater per worker thread, reset per message; a
+/// message arriving in several frames or reads keeps it until its last piece (it is
+/// never shared while a message waits for more input), then gives it back. Set
+/// `max_compressors` to put a hard bound on kept compressors: a sender may send any
+/// message uncompressed (RFC 7692 §6), so sessions over the bound simply do. A
+/// threshold (`compress_if_bigger_than`) avoids spending CPU on small messages, where
+/// framing dominates anyway.
 ///
 /// # As a client
 ///
@@ -68,14 +84,73 @@ type Predicate = Arc<dyn Fn(&Frame) -> bool + Send + Sync>;
 /// window), so is an offer with an unknown or repeated parameter.
 #[derive(Clone)]
 pub struct Deflate {
-    level: u32,
-    threshold: usize,
-    predicate: Option<Predicate>,
+    send: Arc<SendParams>,
     server_no_context_takeover: bool,
-    client_no_context_takeover: bool,
+    /// `None`: the default, asked of clients by a server, off on a client.
+    client_no_context_takeover: Option<bool>,
     server_max_window_bits: u8,
     client_max_window_bits: u8,
     compressors: Option<Arc<CompressorBudget>>,
+}
+
+/// How a server's compressed sessions hold zlib memory: the `memory` key of
+/// `Deflate { ... }`. See [`Deflate`]'s "Memory and CPU" for the measured costs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeflateMemory {
+    /// A compressor per session, kept between messages (context takeover): the best
+    /// ratio on streams of similar messages, about 315 KiB per session that has sent.
+    Dedicated,
+    /// No compressor per session: the server answers `server_no_context_takeover` and
+    /// compresses every message with its worker thread's compressor, reset after each
+    /// message; a broadcast is compressed once for every member. The default.
+    #[default]
+    Shared,
+    /// A compressor per session with context takeover, but a 2 KiB window
+    /// (`server_max_window_bits` at most 11) and zlib memory level 7: about 170 KiB per
+    /// session that has sent (zlib-rs's 128 KiB hash table does not shrink; a lower
+    /// level would store incompressible data in more, smaller blocks).
+    Small,
+}
+
+impl std::str::FromStr for DeflateMemory {
+    type Err = String;
+
+    /// `shared`, `dedicated` or `small` (any case).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "shared" => Ok(DeflateMemory::Shared),
+            "dedicated" => Ok(DeflateMemory::Dedicated),
+            "small" => Ok(DeflateMemory::Small),
+            _ => Err(format!(
+                "unknown deflate memory mode `{s}`: expected shared, dedicated or small"
+            )),
+        }
+    }
+}
+
+/// The window of [`DeflateMemory::Small`].
+const SMALL_WINDOW_BITS: u8 = 11;
+/// The zlib memory level of [`DeflateMemory::Small`] (zlib's default is 8).
+const SMALL_MEM_LEVEL: i32 = 7;
+/// zlib's default memory level.
+const DEFAULT_MEM_LEVEL: i32 = 8;
+
+/// What decides how a session's messages are compressed: shared (one `Arc`) by every
+/// session of a factory, so that sessions whose compressed bytes are identical can be
+/// recognised (a broadcast compresses once for them).
+#[derive(Clone)]
+struct SendParams {
+    level: u32,
+    threshold: usize,
+    predicate: Option<Predicate>,
+    memory: DeflateMemory,
+}
+
+impl SendParams {
+    /// Whether a message is compressed: at least the threshold and the predicate says so.
+    fn wants(&self, frame: &Frame, len: usize) -> bool {
+        len >= self.threshold && self.predicate.as_ref().is_none_or(|p| p(frame))
+    }
 }
 
 /// A bound on the compressors alive at once, shared by a factory's sessions.
@@ -108,11 +183,14 @@ impl Drop for CompressorSlot {
 impl Default for Deflate {
     fn default() -> Self {
         Self {
-            level: 6,
-            threshold: 0,
-            predicate: None,
+            send: Arc::new(SendParams {
+                level: 6,
+                threshold: 0,
+                predicate: None,
+                memory: DeflateMemory::default(),
+            }),
             server_no_context_takeover: false,
-            client_no_context_takeover: false,
+            client_no_context_takeover: None,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
             compressors: None,
@@ -123,9 +201,10 @@ impl Default for Deflate {
 impl fmt::Debug for Deflate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deflate")
-            .field("compression_level", &self.level)
-            .field("compress_if_bigger_than", &self.threshold)
-            .field("compress_if", &self.predicate.is_some())
+            .field("memory", &self.send.memory)
+            .field("compression_level", &self.send.level)
+            .field("compress_if_bigger_than", &self.send.threshold)
+            .field("compress_if", &self.send.predicate.is_some())
             .field(
                 "server_no_context_takeover",
                 &self.server_no_context_takeover,
@@ -149,13 +228,22 @@ impl Deflate {
 
     /// zlib compression level, 0 (store) to 9 (best); others stop the server at start-up.
     pub fn compression_level(mut self, level: u32) -> Self {
-        self.level = level;
+        Arc::make_mut(&mut self.send).level = level;
+        self
+    }
+
+    /// How sessions hold zlib memory: [`DeflateMemory::Shared`] (the default: no
+    /// compressor per session), [`Dedicated`](DeflateMemory::Dedicated) or
+    /// [`Small`](DeflateMemory::Small). On a client only the size of a compressor kept
+    /// between messages follows it (`Small`); context takeover follows the offer.
+    pub fn memory(mut self, memory: DeflateMemory) -> Self {
+        Arc::make_mut(&mut self.send).memory = memory;
         self
     }
 
     /// Compress only messages of at least `bytes` bytes (Ktor's `compressIfBiggerThan`).
     pub fn compress_if_bigger_than(mut self, bytes: usize) -> Self {
-        self.threshold = bytes;
+        Arc::make_mut(&mut self.send).threshold = bytes;
         self
     }
 
@@ -164,7 +252,7 @@ impl Deflate {
         mut self,
         predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.predicate = Some(Arc::new(predicate));
+        Arc::make_mut(&mut self.send).predicate = Some(Arc::new(predicate));
         self
     }
 
@@ -175,10 +263,12 @@ impl Deflate {
         self
     }
 
-    /// Ask the client to use no context takeover for its messages (on a client: use none
-    /// for ours, and say so in the offer).
+    /// Ask the client to use no context takeover for its messages (on by default: it
+    /// lets the server inflate with one decompressor per worker thread instead of one
+    /// per session); on a client (off by default): use none for ours, and say so in the
+    /// offer.
     pub fn client_no_context_takeover(mut self, on: bool) -> Self {
-        self.client_no_context_takeover = on;
+        self.client_no_context_takeover = Some(on);
         self
     }
 
@@ -201,7 +291,8 @@ impl Deflate {
 
     /// At most `max` sessions of this server hold a compressor at once; a session that
     /// finds none free sends its messages uncompressed until one is. Compressor memory
-    /// is then bounded by `max` × about 256 KiB (at 15 window bits).
+    /// is then bounded by `max` × about 315 KiB (at 15 window bits); a session compressing
+    /// without context takeover (`DeflateMemory::Shared`) never holds one.
     pub fn max_compressors(mut self, max: usize) -> Self {
         self.compressors = Some(Arc::new(CompressorBudget {
             max,
@@ -212,8 +303,9 @@ impl Deflate {
 
     /// Accepts or declines one offer.
     fn accept(&self, offer: &ExtensionParams) -> Option<(ExtensionParams, DeflateSession)> {
-        let mut server_no_context_takeover = self.server_no_context_takeover;
-        let mut client_no_context_takeover = self.client_no_context_takeover;
+        let mut server_no_context_takeover =
+            self.server_no_context_takeover || self.send.memory == DeflateMemory::Shared;
+        let mut client_no_context_takeover = self.client_no_context_takeover.unwrap_or(true);
         let mut server_bits = self.server_max_window_bits;
         let mut server_bits_offered = false;
         let mut client_bits: Option<u8> = None;
@@ -268,6 +360,10 @@ impl Deflate {
         if let Some(bits) = client_bits.filter(|b| *b < 15) {
             response = response.param("client_max_window_bits", Some(bits.to_string()));
         }
+        // A smaller window than the client allows needs no word: every inflater reads it.
+        if self.send.memory == DeflateMemory::Small {
+            server_bits = server_bits.min(SMALL_WINDOW_BITS);
+        }
         let session = self.session(
             server_no_context_takeover,
             client_no_context_takeover,
@@ -286,9 +382,7 @@ impl Deflate {
         receive_bits: u8,
     ) -> DeflateSession {
         DeflateSession {
-            level: self.level,
-            threshold: self.threshold,
-            predicate: self.predicate.clone(),
+            send: self.send.clone(),
             send_no_context_takeover,
             receive_no_context_takeover,
             send_bits,
@@ -308,7 +402,7 @@ impl Deflate {
         if self.server_no_context_takeover {
             offer = offer.param("server_no_context_takeover", None);
         }
-        if self.client_no_context_takeover {
+        if self.client_no_context_takeover == Some(true) {
             offer = offer.param("client_no_context_takeover", None);
         }
         if self.server_max_window_bits < 15 {
@@ -330,7 +424,7 @@ impl Deflate {
     /// asked for).
     fn answer(&self, response: &ExtensionParams) -> Result<DeflateSession, String> {
         let mut server_no_context_takeover = false;
-        let mut client_no_context_takeover = self.client_no_context_takeover;
+        let mut client_no_context_takeover = self.client_no_context_takeover == Some(true);
         let mut server_bits = 15;
         let mut client_bits = self.client_max_window_bits;
         let mut seen: Vec<&str> = Vec::new();
@@ -419,10 +513,10 @@ impl ExtensionFactory for Deflate {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.level > 9 {
+        if self.send.level > 9 {
             return Err(format!(
                 "`compression_level` is {}: it must be 0 to 9",
-                self.level
+                self.send.level
             ));
         }
         if !(9..=15).contains(&self.server_max_window_bits) {
@@ -444,10 +538,14 @@ impl ExtensionFactory for Deflate {
 /// The deflate state of one session, in either role: what it sends (compresses) and
 /// what it receives (inflates) follow the parameters the handshake settled for each
 /// direction (a server sends with the `server_*` ones, a client with the `client_*`).
+///
+/// Without context takeover on a side, the session holds nothing for it between
+/// messages: it compresses with its worker thread's compressor (reset after each
+/// message, which is compressed in one call), and inflates with the thread's inflater,
+/// which a message arriving in several pieces keeps until its last piece (it cannot be
+/// shared while the message waits for more input), then gives back.
 pub(crate) struct DeflateSession {
-    level: u32,
-    threshold: usize,
-    predicate: Option<Predicate>,
+    send: Arc<SendParams>,
     /// Our compressor is reset after each message.
     send_no_context_takeover: bool,
     /// The peer resets its compressor after each message: so may our inflater.
@@ -456,10 +554,13 @@ pub(crate) struct DeflateSession {
     send_bits: u8,
     /// The inflater's window (at least 9, which inflates every smaller window too).
     receive_bits: u8,
-    /// The compressor and its place in the budget, if there is one.
-    compressor: Option<(Compress, Option<CompressorSlot>)>,
+    /// The compressor kept between messages (context takeover) and its place in the
+    /// budget, if there is one.
+    compressor: Option<(Box<zlib_rs::Deflate>, Option<CompressorSlot>)>,
     budget: Option<Arc<CompressorBudget>>,
-    decompressor: Option<Decompress>,
+    /// The inflater: kept between messages with context takeover, else only while a
+    /// message is being inflated in pieces.
+    decompressor: Option<Box<Decompress>>,
     /// The message being received is compressed.
     inflating: bool,
     /// Its deflate stream ended (a BFINAL block): what follows in the message, the
@@ -471,12 +572,186 @@ pub(crate) struct DeflateSession {
 /// (RFC 7692 §7.2.1, §7.2.2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// A zlib compressor for raw deflate.
+fn new_compressor(level: u32, bits: u8, mem_level: i32) -> Box<zlib_rs::Deflate> {
+    Box::new(zlib_rs::Deflate::new_with_config(DeflateConfig {
+        level: level as i32,
+        window_bits: -i32::from(bits),
+        mem_level,
+        ..DeflateConfig::default()
+    }))
+}
+
+/// One worker thread's compressor for one level and window.
+struct ThreadCompressor {
+    level: u32,
+    bits: u8,
+    zlib: Box<zlib_rs::Deflate>,
+}
+
+thread_local! {
+    /// The thread's compressors for messages without context takeover, one per level
+    /// and window in use (usually one).
+    static COMPRESSORS: RefCell<Vec<ThreadCompressor>> = const { RefCell::new(Vec::new()) };
+    /// The thread's inflater for messages without context takeover (15 bits inflates
+    /// every window).
+    static INFLATER: RefCell<Option<Box<Decompress>>> = const { RefCell::new(None) };
+}
+
+/// Compresses one whole message without context takeover with the thread's compressor
+/// for `level` and `bits` (see [`deflate_message`]).
+fn compress_on_thread(
+    level: u32,
+    bits: u8,
+    input: &[u8],
+    headroom: usize,
+) -> Result<Vec<u8>, ExtensionError> {
+    COMPRESSORS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut list) => {
+            let at = match list.iter().position(|c| c.level == level && c.bits == bits) {
+                Some(at) => at,
+                None => {
+                    list.push(ThreadCompressor {
+                        level,
+                        bits,
+                        zlib: new_compressor(level, bits, DEFAULT_MEM_LEVEL),
+                    });
+                    list.len() - 1
+                }
+            };
+            let zlib = &mut list[at].zlib;
+            let out = deflate_message(zlib, input, headroom);
+            zlib.reset();
+            out
+        }
+        // Only if compressing re-entered itself (it does not): a compressor of its own.
+        Err(_) => deflate_message(
+            &mut new_compressor(level, bits, DEFAULT_MEM_LEVEL),
+            input,
+            headroom,
+        ),
+    })
+}
+
+/// The thread's inflater, or a new one if another message holds it.
+fn take_thread_inflater() -> Box<Decompress> {
+    INFLATER
+        .with(|cell| cell.try_borrow_mut().ok().and_then(|mut slot| slot.take()))
+        .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)))
+}
+
+/// Gives an inflater taken with [`take_thread_inflater`] back, reset, unless the
+/// thread already has one again.
+fn give_back_inflater(mut inflater: Box<Decompress>) {
+    inflater.reset(false);
+    INFLATER.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut()
+            && slot.is_none()
+        {
+            *slot = Some(inflater);
+        }
+    });
+}
+
+/// Compresses a whole message with a sync flush and removes the flush's tail (RFC 7692
+/// §7.2.1). The result starts with `headroom` zero bytes (room for a frame header).
+fn deflate_message(
+    zlib: &mut zlib_rs::Deflate,
+    input: &[u8],
+    headroom: usize,
+) -> Result<Vec<u8>, ExtensionError> {
+    let mut out = vec![0u8; headroom + input.len() / 2 + 64];
+    let mut len = headroom;
+    let mut consumed = 0;
+    loop {
+        let (in_before, out_before) = (zlib.total_in(), zlib.total_out());
+        zlib.compress(&input[consumed..], &mut out[len..], DeflateFlush::SyncFlush)
+            .map_err(|e| ExtensionError::Internal(format!("deflate failed: {}", e.as_str())))?;
+        consumed += (zlib.total_in() - in_before) as usize;
+        len += (zlib.total_out() - out_before) as usize;
+        // Done when all input is in and the flush fit in the buffer.
+        if consumed == input.len() && len < out.len() {
+            break;
+        }
+        let grow = out.len().max(64);
+        out.resize(out.len() + grow, 0);
+    }
+    out.truncate(len);
+    if out[headroom..].ends_with(&TAIL) {
+        out.truncate(len - TAIL.len());
+    }
+    if out.len() == headroom {
+        // An empty message is one empty stored block's worth: a single 0x00
+        // (RFC 7692 §7.2.3.6), or the peer's inflater loses its place.
+        out.push(0x00);
+    }
+    Ok(out)
+}
+
+/// Sessions whose compressed bytes for a message are the same: no context takeover,
+/// one factory's settings, one window. A broadcast compresses once per class.
+#[derive(Clone)]
+pub(crate) struct DeflateClass {
+    send: Arc<SendParams>,
+    bits: u8,
+}
+
+impl DeflateClass {
+    /// Whether both classes compress a message to the same bytes.
+    pub(crate) fn same(&self, other: &DeflateClass) -> bool {
+        Arc::ptr_eq(&self.send, &other.send) && self.bits == other.bits
+    }
+
+    /// `frame` encoded, header and payload, for every session of this class: compressed
+    /// (RSV1) if the settings say so, else `plain()`. `None` if it is not a data frame
+    /// or the settings' code panicked (each session then meets the panic itself).
+    pub(crate) fn encode_wire(
+        &self,
+        frame: &Frame,
+        plain: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let (opcode, payload): (u8, &[u8]) = match frame {
+            Frame::Text(text) => (0x1, text.as_bytes()),
+            Frame::Binary(bytes) => (0x2, bytes),
+            _ => return None,
+        };
+        let wants = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.send.wants(frame, payload.len())
+        }))
+        .ok()?;
+        if !wants {
+            return plain();
+        }
+        const HEAD: usize = crate::protocol::frame::MAX_HEADER;
+        let mut wire = compress_on_thread(self.send.level, self.bits, payload, HEAD).ok()?;
+        let mut header = [0; HEAD];
+        let header_len = crate::protocol::frame::encode(
+            &mut header,
+            0x80 | 0x40 | opcode,
+            wire.len() - HEAD,
+            None,
+        );
+        let start = HEAD - header_len;
+        wire[start..HEAD].copy_from_slice(&header[..header_len]);
+        Some(Bytes::from(wire).slice(start..))
+    }
+}
+
 impl DeflateSession {
+    /// The class whose broadcasts this session shares, if its messages are compressed
+    /// without context takeover.
+    pub(crate) fn broadcast_class(&self) -> Option<DeflateClass> {
+        (self.send_no_context_takeover && self.send_bits >= 9).then(|| DeflateClass {
+            send: self.send.clone(),
+            bits: self.send_bits,
+        })
+    }
+
     fn should_compress(&self, frame: &ExtFrame) -> bool {
-        if frame.payload.len() < self.threshold {
+        if frame.payload.len() < self.send.threshold {
             return false;
         }
-        match &self.predicate {
+        match &self.send.predicate {
             None => true,
             Some(predicate) => {
                 let view = match frame.kind {
@@ -500,6 +775,9 @@ impl DeflateSession {
             // within 256 bytes, and a message may always go uncompressed (§6).
             return Ok(None);
         }
+        if self.send_no_context_takeover {
+            return compress_on_thread(self.send.level, self.send_bits, input, 0).map(Some);
+        }
         if self.compressor.is_none() {
             let slot = match &self.budget {
                 None => None,
@@ -508,39 +786,17 @@ impl DeflateSession {
                     None => return Ok(None),
                 },
             };
-            let compressor =
-                Compress::new_with_window_bits(Compression::new(self.level), false, self.send_bits);
+            let mem_level = match self.send.memory {
+                DeflateMemory::Small => SMALL_MEM_LEVEL,
+                DeflateMemory::Dedicated | DeflateMemory::Shared => DEFAULT_MEM_LEVEL,
+            };
+            let compressor = new_compressor(self.send.level, self.send_bits, mem_level);
             self.compressor = Some((compressor, slot));
         }
         let Some((compressor, _)) = self.compressor.as_mut() else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(input.len() / 2 + 64);
-        let start_in = compressor.total_in();
-        loop {
-            let consumed = (compressor.total_in() - start_in) as usize;
-            compressor
-                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
-                .map_err(|e| ExtensionError::Internal(format!("deflate failed: {e}")))?;
-            let consumed = (compressor.total_in() - start_in) as usize;
-            // Done when all input is in and the flush fit in the buffer.
-            if consumed == input.len() && out.len() < out.capacity() {
-                break;
-            }
-            out.reserve(out.capacity().max(64));
-        }
-        if out.ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        }
-        if out.is_empty() {
-            // An empty message is one empty stored block's worth: a single 0x00
-            // (RFC 7692 §7.2.3.6), or the peer's inflater loses its place.
-            out.push(0x00);
-        }
-        if self.send_no_context_takeover {
-            self.compressor = None;
-        }
-        Ok(Some(out))
+        deflate_message(compressor, input, 0).map(Some)
     }
 
     /// Whether the incoming message being received is compressed.
@@ -572,58 +828,25 @@ impl DeflateSession {
             }
             return Ok(());
         }
-        let bits = self.receive_bits;
-        let decompressor = self
-            .decompressor
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        // Room for one byte past the limit, to tell "exactly the limit" from "over".
-        let cap = limit.saturating_add(1);
-        let mut stream_ended = false;
-        for chunk in [input, if end { &TAIL[..] } else { &[][..] }] {
-            let start_in = decompressor.total_in();
-            loop {
-                let consumed = (decompressor.total_in() - start_in) as usize;
-                if stream_ended || (consumed == chunk.len() && out.len() < out.capacity()) {
-                    break;
-                }
-                if out.len() == out.capacity() {
-                    let room = cap.saturating_sub(out.len());
-                    if room == 0 {
-                        return Err(ExtensionError::TooBig { limit });
-                    }
-                    let step = out.len().max(256).max(chunk.len() * 2).min(room);
-                    out.reserve_exact(step);
-                }
-                let before_out = out.len();
-                let result =
-                    decompressor.decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync);
-                // Output past the limit came before whatever zlib found wrong further on
-                // (it may inflate up to the room it has, then fail in the same call):
-                // the limit is the first fault in stream order, as it is when the input
-                // comes in smaller pieces.
-                if out.len() > limit {
-                    return Err(ExtensionError::TooBig { limit });
-                }
-                let status = result.map_err(|e| {
-                    ExtensionError::InvalidData(format!("corrupt deflate data: {e}"))
-                })?;
-                if status == Status::StreamEnd {
-                    // BFINAL: this message's stream is over; the next starts afresh.
-                    stream_ended = true;
-                    break;
-                }
-                let progressed = (decompressor.total_in() - start_in) as usize != consumed
-                    || out.len() != before_out;
-                if !progressed && out.len() < out.capacity() {
-                    break;
-                }
+        let mut decompressor = match self.decompressor.take() {
+            Some(decompressor) => decompressor,
+            None if self.receive_no_context_takeover => take_thread_inflater(),
+            None => Box::new(Decompress::new_with_window_bits(false, self.receive_bits)),
+        };
+        // On an error the connection fails: the inflater is dropped with it.
+        let stream_ended = inflate_piece(&mut decompressor, input, end, out, limit)?;
+        if stream_ended || end {
+            if self.receive_no_context_takeover {
+                give_back_inflater(decompressor);
+            } else if !stream_ended {
+                self.decompressor = Some(decompressor);
             }
+            // After a BFINAL block the next message starts a new stream.
+        } else {
+            // More of this message is to come: the inflater stays with it.
+            self.decompressor = Some(decompressor);
         }
-        if stream_ended {
-            // The next message starts a new stream.
-            self.decompressor = None;
-            self.stream_ended = true;
-        }
+        self.stream_ended = stream_ended;
         if end {
             self.end_message();
         }
@@ -633,9 +856,6 @@ impl DeflateSession {
     fn end_message(&mut self) {
         self.inflating = false;
         self.stream_ended = false;
-        if self.receive_no_context_takeover {
-            self.decompressor = None;
-        }
     }
 
     /// Compresses an outgoing message if the settings say so: its payload and whether
@@ -645,16 +865,65 @@ impl DeflateSession {
         frame: &Frame,
         payload: &Bytes,
     ) -> Result<Option<Vec<u8>>, ExtensionError> {
-        if payload.len() < self.threshold {
-            return Ok(None);
-        }
-        if let Some(predicate) = &self.predicate
-            && !predicate(frame)
-        {
+        if !self.send.wants(frame, payload.len()) {
             return Ok(None);
         }
         self.compress(payload)
     }
+}
+
+/// Inflates `input` (and the tail, with `end`) into `out` within `limit`: whether the
+/// deflate stream ended (a BFINAL block).
+fn inflate_piece(
+    decompressor: &mut Decompress,
+    input: &[u8],
+    end: bool,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, ExtensionError> {
+    // Room for one byte past the limit, to tell "exactly the limit" from "over".
+    let cap = limit.saturating_add(1);
+    let mut stream_ended = false;
+    for chunk in [input, if end { &TAIL[..] } else { &[][..] }] {
+        let start_in = decompressor.total_in();
+        loop {
+            let consumed = (decompressor.total_in() - start_in) as usize;
+            if stream_ended || (consumed == chunk.len() && out.len() < out.capacity()) {
+                break;
+            }
+            if out.len() == out.capacity() {
+                let room = cap.saturating_sub(out.len());
+                if room == 0 {
+                    return Err(ExtensionError::TooBig { limit });
+                }
+                let step = out.len().max(256).max(chunk.len() * 2).min(room);
+                out.reserve_exact(step);
+            }
+            let before_out = out.len();
+            let result =
+                decompressor.decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync);
+            // Output past the limit came before whatever zlib found wrong further on
+            // (it may inflate up to the room it has, then fail in the same call):
+            // the limit is the first fault in stream order, as it is when the input
+            // comes in smaller pieces.
+            if out.len() > limit {
+                return Err(ExtensionError::TooBig { limit });
+            }
+            let status = result
+                .map_err(|e| ExtensionError::InvalidData(format!("corrupt deflate data: {e}")))?;
+            if status == Status::StreamEnd {
+                // BFINAL: this message's stream is over; the next starts afresh.
+                stream_ended = true;
+                break;
+            }
+            let progressed = (decompressor.total_in() - start_in) as usize != consumed
+                || out.len() != before_out;
+            if !progressed && out.len() < out.capacity() {
+                break;
+            }
+        }
+    }
+    Ok(stream_ended)
 }
 
 impl Extension for DeflateSession {
@@ -709,8 +978,29 @@ mod tests {
     }
 
     #[test]
+    fn defaults_ask_for_no_context_takeover_both_ways() {
+        let answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+        assert_eq!(
+            negotiate(&Deflate::new(), "permessage-deflate").as_deref(),
+            Some(answer)
+        );
+        let dedicated = Deflate::new().memory(DeflateMemory::Dedicated);
+        assert_eq!(
+            negotiate(&dedicated, "permessage-deflate").as_deref(),
+            Some("permessage-deflate; client_no_context_takeover")
+        );
+        // A client offers nothing it was not told to.
+        assert_eq!(
+            Deflate::new().offer().to_string(),
+            "permessage-deflate; client_max_window_bits"
+        );
+    }
+
+    #[test]
     fn negotiation_variants() {
-        let d = Deflate::new();
+        let d = Deflate::new()
+            .memory(DeflateMemory::Dedicated)
+            .client_no_context_takeover(false);
         assert_eq!(
             negotiate(&d, "permessage-deflate").as_deref(),
             Some("permessage-deflate")
@@ -752,6 +1042,7 @@ mod tests {
             assert_eq!(negotiate(&d, bad), None, "{bad}");
         }
         let small = Deflate::new()
+            .memory(DeflateMemory::Dedicated)
             .client_max_window_bits(10)
             .client_no_context_takeover(true);
         assert_eq!(
@@ -764,6 +1055,11 @@ mod tests {
         d.accept(&ExtensionParams::new(PERMESSAGE_DEFLATE))
             .unwrap()
             .1
+    }
+
+    /// The peer's receiving side for what `tx` sends (the peer honours `tx`'s takeover).
+    fn receiver(tx: &DeflateSession) -> DeflateSession {
+        Deflate::new().session(false, tx.send_no_context_takeover, 15, 15)
     }
 
     fn frame(kind: DataKind, fin: bool, rsv: Rsv, payload: impl Into<Bytes>) -> ExtFrame {
@@ -785,8 +1081,9 @@ mod tests {
 
     #[test]
     fn round_trip_with_context_takeover() {
-        let d = Deflate::new();
-        let (mut tx, mut rx) = (session(&d), session(&d));
+        let d = Deflate::new().memory(DeflateMemory::Dedicated);
+        let mut tx = session(&d);
+        let mut rx = receiver(&tx);
         for message in [
             "",
             "hello hello hello hello",
@@ -886,7 +1183,9 @@ mod tests {
 
     #[test]
     fn compressors_over_the_bound_send_uncompressed() {
-        let d = Deflate::new().max_compressors(1);
+        let d = Deflate::new()
+            .memory(DeflateMemory::Dedicated)
+            .max_compressors(1);
         let (mut first, mut second) = (session(&d), session(&d));
         let text = || frame(DataKind::Text, true, Rsv::NONE, "compress me ".repeat(20));
         assert!(first.process_outgoing(text()).unwrap().rsv.rsv1());
@@ -916,5 +1215,125 @@ mod tests {
             .process_outgoing(frame(DataKind::Text, true, Rsv::NONE, "compress me please"))
             .unwrap();
         assert!(big.rsv.rsv1());
+    }
+
+    fn message(tx: &mut DeflateSession, text: &str) -> ExtFrame {
+        tx.process_outgoing(frame(DataKind::Text, true, Rsv::NONE, text.to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_mode_round_trips_and_shared_keeps_nothing() {
+        let text = r#"{"id":1,"user":"ada","text":"hello hello hello"}"#.repeat(40);
+        for memory in [
+            DeflateMemory::Shared,
+            DeflateMemory::Dedicated,
+            DeflateMemory::Small,
+        ] {
+            let d = Deflate::new().memory(memory);
+            let mut tx = session(&d);
+            let mut rx = receiver(&tx);
+            for i in 0..3 {
+                let message_text = format!("{i}{text}");
+                let out = message(&mut tx, &message_text);
+                assert!(out.rsv.rsv1());
+                assert!(out.payload.len() < message_text.len() / 4, "{memory:?}");
+                let back = rx.process_incoming(out, &ctx(1 << 20)).unwrap();
+                assert_eq!(back.payload, message_text.as_bytes(), "{memory:?}");
+                // Without the sender's context takeover no inflater stays.
+                assert_eq!(
+                    rx.decompressor.is_none(),
+                    memory == DeflateMemory::Shared,
+                    "{memory:?}"
+                );
+            }
+            assert_eq!(tx.compressor.is_none(), memory == DeflateMemory::Shared);
+            assert_eq!(
+                tx.broadcast_class().is_some(),
+                memory == DeflateMemory::Shared
+            );
+        }
+    }
+
+    #[test]
+    fn small_mode_compresses_within_its_window() {
+        let d = Deflate::new().memory(DeflateMemory::Small);
+        let mut tx = session(&d);
+        assert_eq!(tx.send_bits, SMALL_WINDOW_BITS);
+        // Inflates with an inflater of exactly that window: no distance is farther.
+        let mut rx = Deflate::new().session(false, false, 15, SMALL_WINDOW_BITS);
+        let text: String = (0..3000)
+            .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+            .collect();
+        for _ in 0..3 {
+            let out = message(&mut tx, &text);
+            let back = rx.process_incoming(out, &ctx(1 << 20)).unwrap();
+            assert_eq!(back.payload, text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_message_in_pieces_keeps_its_inflater_while_others_use_the_threads() {
+        let d = Deflate::new();
+        let mut tx = session(&d);
+        let (mut slow, mut quick) = (session(&d), session(&d));
+        let long = "abcdefgh".repeat(1000);
+        let compressed = message(&mut tx, &long);
+        let (a, b) = compressed.payload.split_at(compressed.payload.len() / 2);
+        let first = slow
+            .process_incoming(
+                frame(DataKind::Text, false, Rsv::RSV1, a.to_vec()),
+                &ctx(1 << 20),
+            )
+            .unwrap();
+        assert!(
+            slow.decompressor.is_some(),
+            "held for the rest of its message"
+        );
+        // Another session's whole messages inflate in between, on this thread.
+        for i in 0..3 {
+            let other = format!("{i} other message, other message");
+            let back = quick
+                .process_incoming(message(&mut tx, &other), &ctx(1 << 20))
+                .unwrap();
+            assert_eq!(back.payload, other.as_bytes());
+        }
+        let second = slow
+            .process_incoming(
+                frame(DataKind::Continuation, true, Rsv::NONE, b.to_vec()),
+                &ctx(1 << 20),
+            )
+            .unwrap();
+        assert!(slow.decompressor.is_none(), "given back after the message");
+        let mut all = first.payload.to_vec();
+        all.extend_from_slice(&second.payload);
+        assert_eq!(all, long.as_bytes());
+    }
+
+    #[test]
+    fn a_broadcast_class_encodes_what_each_member_would() {
+        let d = Deflate::new();
+        let (one, two) = (session(&d), session(&d));
+        let (a, b) = (
+            one.broadcast_class().unwrap(),
+            two.broadcast_class().unwrap(),
+        );
+        assert!(a.same(&b));
+        assert!(!a.same(&session(&Deflate::new()).broadcast_class().unwrap()));
+        let text = "broadcast me, broadcast me, broadcast me".repeat(10);
+        let wire = a.encode_wire(&Frame::text(text.clone()), || None).unwrap();
+        let mut member = session(&d);
+        let own = message(&mut member, &text);
+        assert_eq!(wire[0], 0x80 | 0x40 | 0x1);
+        assert_eq!(&wire[wire.len() - own.payload.len()..], &own.payload[..]);
+        assert_eq!(usize::from(wire[1]), own.payload.len());
+        // Under the threshold: the plain encoding, shared with plain members.
+        let small = Deflate::new().compress_if_bigger_than(1000);
+        let class = session(&small).broadcast_class().unwrap();
+        let plain = Bytes::from_static(b"plain");
+        assert_eq!(
+            class.encode_wire(&Frame::text("hi"), || Some(plain.clone())),
+            Some(plain)
+        );
     }
 }

@@ -67,8 +67,9 @@ use bytes::Bytes;
 use crate::frame::CloseCode;
 
 use crate::frame::Rsv;
-pub use deflate::Deflate;
+pub use deflate::{Deflate, DeflateMemory};
 
+pub(crate) use deflate::DeflateClass;
 use deflate::DeflateSession;
 
 /// The kind of a data frame an extension sees.

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use crate::convert::ContentConverter;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::session::{BroadcastRefused, Outgoing, WebSocketSession, encode_wire};
+use crate::session::{BroadcastRefused, Outgoing, WebSocketSession, Wires};
 
 /// A session's identity among all the nodes sharing the rooms: the node it is on and a
 /// number on that node. Written `NODE-N` (the node in hex), which [`str::parse`] reads.
@@ -661,7 +661,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         frame: &Frame,
         id: Option<MessageId>,
     ) -> (usize, usize) {
-        let wire = encode_wire(frame);
+        let mut wires = Wires::new(frame);
         let skip = except.filter(|s| s.node == self.node).map(|s| s.local);
         let (mut delivered, mut slow, mut closed) = (0, 0, false);
         let mut push = |entry: &Arc<Entry<T>>| {
@@ -672,7 +672,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 return;
             }
             let chan = entry.outgoing.chan();
-            match chan.try_push_broadcast(frame, wire.as_ref()) {
+            match chan.try_push_broadcast(&mut wires) {
                 Ok(()) => delivered += 1,
                 Err(BroadcastRefused::Full) => {
                     chan.close_slow_peer();

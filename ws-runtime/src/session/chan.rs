@@ -21,6 +21,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::extension::DeflateClass;
 use crate::frame::{CloseCode, CloseReason, Frame};
 use crate::options::{ChannelOverflow, WebSocketOptions};
 
@@ -31,8 +32,67 @@ pub(crate) enum Outbound {
     /// A frame, encoded (and run through the extensions) by the session's engine.
     Frame(Frame),
     /// A data frame already encoded, header and payload, shared by every recipient of
-    /// a broadcast (sessions without extensions only).
+    /// a broadcast whose sessions encode it to the same bytes (see [`WireClass`]).
     Wire(Bytes),
+}
+
+/// Which sessions a broadcast may hand the same encoded frame.
+pub(crate) enum WireClass {
+    /// No extension: the plain encoding.
+    Plain,
+    /// permessage-deflate alone, without context takeover on our side: one compressed
+    /// encoding per class.
+    Deflate(DeflateClass),
+    /// Anything else (context takeover, other extensions, a client's masked frames):
+    /// the session's engine encodes each frame itself.
+    Own,
+}
+
+/// A broadcast's encodings of its frame, made the first time a member needs each: one
+/// plain, one per [`DeflateClass`] (usually at most one).
+pub(crate) struct Wires<'a> {
+    frame: &'a Frame,
+    plain: Option<Option<Bytes>>,
+    deflate: Vec<(DeflateClass, Option<Bytes>)>,
+}
+
+impl<'a> Wires<'a> {
+    /// No encoding made yet.
+    pub(crate) fn new(frame: &'a Frame) -> Self {
+        Self {
+            frame,
+            plain: None,
+            deflate: Vec::new(),
+        }
+    }
+
+    fn plain(&mut self) -> Option<Bytes> {
+        self.plain
+            .get_or_insert_with(|| super::encode_wire(self.frame))
+            .clone()
+    }
+
+    /// What goes into the queue of a session of `class`.
+    fn outbound(&mut self, class: &WireClass) -> Outbound {
+        let wire = match class {
+            WireClass::Plain => self.plain(),
+            WireClass::Deflate(class) => {
+                match self.deflate.iter().position(|(c, _)| c.same(class)) {
+                    Some(at) => self.deflate[at].1.clone(),
+                    None => {
+                        let wire = class.encode_wire(self.frame, || self.plain());
+                        self.deflate.push((class.clone(), wire.clone()));
+                        wire
+                    }
+                }
+            }
+            WireClass::Own => None,
+        };
+        match wire {
+            Some(wire) => Outbound::Wire(wire),
+            None => Outbound::Frame(self.frame.clone()),
+        }
+    }
 }
 
 /// Bounds of one session's queues, from the options.
@@ -66,9 +126,8 @@ pub(crate) struct Chan {
     /// reason became known. (One `Notify` for all: waiters check their condition again.)
     events: Notify,
     limits: Arc<Limits>,
-    /// No extension processes this session's frames: broadcasts may hand it frames
-    /// already encoded.
-    plain: bool,
+    /// Which encoded frames of a broadcast this session may be handed.
+    class: WireClass,
     /// The engine waits to be woken: a send must wake it. A running engine clears it
     /// without the lock, and looks at the queue before it parks again.
     parked: AtomicBool,
@@ -148,7 +207,7 @@ pub(crate) enum BroadcastRefused {
 
 impl Chan {
     /// A session's state, and the engine's half of it.
-    pub(crate) fn new(limits: Arc<Limits>, plain: bool) -> (Arc<Chan>, EngineSide) {
+    pub(crate) fn new(limits: Arc<Limits>, class: WireClass) -> (Arc<Chan>, EngineSide) {
         let room = limits.incoming_capacity;
         let chan = Arc::new(Chan {
             state: Mutex::new(ChanState {
@@ -157,7 +216,7 @@ impl Chan {
             }),
             events: Notify::new(),
             limits,
-            plain,
+            class,
             parked: AtomicBool::new(false),
             active: AtomicBool::new(true),
         });
@@ -230,17 +289,13 @@ impl Chan {
         Ok(())
     }
 
-    /// A broadcast's push: the shared encoded form for plain sessions, else the frame.
-    /// Never waits.
+    /// A broadcast's push: the encoded form this session shares with others of its
+    /// class, else the frame. Never waits.
     pub(crate) fn try_push_broadcast(
         &self,
-        frame: &Frame,
-        wire: Option<&Bytes>,
+        wires: &mut Wires<'_>,
     ) -> std::result::Result<(), BroadcastRefused> {
-        let outbound = match wire {
-            Some(wire) if self.plain => Outbound::Wire(wire.clone()),
-            _ => Outbound::Frame(frame.clone()),
-        };
+        let outbound = wires.outbound(&self.class);
         let len = match &outbound {
             Outbound::Frame(frame) => frame.len(),
             Outbound::Wire(wire) => wire.len(),

@@ -21,7 +21,7 @@ use crate::convert::ContentConverter;
 use crate::error::{Error, Result};
 use crate::frame::{CloseReason, Frame};
 
-pub(crate) use chan::{BroadcastRefused, Chan, EngineSide, Limits, Outbound};
+pub(crate) use chan::{BroadcastRefused, Chan, EngineSide, Limits, Outbound, WireClass, Wires};
 
 /// A data frame's wire form: what a server sends (FIN, no mask), for broadcasts.
 pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {

@@ -80,6 +80,7 @@ fn main() {
         content_converter = JsonConverter,
         extensions {
             Deflate {
+                memory = Dedicated,
                 compression_level = 9,
                 compress_if_bigger_than = 1KB,
                 compress_if = |frame: &Frame| frame.len() > 3,
