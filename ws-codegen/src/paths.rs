@@ -167,7 +167,21 @@ impl Paths {
 /// (`routing!(crate, app, ..)` expanded to `crate.route(..)`, fuzz finding
 /// `macros/crate-as-app`).
 pub(crate) fn check_app(app: &Expr) -> Option<syn::Error> {
-    let Expr::Path(path) = app else {
+    // The innermost receiver: `crate.app.x` is no expression either (fuzz finding
+    // `macros/crate-field-app`).
+    let mut base = app;
+    loop {
+        base = match base {
+            Expr::Field(e) => &e.base,
+            Expr::MethodCall(e) => &e.receiver,
+            Expr::Index(e) => &e.expr,
+            Expr::Call(e) => &e.func,
+            Expr::Try(e) => &e.expr,
+            Expr::Await(e) => &e.base,
+            _ => break,
+        };
+    }
+    let Expr::Path(path) = base else {
         return None;
     };
     let last = path.path.segments.last()?;
@@ -308,6 +322,8 @@ mod tests {
         let check = |s: &str| check_app(&syn::parse_str(s).unwrap()).is_some();
         assert!(check("crate") && check("super") && check("a::super"));
         assert!(!check("app") && !check("self") && !check("self.app") && !check("crate::APP"));
+        assert!(check("crate.app.ex") && check("super.f()") && check("crate[0]"));
+        assert!(!check("crate::make().app") && !check("self.apps[0]"));
     }
 
     #[test]
