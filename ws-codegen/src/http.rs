@@ -16,7 +16,7 @@ use syn::{Expr, FnArg, ItemFn, Lit, LitStr, Type};
 use crate::diag::{Errors, unknown_key};
 use crate::paths::{self, Paths};
 use crate::web_socket::parse::{
-    RawArgs, RoutePath, check_path_extractor, last_segment, route_path,
+    RawArgs, RoutePath, check_path_extractor, check_signature, last_segment, route_path,
 };
 
 /// The HTTP attributes, by method.
@@ -191,42 +191,7 @@ pub fn expand(args_tokens: TokenStream, item: TokenStream, method: HttpMethod) -
     };
     let args = args(args_tokens, method, &mut errors);
     let sig = &func.sig;
-    if let Some(constness) = &sig.constness {
-        errors.at(
-            constness.span,
-            format!("a `{attr}` handler cannot be a `const fn`"),
-        );
-    }
-    if let Some(unsafety) = &sig.unsafety {
-        errors.at(
-            unsafety.span,
-            format!("a `{attr}` handler cannot be `unsafe`: the route calls it"),
-        );
-    }
-    if let Some(abi) = &sig.abi {
-        errors.spanned(
-            abi,
-            format!("a `{attr}` handler cannot have an `extern` ABI"),
-        );
-    }
-    if sig.asyncness.is_none() {
-        errors.at(
-            sig.fn_token.span,
-            format!(
-                "a `{attr}` handler must be an `async fn`: write `async fn {}(...)`",
-                sig.ident
-            ),
-        );
-    }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.spanned(
-            &sig.generics,
-            format!("a `{attr}` handler cannot be generic: the route needs concrete parameter types (extractors) and one function to call"),
-        );
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, format!("a `{attr}` handler cannot be variadic"));
-    }
+    check_signature(sig, &attr, &mut errors);
     let mut has_receiver = false;
     let mut params: Vec<Type> = Vec::new();
     let mut body: Option<Span> = None;

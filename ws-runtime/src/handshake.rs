@@ -508,14 +508,14 @@ impl Accepted {
 }
 
 /// The header's value if it appears exactly once.
-fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&HeaderValue> {
+pub(crate) fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&HeaderValue> {
     let mut values = headers.get_all(name).into_iter();
     let first = values.next()?;
     values.next().is_none().then_some(first)
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitive).
-fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+pub(crate) fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
         .iter()

@@ -329,11 +329,10 @@ fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
     }
 }
 
-/// Reads and checks the handler; the body's `for ... in incoming` loops are rewritten.
-pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Errors) -> Handler {
-    let path = args.path.as_ref();
-    let attr = kind.attr();
-    let sig = &func.sig;
+/// What every handler attribute (`#[web_socket]`, `#[web_socket_raw]`, `#[get]`, ...)
+/// refuses in a signature: `const`, `unsafe`, an ABI, a missing `async`, generics, a
+/// `where` clause, varargs.
+pub(crate) fn check_signature(sig: &syn::Signature, attr: &str, errors: &mut Errors) {
     if let Some(constness) = &sig.constness {
         errors.at(
             constness.span,
@@ -352,8 +351,7 @@ pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Er
             format!("a `{attr}` handler cannot have an `extern` ABI"),
         );
     }
-    let is_async = sig.asyncness.is_some();
-    if !is_async {
+    if sig.asyncness.is_none() {
         errors.at(
             sig.fn_token.span,
             format!(
@@ -376,6 +374,15 @@ pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Er
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, format!("a `{attr}` handler cannot be variadic"));
     }
+}
+
+/// Reads and checks the handler; the body's `for ... in incoming` loops are rewritten.
+pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Errors) -> Handler {
+    let path = args.path.as_ref();
+    let attr = kind.attr();
+    let sig = &func.sig;
+    check_signature(sig, attr, errors);
+    let is_async = sig.asyncness.is_some();
 
     let mut params = Vec::new();
     let mut has_receiver = false;

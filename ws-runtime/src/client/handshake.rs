@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::{ClientError, ClientRequest, Established, HandshakeError, HandshakeFailure, Target};
 use crate::extension::{client_negotiate, client_offers, parse_extensions_header};
+use crate::handshake::{header_has_token, single};
 use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
 use crate::session::{CompactHeaders, RequestInfo};
@@ -86,8 +87,8 @@ pub(crate) async fn run<T: Transport>(
     }
     let headers = response.headers();
     let fail = |failure| refused(failure, status, headers, Bytes::new());
-    if !has_token(headers, header::UPGRADE, "websocket")
-        || !has_token(headers, header::CONNECTION, "upgrade")
+    if !header_has_token(headers, header::UPGRADE, "websocket")
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
     {
         return Err(fail(HandshakeFailure::NotUpgraded));
     }
@@ -239,23 +240,6 @@ impl<C: Future<Output = hyper::Result<()>>> Conn<C> {
         }
         Bytes::from(out)
     }
-}
-
-/// The header's value if it appears exactly once.
-fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&HeaderValue> {
-    let mut values = headers.get_all(name).into_iter();
-    let first = values.next()?;
-    values.next().is_none().then_some(first)
-}
-
-/// Whether a comma-separated header lists `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64 (RFC 6455 §4.1: a nonce, new
