@@ -17,26 +17,9 @@ use crate::support::*;
 /// and body.
 async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let path = path.to_string();
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .expect("connects for HTTP");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head.lines().next().unwrap_or_default().to_string();
-        (status, body.to_string())
-    })
-    .await
-    .expect("the request thread")
+    tokio::task::spawn_blocking(move || crate::support::http_get_status(addr, &path))
+        .await
+        .expect("the request thread")
 }
 
 fn app() -> AppService {

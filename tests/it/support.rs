@@ -283,6 +283,11 @@ impl Drop for RedisServer {
 
 /// A plain HTTP GET on loopback; the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    http_get_status(addr, path).1
+}
+
+/// A plain HTTP GET on loopback; the status line and the body.
+pub fn http_get_status(addr: SocketAddr, path: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .expect("connects for HTTP");
@@ -296,10 +301,9 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     .expect("request");
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, body.to_owned())
 }
 
 /// Polls `condition` every 20 ms until it holds, failing the test after `limit`.
