@@ -702,14 +702,16 @@ impl DeflateClass {
         Arc::ptr_eq(&self.send, &other.send) && self.bits == other.bits
     }
 
-    /// `frame` encoded, header and payload, for every session of this class: compressed
-    /// (RSV1) if the settings say so, else `plain()`. `None` if it is not a data frame
-    /// or the settings' code panicked (each session then meets the panic itself).
-    pub(crate) fn encode_wire(
+    /// `frame`'s payload compressed for every session of this class, with `head` bytes
+    /// left free before it for the frame header (the caller frames it): the opcode and
+    /// the bytes, or `Some(None)` when the settings send this frame uncompressed. `None`
+    /// if it is not a data frame or the settings' code panicked (each session then
+    /// meets the panic itself).
+    pub(crate) fn compress_for_class(
         &self,
         frame: &Frame,
-        plain: impl FnOnce() -> Option<Bytes>,
-    ) -> Option<Bytes> {
+        head: usize,
+    ) -> Option<Option<(u8, Vec<u8>)>> {
         let (opcode, payload): (u8, &[u8]) = match frame {
             Frame::Text(text) => (0x1, text.as_bytes()),
             Frame::Binary(bytes) => (0x2, bytes),
@@ -720,20 +722,10 @@ impl DeflateClass {
         }))
         .ok()?;
         if !wants {
-            return plain();
+            return Some(None);
         }
-        const HEAD: usize = crate::protocol::frame::MAX_HEADER;
-        let mut wire = compress_on_thread(self.send.level, self.bits, payload, HEAD).ok()?;
-        let mut header = [0; HEAD];
-        let header_len = crate::protocol::frame::encode(
-            &mut header,
-            0x80 | 0x40 | opcode,
-            wire.len() - HEAD,
-            None,
-        );
-        let start = HEAD - header_len;
-        wire[start..HEAD].copy_from_slice(&header[..header_len]);
-        Some(Bytes::from(wire).slice(start..))
+        let wire = compress_on_thread(self.send.level, self.bits, payload, head).ok()?;
+        Some(Some((opcode, wire)))
     }
 }
 
@@ -1321,7 +1313,8 @@ mod tests {
         assert!(a.same(&b));
         assert!(!a.same(&session(&Deflate::new()).broadcast_class().unwrap()));
         let text = "broadcast me, broadcast me, broadcast me".repeat(10);
-        let wire = a.encode_wire(&Frame::text(text.clone()), || None).unwrap();
+        let wire =
+            crate::session::encode_class_wire(&a, &Frame::text(text.clone()), || None).unwrap();
         let mut member = session(&d);
         let own = message(&mut member, &text);
         assert_eq!(wire[0], 0x80 | 0x40 | 0x1);
@@ -1332,7 +1325,7 @@ mod tests {
         let class = session(&small).broadcast_class().unwrap();
         let plain = Bytes::from_static(b"plain");
         assert_eq!(
-            class.encode_wire(&Frame::text("hi"), || Some(plain.clone())),
+            crate::session::encode_class_wire(&class, &Frame::text("hi"), || Some(plain.clone())),
             Some(plain)
         );
     }

@@ -80,7 +80,7 @@ impl<'a> Wires<'a> {
                 match self.deflate.iter().position(|(c, _)| c.same(class)) {
                     Some(at) => self.deflate[at].1.clone(),
                     None => {
-                        let wire = class.encode_wire(self.frame, || self.plain());
+                        let wire = super::encode_class_wire(class, self.frame, || self.plain());
                         self.deflate.push((class.clone(), wire.clone()));
                         wire
                     }

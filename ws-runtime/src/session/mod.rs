@@ -39,6 +39,26 @@ pub(crate) fn encode_wire(frame: &Frame) -> Option<Bytes> {
     Some(wire.into())
 }
 
+/// `frame` encoded, header and payload, for every session of a deflate `class`:
+/// compressed (RSV1) if the class's settings say so, else `plain()`. `None` if it is
+/// not a data frame or the settings' code panicked.
+pub(crate) fn encode_class_wire(
+    class: &crate::extension::DeflateClass,
+    frame: &Frame,
+    plain: impl FnOnce() -> Option<Bytes>,
+) -> Option<Bytes> {
+    const HEAD: usize = crate::protocol::frame::MAX_HEADER;
+    let Some((opcode, mut wire)) = class.compress_for_class(frame, HEAD)? else {
+        return plain();
+    };
+    let mut header = [0; HEAD];
+    let header_len =
+        crate::protocol::frame::encode(&mut header, 0x80 | 0x40 | opcode, wire.len() - HEAD, None);
+    let start = HEAD - header_len;
+    wire[start..HEAD].copy_from_slice(&header[..header_len]);
+    Some(Bytes::from(wire).slice(start..))
+}
+
 /// The handshake request's headers, kept for the session's lifetime in one small
 /// buffer (names and values, each behind its length) and turned into a `HeaderMap` the
 /// first time a handler asks: a session whose handler never looks holds only the bytes.
