@@ -157,12 +157,9 @@ impl Input {
         want: usize,
         sink: &mut impl Sink,
     ) -> io::Result<Result<ReadOutcome, ProtocolError>> {
-        let buf = decoder.direct_buf();
-        let from = buf.len();
+        let from = decoder.direct_len();
         let step = want.min(DIRECT_MAX).min(from.max(SCRATCH));
-        if buf.capacity() - from < step {
-            buf.reserve_exact(step);
-        }
+        let buf = decoder.direct_buf(step);
         let mut limited = BufMut::limit(&mut *buf, step);
         let n = match tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited) {
             Poll::Pending => return Ok(Ok(ReadOutcome::Pending)),

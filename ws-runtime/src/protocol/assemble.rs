@@ -1,7 +1,11 @@
 //! Message assembly: the buffer a data message is gathered in, frame after frame.
 //!
-//! It grows only with bytes that have arrived (or been inflated), never with a length a
-//! header announced, and never past the session's message limit. Text is validated as
+//! It grows with bytes that have arrived (or been inflated), never past the session's
+//! message limit, and never to a length a header announced: when a large frame's
+//! payload arrives in pieces the buffer grows at once to what the frame still brings,
+//! but at most to twice the bytes it will hold (as a doubling `Vec` would), so a
+//! 64 KiB message is not copied from buffer to buffer on its way. Large buffers come from, and go back to, the
+//! process's pool ([`super::pool`]). Text is validated as
 //! it is appended, so invalid UTF-8 fails the connection at the first bad byte. Once
 //! the message is delivered the buffer is handed over as the frame's payload: an idle
 //! session holds no message buffer.
@@ -10,6 +14,7 @@ use bytes::Bytes;
 
 use crate::frame::{Frame, Text};
 
+use super::pool;
 use super::utf8::{InvalidUtf8, Utf8State};
 
 /// The type of the message in progress.
@@ -61,13 +66,37 @@ impl Assembly {
     }
 
     /// Appends bytes as they are.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), InvalidUtf8> {
+    /// `ahead`: bytes of the current frame still to come after these.
+    pub(crate) fn push(&mut self, bytes: &[u8], ahead: u64) -> Result<(), InvalidUtf8> {
         if self.kind == Kind::Text {
             self.utf8.feed(bytes)?;
+        }
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            let held = self.buf.len() + bytes.len();
+            let ahead = usize::try_from(ahead).unwrap_or(usize::MAX);
+            self.make_room(bytes.len() + ahead.min(held));
         }
         self.buf.extend_from_slice(bytes);
         self.total += bytes.len();
         Ok(())
+    }
+
+    /// Room in `buf` for `extra` more bytes: a pooled buffer if one fits, else the
+    /// buffer grows by exactly that.
+    pub(crate) fn make_room(&mut self, extra: usize) {
+        let len = self.buf.len();
+        if self.buf.capacity() - len >= extra {
+            return;
+        }
+        let want = len.saturating_add(extra);
+        if want >= pool::POOL_MIN
+            && let Some(mut pooled) = pool::take(want)
+        {
+            pooled.extend_from_slice(&self.buf);
+            self.buf = pooled;
+            return;
+        }
+        self.buf.reserve_exact(extra);
     }
 
     /// Bytes were appended to `buf` from `from` on by someone else (a read straight into
@@ -88,7 +117,7 @@ impl Assembly {
         let complete = self.utf8.is_complete();
         self.kind = Kind::Idle;
         self.total = 0;
-        let payload = Bytes::from(std::mem::take(&mut self.buf));
+        let payload = pool::into_bytes(std::mem::take(&mut self.buf));
         if !text {
             return Ok(Frame::Binary(payload));
         }
@@ -112,6 +141,6 @@ impl Assembly {
                 return Err(InvalidUtf8);
             }
         }
-        Ok(Bytes::from(std::mem::take(&mut self.buf)))
+        Ok(pool::into_bytes(std::mem::take(&mut self.buf)))
     }
 }

@@ -459,7 +459,8 @@ impl Decoder {
             self.frame = None;
             return Ok(Step::Ended(flow));
         }
-        self.data(frame.route, chunk, stage.as_deref_mut())?;
+        let ahead = frame.remaining() - avail as u64;
+        self.data(frame.route, chunk, ahead, stage.as_deref_mut())?;
         if !complete {
             return Ok(Step::NeedMore);
         }
@@ -472,10 +473,11 @@ impl Decoder {
         &mut self,
         route: PayloadPath,
         chunk: &[u8],
+        ahead: u64,
         stage: Option<&mut Stage>,
     ) -> Result<(), ProtocolError> {
         let result = match route {
-            PayloadPath::Plain => self.message.push(chunk).map_err(|_| invalid_utf8()),
+            PayloadPath::Plain => self.message.push(chunk, ahead).map_err(|_| invalid_utf8()),
             PayloadPath::Collect => {
                 self.message.frame.extend_from_slice(chunk);
                 Ok(())
@@ -567,7 +569,9 @@ impl Decoder {
         if self.message.total().saturating_add(out.payload.len()) > self.limit {
             return Err(ProtocolError::too_big(self.limit));
         }
-        self.message.push(&out.payload).map_err(|_| invalid_utf8())
+        self.message
+            .push(&out.payload, 0)
+            .map_err(|_| invalid_utf8())
     }
 
     /// A whole control frame.
@@ -615,9 +619,16 @@ impl Decoder {
         (remaining >= DIRECT_MIN).then(|| usize::try_from(remaining).unwrap_or(usize::MAX))
     }
 
-    /// The buffer the current message is assembled in.
-    pub(crate) fn direct_buf(&mut self) -> &mut Vec<u8> {
+    /// The buffer the current message is assembled in, with room for `step` more
+    /// bytes.
+    pub(crate) fn direct_buf(&mut self, step: usize) -> &mut Vec<u8> {
+        self.message.make_room(step);
         &mut self.message.buf
+    }
+
+    /// Bytes of the current message's buffer so far.
+    pub(crate) fn direct_len(&self) -> usize {
+        self.message.buf.len()
     }
 
     /// Bytes were read into [`direct_buf`](Self::direct_buf) from `from` on (at most

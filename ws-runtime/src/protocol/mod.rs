@@ -20,6 +20,7 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod frame;
 pub(crate) mod mask;
+pub(crate) mod pool;
 pub(crate) mod small;
 pub(crate) mod stage;
 pub(crate) mod utf8;

@@ -31,7 +31,7 @@ impl Chunk {
     #[inline]
     pub(crate) fn copy(&mut self, payload: &[u8]) -> Bytes {
         if payload.len() > SMALL_MAX {
-            return Bytes::copy_from_slice(payload);
+            return super::pool::copy(payload);
         }
         let chunk = self.0.get_or_insert_with(|| {
             ARENA
