@@ -26,7 +26,7 @@ pub(crate) const POOL_MIN: usize = 16 * 1024;
 const POOL_MAX: usize = 2 << 20;
 
 /// The most the pool holds, in bytes of capacity.
-const POOL_BYTES: usize = 8 << 20;
+const POOL_BYTES: usize = 4 << 20;
 
 /// Size classes: a buffer of capacity `c` is in class `log2(c) - log2(POOL_MIN)`.
 const CLASSES: usize = (POOL_MAX.trailing_zeros() - POOL_MIN.trailing_zeros()) as usize + 1;
