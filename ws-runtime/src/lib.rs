@@ -9,7 +9,7 @@
 //! the origin check of [`AllowedOrigins`], [`Guard`]s, subprotocol and extension
 //! negotiation) → extractors ([`HandlerParam`]: [`Path`], [`State`], [`Principal`], ...)
 //! → [`WebSocketSession`] (what the handler holds: [`Incoming`], [`Outgoing`]) → the
-//! connection driver (one task per connection: the handler, timers, reads and writes
+//! connection driver (one task per session: the handler, timers, reads and writes
 //! over a [`Transport`]) → the protocol core (sans-I/O: frames, masking, UTF-8,
 //! fragments, limits, the extension stage) → [`Frame`] (what the handler sends and
 //! receives). [`WebSocketOptions`] configures it all; [`extension`] adds

@@ -1,4 +1,4 @@
-//! The connection driver: one task per connection runs the protocol core over the
+//! The connection driver: one task per session runs the protocol core over the
 //! transport, and the handler beside it.
 //!
 //! Each pass of the task's poll runs four steps:
