@@ -152,7 +152,8 @@ pub(crate) struct Connection<T: Transport> {
     /// Frames taken from `outgoing`, not yet encoded.
     batch: VecDeque<Outbound>,
     /// Frames read this pass, handed to `incoming` under one lock.
-    inbox: VecDeque<Frame>,
+    /// (A `Vec`, not a `VecDeque`: its push stays inlined in the decoder's loop.)
+    inbox: Vec<Frame>,
     /// Payloads of the pings to answer, oldest first (at most [`MAX_PONGS`]).
     pongs: Vec<Bytes>,
     pinger: Option<Box<Pinger>>,
@@ -184,7 +185,7 @@ impl<T: Transport> Future for Connection<T> {
 
 /// Where decoded events go during a read step.
 struct Inbox<'a> {
-    frames: &'a mut VecDeque<Frame>,
+    frames: &'a mut Vec<Frame>,
     /// Payload bytes of `frames`.
     bytes: usize,
     room: usize,
@@ -244,7 +245,7 @@ impl Sink for Inbox<'_> {
             return Flow::Continue;
         }
         self.bytes += frame.len();
-        self.frames.push_back(frame);
+        self.frames.push(frame);
         self.room -= 1;
         if self.room == 0 {
             Flow::Stop
@@ -294,7 +295,7 @@ impl<T: Transport> Connection<T> {
             unreported_bytes: 0,
             blocked: false,
             batch: VecDeque::new(),
-            inbox: VecDeque::new(),
+            inbox: Vec::new(),
             pongs: Vec::new(),
             pinger,
             sleep: None,
@@ -947,7 +948,7 @@ impl<T: Transport> Connection<T> {
     /// Before parking: gives back queue capacity a burst left behind.
     fn trim(&mut self) {
         if self.inbox.capacity() > 64 {
-            self.inbox = VecDeque::new();
+            self.inbox = Vec::new();
         }
         if self.batch.capacity() > 64 {
             self.batch = VecDeque::new();

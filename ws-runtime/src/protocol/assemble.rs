@@ -72,13 +72,20 @@ impl Assembly {
             self.utf8.feed(bytes)?;
         }
         if self.buf.capacity() - self.buf.len() < bytes.len() {
-            let held = self.buf.len() + bytes.len();
-            let ahead = usize::try_from(ahead).unwrap_or(usize::MAX);
-            self.make_room(bytes.len() + ahead.min(held));
+            self.grow(bytes.len(), ahead);
         }
         self.buf.extend_from_slice(bytes);
         self.total += bytes.len();
         Ok(())
+    }
+
+    /// Room for `incoming` bytes now and for part of the `ahead` the frame announced:
+    /// at most as much again as the buffer will hold.
+    #[inline(never)]
+    fn grow(&mut self, incoming: usize, ahead: u64) {
+        let held = self.buf.len() + incoming;
+        let ahead = usize::try_from(ahead).unwrap_or(usize::MAX);
+        self.make_room(incoming + ahead.min(held));
     }
 
     /// Room in `buf` for `extra` more bytes: a pooled buffer if one fits, else the

@@ -420,7 +420,9 @@ impl Decoder {
     }
 
     /// Takes the current frame's payload from the input; ends the frame when it is
-    /// complete.
+    /// complete. Out of line: whole small frames never come here, and `decode` stays
+    /// small enough for its per-message calls to be inlined.
+    #[inline(never)]
     fn payload(
         &mut self,
         input: &mut [u8],

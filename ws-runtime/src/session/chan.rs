@@ -494,7 +494,7 @@ impl EngineSide {
 
     /// Appends frames read by the engine (`bytes` of payload), waking the receiver
     /// unless it runs in the engine's own task (which polls the handler next anyway).
-    pub(crate) fn deliver(&mut self, frames: &mut VecDeque<Frame>, bytes: usize, engine: &Waker) {
+    pub(crate) fn deliver(&mut self, frames: &mut Vec<Frame>, bytes: usize, engine: &Waker) {
         if frames.is_empty() {
             return;
         }
@@ -504,10 +504,13 @@ impl EngineSide {
             return;
         }
         if st.incoming.is_empty() {
-            // The usual case: the handler took everything before. No copy.
-            std::mem::swap(&mut st.incoming, frames);
+            // The usual case: the handler took everything before. No copy: the two
+            // buffers change places (an empty `VecDeque` becomes a `Vec` in place).
+            let drained =
+                std::mem::replace(&mut st.incoming, VecDeque::from(std::mem::take(frames)));
+            *frames = Vec::from(drained);
         } else {
-            st.incoming.append(frames);
+            st.incoming.extend(frames.drain(..));
         }
         st.incoming_bytes += bytes;
         self.room = st.room(&self.chan.limits);
