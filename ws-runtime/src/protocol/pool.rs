@@ -183,19 +183,7 @@ fn reap() {
             std::thread::park();
             continue;
         }
-        pool.generation = pool.generation.wrapping_add(1);
-        let keep_from = pool.generation.wrapping_sub(1);
-        let mut freed = Vec::new();
-        for class in &mut pool.classes {
-            class.retain_mut(|(buf, generation)| {
-                let keep = *generation == keep_from || *generation == keep_from.wrapping_add(1);
-                if !keep {
-                    freed.push(std::mem::take(buf));
-                }
-                keep
-            });
-        }
-        pool.bytes -= freed.iter().map(Vec::capacity).sum::<usize>();
+        let freed = reap_once(&mut pool);
         drop(pool);
         // Freed outside the lock.
         drop(freed);
@@ -203,9 +191,56 @@ fn reap() {
     }
 }
 
+/// One tick: the buffers that came back before the previous tick and were not taken
+/// since leave the pool (returned, to be freed outside the lock).
+fn reap_once(pool: &mut Pool) -> Vec<Vec<u8>> {
+    pool.generation = pool.generation.wrapping_add(1);
+    let current = pool.generation;
+    let previous = current.wrapping_sub(1);
+    let mut freed = Vec::new();
+    for class in &mut pool.classes {
+        class.retain_mut(|(buf, generation)| {
+            let keep = *generation == previous || *generation == current;
+            if !keep {
+                freed.push(std::mem::take(buf));
+            }
+            keep
+        });
+    }
+    pool.bytes -= freed.iter().map(Vec::capacity).sum::<usize>();
+    freed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_buffer_nobody_takes_leaves_the_pool_after_a_whole_tick() {
+        let mut pool = Pool {
+            classes: [const { Vec::new() }; CLASSES],
+            bytes: 0,
+            generation: u32::MAX, // wrapping included
+            reaper: None,
+            parked: false,
+        };
+        let put = |pool: &mut Pool, capacity: usize| {
+            let generation = pool.generation;
+            pool.classes[class_of(capacity)].push((Vec::with_capacity(capacity), generation));
+            pool.bytes += capacity;
+        };
+        put(&mut pool, 64 * 1024);
+        // The tick right after it came back keeps it (it may be taken any moment).
+        assert!(reap_once(&mut pool).is_empty());
+        put(&mut pool, 32 * 1024);
+        // The next one frees the first (a whole tick unused), keeps the second.
+        let freed = reap_once(&mut pool);
+        assert_eq!(freed.len(), 1);
+        assert!(freed[0].capacity() >= 64 * 1024);
+        assert_eq!(pool.bytes, 32 * 1024);
+        assert_eq!(reap_once(&mut pool).len(), 1);
+        assert_eq!(pool.bytes, 0);
+    }
 
     #[test]
     fn a_large_payload_returns_its_buffer_and_the_next_one_reuses_it() {
