@@ -78,3 +78,59 @@ async fn pipelined_messages_of_every_size_are_echoed_exactly() {
     }
     drop(writer.await.unwrap());
 }
+
+/// Large messages on many connections at once: their buffers come from, and go back
+/// to, one pool shared by every connection (and both worker threads). Each connection
+/// sends payloads no other connection sends and must get exactly its own back, every
+/// byte: a buffer handed to a second message while a first still held it, or reused
+/// with stale bytes, would show here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_on_many_connections_each_get_their_own_bytes_back() {
+    let server = serve(|app| {
+        app.route(echo_route("/echo"));
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for conn in 0..8u32 {
+        clients.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = connect(addr, "/echo").await.split();
+            let mut seed = 0x9e37_79b9_u32 ^ (conn << 24);
+            let mut messages = Vec::new();
+            for _ in 0..24 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                // 16 KiB to about 600 KiB: every pooled size class and a few above.
+                let size = 16 * 1024 + (seed % (600 * 1024)) as usize;
+                let payload: Vec<u8> = (0..size)
+                    .map(|j| (j as u32).wrapping_mul(31) as u8 ^ (conn as u8) ^ (seed as u8))
+                    .collect();
+                messages.push(Message::binary(payload));
+            }
+            let expected = messages.clone();
+            let writer = tokio::spawn(async move {
+                for message in messages {
+                    sink.feed(message).await.unwrap();
+                }
+                sink.flush().await.unwrap();
+                sink
+            });
+            for (i, want) in expected.iter().enumerate() {
+                let got = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                    .await
+                    .expect("reply within 20 s")
+                    .expect("stream open")
+                    .expect("no protocol error");
+                assert!(
+                    &got == want,
+                    "connection {conn}, message {i}: not the bytes sent"
+                );
+            }
+            drop(writer.await.unwrap());
+        }));
+    }
+    for client in clients {
+        client
+            .await
+            .expect("every connection got its own bytes back");
+    }
+}
