@@ -302,19 +302,9 @@ fn routing_verdict(tokens: TokenStream) -> Verdict {
     None
 }
 
-/// The keys `embedded_server!` takes.
-const SERVER_KEYS: &[&str] = &[
-    "port",
-    "host",
-    "grace_period",
-    "max_connections",
-    "max_connections_per_ip",
-    "max_handshakes",
-    "tcp_keepalive",
-    "tls",
-    "trusted_proxies",
-    "proxy_protocol",
-];
+// The keys `embedded_server!` takes: ws-codegen's own table (as `install!`'s come
+// from ws-dsl's), so that a key added there (`log` was missing) is not judged unknown.
+use ws_codegen::embedded_server::KEYS as SERVER_KEYS;
 
 /// `embedded_server!([crate = PATH,] key = value, .., |app| { .. })`: known keys, each
 /// once; one closure, last, not `async`, with one parameter; `port` literal ≤ 65535.

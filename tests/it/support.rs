@@ -100,27 +100,32 @@ pub fn start_with(name: &str, args: &[&str], max_files: Option<u32>) -> Example 
             sh
         }
     };
-    let mut child = command
+    let child = command
         .args(["--port", "0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("example starts");
+    listening(child, String::new)
+}
+
+/// Waits for a started example's `Listening on` line (lines before it, such as the
+/// auth example's tokens, are passed over) and keeps draining its stdout so that it
+/// never blocks on a full pipe. `context` adds to the panic if the line never comes.
+fn listening(mut child: Child, context: impl FnOnce() -> String) -> Example {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut lines = BufReader::new(stdout).lines();
-    // Lines before `Listening on` (the auth example's tokens) are passed over.
     let line = lines
         .by_ref()
         .take(50)
         .map(|l| l.expect("stdout is UTF-8"))
         .find(|l| l.starts_with("Listening on "))
-        .expect("the example prints its `Listening on` line");
+        .unwrap_or_else(|| panic!("the example prints no `Listening on` line{}", context()));
     let addr = line
         .strip_prefix("Listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-    // Keep draining stdout so the example never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Example {
         child,
@@ -390,19 +395,6 @@ pub fn start_logged(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Exampl
         .spawn()
         .expect("example starts");
     let log = Captured::follow(child.stderr.take().expect("stderr piped"));
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .by_ref()
-        .take(50)
-        .map(|l| l.expect("stdout is UTF-8"))
-        .find(|l| l.starts_with("Listening on "))
-        .unwrap_or_else(|| panic!("no `Listening on` line; stderr:\n{}", log.text()));
-    let port = line.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let example = Example {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
+    let example = listening(child, || format!("; stderr:\n{}", log.text()));
     (example, log)
 }

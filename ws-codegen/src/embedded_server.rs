@@ -16,7 +16,8 @@ use crate::diag::{Errors, unknown_key};
 use crate::lit::{self, describe, peel};
 use crate::paths::Paths;
 
-const KEYS: &[&str] = &[
+/// The keys `embedded_server!` takes (the macros fuzz target's oracle reads them too).
+pub const KEYS: &[&str] = &[
     "port",
     "host",
     "grace_period",

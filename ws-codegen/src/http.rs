@@ -11,12 +11,13 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, ItemFn, Lit, LitStr, Type};
+use syn::{Expr, FnArg, ItemFn, LitStr, Type};
 
 use crate::diag::{Errors, unknown_key};
 use crate::paths::{self, Paths};
+use crate::web_socket::expand::route_item;
 use crate::web_socket::parse::{
-    RawArgs, RoutePath, check_path_extractor, check_signature, last_segment, route_path,
+    RoutePath, check_path_extractor, check_signature, last_segment, path_and_options,
 };
 
 /// The HTTP attributes, by method.
@@ -76,47 +77,12 @@ fn args(tokens: TokenStream, method: HttpMethod, errors: &mut Errors) -> Args {
         guard: None,
         paths: Paths::default(),
     };
-    if tokens.is_empty() {
-        errors.at(
-            Span::call_site(),
-            format!("`{attr}` needs the route path: `{example}`"),
-        );
+    let Some((path, named)) = path_and_options(tokens, &attr, &example, errors) else {
         return out;
-    }
-    let raw: RawArgs = match syn::parse2(tokens) {
-        Ok(raw) => raw,
-        Err(e) => {
-            errors.push(syn::Error::new(
-                e.span(),
-                format!("{e}: `{attr}` takes the route path as a string, e.g. `{example}`"),
-            ));
-            return out;
-        }
     };
-    let mut positional = raw.positional.into_iter();
-    match positional.next() {
-        Some(Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        })) => out.path = Some(route_path(lit, errors)),
-        Some(other) => errors.spanned(
-            &other,
-            format!(
-                "the route path must be a string literal, checked at compile time: `{example}`"
-            ),
-        ),
-        None => errors.at(
-            Span::call_site(),
-            format!("`{attr}` needs the route path first: `{example}`"),
-        ),
-    }
-    for extra in positional {
-        errors.spanned(
-            &extra,
-            format!("unexpected argument: `{attr}` takes one path, then `key = value` options"),
-        );
-    }
+    out.path = path;
     let mut root: Option<syn::Path> = None;
-    for (key, value) in raw.named {
+    for (key, value) in named {
         let name = key.to_string();
         match name.as_str() {
             "crate" if root.is_some() => errors.at(key.span(), "duplicate option `crate`: keep one"),
@@ -262,42 +228,21 @@ pub fn expand(args_tokens: TokenStream, item: TokenStream, method: HttpMethod) -
         return quote!(#errors #func);
     }
     let name = &func.sig.ident;
-    let vis = &func.vis;
-    let cfgs: Vec<_> = func
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("cfg"))
-        .collect();
     let paths = &args.paths;
     let route = match (&args.path, errors.is_empty()) {
-        (Some(path), true) => {
-            route_body(name, &params, return_span, &path.lit, &args, method, paths)
-        }
-        _ => quote!(::core::unreachable!()),
+        (Some(path), true) => Some(route_body(
+            name,
+            &params,
+            return_span,
+            &path.lit,
+            &args,
+            method,
+            paths,
+        )),
+        _ => None,
     };
-    let errors = errors.to_compile_errors();
-    let route_def = paths.route_def(Span::call_site());
     let route_ty = paths.http_route(Span::call_site());
-    let doc = format!("The route of the `{attr}` handler `{name}` (see `routing!`).");
-    let output = quote! {
-        #errors
-        #func
-
-        #(#cfgs)*
-        #[doc = #doc]
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code, unreachable_pub)]
-        #vis struct #name {}
-
-        #(#cfgs)*
-        #[allow(deprecated, clippy::all)]
-        impl #route_def for #name {
-            type Route = #route_ty;
-            fn route() -> #route_ty {
-                #route
-            }
-        }
-    };
+    let output = route_item(&func, &attr, &errors, route, route_ty, paths);
     crate::debug::print(method.name(), &name.to_string(), &output);
     output
 }

@@ -148,6 +148,31 @@ impl Application {
         &self.routes
     }
 
+    /// Runs a route's start-up checks (its extractors' needs: state, path parameters,
+    /// principals), each failure an error at `at`.
+    fn run_checks(
+        &self,
+        checks: &[crate::extract::StartupCheck],
+        pattern: &crate::path::PathPattern,
+        principals: &[(std::any::TypeId, &'static str)],
+        at: &str,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let ctx = StartupContext {
+            state: &self.state,
+            pattern,
+            principals,
+        };
+        for check in checks {
+            if let Err(message) = check(&ctx) {
+                errors.push(ConfigError::Handler {
+                    handler: at.to_owned(),
+                    message,
+                });
+            }
+        }
+    }
+
     /// Every configuration error, checked when the server starts.
     fn check(&self) -> Vec<ConfigError> {
         let mut errors = self.errors.clone();
@@ -169,19 +194,7 @@ impl Application {
                 .chain(&route.guards)
                 .map(|g| g.0.principal())
                 .collect();
-            for check in &route.checks {
-                let ctx = StartupContext {
-                    state: &self.state,
-                    pattern: &route.pattern,
-                    principals: &principals,
-                };
-                if let Err(message) = check(&ctx) {
-                    errors.push(ConfigError::Handler {
-                        handler: at.clone(),
-                        message,
-                    });
-                }
-            }
+            self.run_checks(&route.checks, &route.pattern, &principals, &at, &mut errors);
         }
         for route in &self.http_routes {
             let at = format!("`{}` ({})", route.name, route.location);
@@ -193,19 +206,7 @@ impl Application {
                 continue;
             }
             let principals: Vec<_> = route.guards.iter().map(|g| g.0.principal()).collect();
-            for check in &route.checks {
-                let ctx = StartupContext {
-                    state: &self.state,
-                    pattern: &route.pattern,
-                    principals: &principals,
-                };
-                if let Err(message) = check(&ctx) {
-                    errors.push(ConfigError::Handler {
-                        handler: at.clone(),
-                        message,
-                    });
-                }
-            }
+            self.run_checks(&route.checks, &route.pattern, &principals, &at, &mut errors);
         }
         errors.extend(crate::router::duplicate_routes(&self.routes));
         errors.extend(crate::router::duplicate_http_routes(&self.http_routes));

@@ -40,7 +40,6 @@ async fn pipelined_messages_of_every_size_are_echoed_exactly() {
         app.route(echo_route("/echo"));
     })
     .await;
-    let (mut sink, mut stream) = connect(server.local_addr(), "/echo").await.split();
     // Sizes from empty to 300 KiB, small and large interleaved, all sent before any
     // reply is read, so that large frames arrive mid-burst and small ones after them.
     let mut seed = 0x2545_f491_u32;
@@ -60,6 +59,19 @@ async fn pipelined_messages_of_every_size_are_echoed_exactly() {
             Message::binary(payload)
         });
     }
+    pipelined_echo(server.local_addr(), messages, Duration::from_secs(10), "").await;
+}
+
+/// Sends `messages` on a new `/echo` connection, all before any reply is read (a
+/// writer task feeds them), and checks that the replies are exactly those messages in
+/// order, each within `limit`; `who` names the connection in a failure.
+async fn pipelined_echo(
+    addr: std::net::SocketAddr,
+    messages: Vec<Message>,
+    limit: Duration,
+    who: &str,
+) {
+    let (mut sink, mut stream) = connect(addr, "/echo").await.split();
     let expected = messages.clone();
     let writer = tokio::spawn(async move {
         for message in messages {
@@ -69,12 +81,12 @@ async fn pipelined_messages_of_every_size_are_echoed_exactly() {
         sink
     });
     for (i, want) in expected.iter().enumerate() {
-        let got = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        let got = tokio::time::timeout(limit, stream.next())
             .await
-            .expect("reply within 10 s")
+            .expect("a reply in time")
             .expect("stream open")
             .expect("no protocol error");
-        assert_eq!(&got, want, "message {i}");
+        assert!(&got == want, "{who}message {i}: not the bytes sent");
     }
     drop(writer.await.unwrap());
 }
@@ -94,7 +106,6 @@ async fn large_messages_on_many_connections_each_get_their_own_bytes_back() {
     let mut clients = Vec::new();
     for conn in 0..8u32 {
         clients.push(tokio::spawn(async move {
-            let (mut sink, mut stream) = connect(addr, "/echo").await.split();
             let mut seed = 0x9e37_79b9_u32 ^ (conn << 24);
             let mut messages = Vec::new();
             for _ in 0..24 {
@@ -106,26 +117,8 @@ async fn large_messages_on_many_connections_each_get_their_own_bytes_back() {
                     .collect();
                 messages.push(Message::binary(payload));
             }
-            let expected = messages.clone();
-            let writer = tokio::spawn(async move {
-                for message in messages {
-                    sink.feed(message).await.unwrap();
-                }
-                sink.flush().await.unwrap();
-                sink
-            });
-            for (i, want) in expected.iter().enumerate() {
-                let got = tokio::time::timeout(Duration::from_secs(20), stream.next())
-                    .await
-                    .expect("reply within 20 s")
-                    .expect("stream open")
-                    .expect("no protocol error");
-                assert!(
-                    &got == want,
-                    "connection {conn}, message {i}: not the bytes sent"
-                );
-            }
-            drop(writer.await.unwrap());
+            let who = format!("connection {conn}, ");
+            pipelined_echo(addr, messages, Duration::from_secs(20), &who).await;
         }));
     }
     for client in clients {

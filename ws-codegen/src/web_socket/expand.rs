@@ -18,6 +18,26 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         let errors = errors.to_compile_errors();
         return quote!(#errors #func);
     }
+    let paths = &args.paths;
+    let route = match (&args.path, errors.is_empty()) {
+        (Some(path), true) => Some(route_body(handler, &path.lit, args, kind, paths)),
+        _ => None,
+    };
+    let route_ty = paths.route(Span::call_site());
+    route_item(func, kind.attr(), errors, route, route_ty, paths)
+}
+
+/// The handler as written and, beside it, the hidden unit struct named after it whose
+/// `RouteDef` impl returns `route` (of type `route_ty`; `unreachable!()` where there
+/// were errors, which come first). Every route attribute ends with it.
+pub(crate) fn route_item(
+    func: &syn::ItemFn,
+    attr: &str,
+    errors: &Errors,
+    route: Option<TokenStream>,
+    route_ty: TokenStream,
+    paths: &Paths,
+) -> TokenStream {
     let name = &func.sig.ident;
     let vis = &func.vis;
     let cfgs: Vec<_> = func
@@ -25,18 +45,10 @@ pub(crate) fn generate(handler: &Handler, args: &Args, kind: Kind, errors: &Erro
         .iter()
         .filter(|a| a.path().is_ident("cfg"))
         .collect();
-    let paths = &args.paths;
-    let route = match (&args.path, errors.is_empty()) {
-        (Some(path), true) => route_body(handler, &path.lit, args, kind, paths),
-        _ => quote!(::core::unreachable!()),
-    };
+    let route = route.unwrap_or_else(|| quote!(::core::unreachable!()));
     let errors = errors.to_compile_errors();
     let route_def = paths.route_def(Span::call_site());
-    let route_ty = paths.route(Span::call_site());
-    let doc = format!(
-        "The route of the `{}` handler `{name}` (see `routing!`).",
-        kind.attr()
-    );
+    let doc = format!("The route of the `{attr}` handler `{name}` (see `routing!`).");
     quote! {
         #errors
         #func

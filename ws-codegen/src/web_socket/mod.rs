@@ -6,7 +6,7 @@
 //! generates the hidden route item.
 
 pub mod client;
-mod expand;
+pub(crate) mod expand;
 pub(crate) mod parse;
 mod rewrite;
 

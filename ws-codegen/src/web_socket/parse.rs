@@ -92,8 +92,11 @@ pub(crate) struct Handler {
 /// The attribute input, before checking.
 pub(crate) struct RawArgs {
     pub(crate) positional: Vec<Expr>,
-    pub(crate) named: Vec<(Ident, Expr)>,
+    pub(crate) named: NamedArgs,
 }
+
+/// An attribute's `key = value` options, in order.
+pub(crate) type NamedArgs = Vec<(Ident, Expr)>;
 
 impl Parse for RawArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -123,56 +126,14 @@ impl Parse for RawArgs {
 pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args {
     let attr = kind.attr();
     let example = format!("#[{}(\"/chat\")]", kind.name());
-    if tokens.is_empty() {
-        errors.at(
-            Span::call_site(),
-            format!("`{attr}` needs the route path: `{example}`"),
-        );
+    let Some((path, named)) = path_and_options(tokens, attr, &example, errors) else {
         return Args {
             path: None,
             protocol: None,
             guard: None,
             paths: Paths::default(),
         };
-    }
-    let raw: RawArgs = match syn::parse2(tokens) {
-        Ok(raw) => raw,
-        Err(e) => {
-            errors.push(syn::Error::new(
-                e.span(),
-                format!("{e}: `{attr}` takes the route path as a string, e.g. `{example}`"),
-            ));
-            return Args {
-                path: None,
-                protocol: None,
-                guard: None,
-                paths: Paths::default(),
-            };
-        }
     };
-    let mut path = None;
-    let mut positional = raw.positional.into_iter();
-    match positional.next() {
-        Some(Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        })) => path = Some(route_path(lit, errors)),
-        Some(other) => errors.spanned(
-            &other,
-            format!(
-                "the route path must be a string literal, checked at compile time: `{example}`"
-            ),
-        ),
-        None => errors.at(
-            Span::call_site(),
-            format!("`{attr}` needs the route path first: `{example}`"),
-        ),
-    }
-    for extra in positional {
-        errors.spanned(
-            &extra,
-            format!("unexpected argument: `{attr}` takes one path, then `key = value` options"),
-        );
-    }
     let accepted: &[&str] = match kind {
         Kind::Normal => &["protocol", "guard"],
         Kind::Raw => &["guard"],
@@ -180,7 +141,7 @@ pub(crate) fn args(tokens: TokenStream, kind: Kind, errors: &mut Errors) -> Args
     let mut protocol: Option<LitStr> = None;
     let mut guard: Option<Expr> = None;
     let mut root: Option<syn::Path> = None;
-    for (key, value) in raw.named {
+    for (key, value) in named {
         let name = key.to_string();
         if name == "crate" {
             if root.is_some() {
@@ -285,6 +246,60 @@ fn check_protocol(lit: &LitStr, errors: &mut Errors) -> bool {
 
 /// Checks a route path literal with the grammar shared with the runtime
 /// (`ws_dsl::path`): every problem is an error on the literal.
+/// The start every route attribute shares (`#[web_socket]`, `#[get]`, ..): the
+/// arguments parsed, the route path (a string literal, first) checked, any other
+/// positional argument refused. Returns the path (`None` if missing or not a literal:
+/// reported) and the `key = value` options; `None` if there are no arguments or they do
+/// not parse (reported). `example` is the attribute written out, for the messages.
+pub(crate) fn path_and_options(
+    tokens: TokenStream,
+    attr: &str,
+    example: &str,
+    errors: &mut Errors,
+) -> Option<(Option<RoutePath>, NamedArgs)> {
+    if tokens.is_empty() {
+        errors.at(
+            Span::call_site(),
+            format!("`{attr}` needs the route path: `{example}`"),
+        );
+        return None;
+    }
+    let raw: RawArgs = match syn::parse2(tokens) {
+        Ok(raw) => raw,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("{e}: `{attr}` takes the route path as a string, e.g. `{example}`"),
+            ));
+            return None;
+        }
+    };
+    let mut path = None;
+    let mut positional = raw.positional.into_iter();
+    match positional.next() {
+        Some(Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        })) => path = Some(route_path(lit, errors)),
+        Some(other) => errors.spanned(
+            &other,
+            format!(
+                "the route path must be a string literal, checked at compile time: `{example}`"
+            ),
+        ),
+        None => errors.at(
+            Span::call_site(),
+            format!("`{attr}` needs the route path first: `{example}`"),
+        ),
+    }
+    for extra in positional {
+        errors.spanned(
+            &extra,
+            format!("unexpected argument: `{attr}` takes one path, then `key = value` options"),
+        );
+    }
+    Some((path, raw.named))
+}
+
 pub(crate) fn route_path(lit: LitStr, errors: &mut Errors) -> RoutePath {
     let path = lit.value();
     let scanned = ws_dsl::path::scan(&path);

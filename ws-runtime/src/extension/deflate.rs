@@ -611,14 +611,12 @@ const MIN_LOOKAHEAD: usize = 262;
 /// reach further back than the message is long.
 fn fitted_window(bits: u8, len: usize) -> (u8, i32) {
     let needed = (len + MIN_LOOKAHEAD).next_power_of_two().trailing_zeros();
-    let fitted = u8::try_from(needed)
-        .unwrap_or(u8::MAX)
-        .clamp(MIN_WINDOW_BITS, bits.max(MIN_WINDOW_BITS));
-    if fitted >= bits {
+    let fitted = needed.max(u32::from(MIN_WINDOW_BITS));
+    if fitted >= u32::from(bits) {
         return (bits, DEFAULT_MEM_LEVEL);
     }
-    // hash bits = memory level + 7
-    (fitted, i32::from(fitted) - 7)
+    // Below `bits` (at most 15): hash bits = memory level + 7.
+    (fitted as u8, fitted as i32 - 7)
 }
 
 thread_local! {

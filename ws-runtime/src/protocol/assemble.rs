@@ -100,7 +100,8 @@ impl Assembly {
             && let Some(mut pooled) = pool::take(want)
         {
             pooled.extend_from_slice(&self.buf);
-            self.buf = pooled;
+            // The outgrown buffer goes back too, if it is of a pooled size.
+            pool::give(std::mem::replace(&mut self.buf, pooled));
             return;
         }
         self.buf.reserve_exact(extra);
