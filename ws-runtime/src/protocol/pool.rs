@@ -58,13 +58,18 @@ fn lock() -> MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether buffers of this capacity (or requests of this size) are pooled.
+fn pooled_size(bytes: usize) -> bool {
+    (POOL_MIN..=POOL_MAX).contains(&bytes)
+}
+
 fn class_of(capacity: usize) -> usize {
     (capacity.ilog2() - POOL_MIN.trailing_zeros()) as usize
 }
 
 /// An empty pooled buffer with room for at least `min` bytes, if the pool has one.
 pub(crate) fn take(min: usize) -> Option<Vec<u8>> {
-    if !(POOL_MIN..=POOL_MAX).contains(&min) {
+    if !pooled_size(min) {
         return None;
     }
     let mut pool = lock();
@@ -98,12 +103,13 @@ pub(crate) fn take(min: usize) -> Option<Vec<u8>> {
 /// room; frees it otherwise.
 pub(crate) fn give(mut buf: Vec<u8>) {
     let capacity = buf.capacity();
-    if !(POOL_MIN..=POOL_MAX).contains(&capacity) {
+    if !pooled_size(capacity) {
         return;
     }
     buf.clear();
     let mut pool = lock();
     if pool.bytes + capacity > POOL_BYTES {
+        // Full: `buf` is freed, after the lock is released.
         drop(pool);
         return;
     }
@@ -123,7 +129,7 @@ pub(crate) fn give(mut buf: Vec<u8>) {
 /// A message's buffer as its payload: a buffer of a pooled size goes back to the pool
 /// when the last clone of the payload is dropped.
 pub(crate) fn into_bytes(buf: Vec<u8>) -> Bytes {
-    if buf.capacity() < POOL_MIN || buf.capacity() > POOL_MAX {
+    if !pooled_size(buf.capacity()) {
         return Bytes::from(buf);
     }
     Bytes::from_owner(Recycled(buf))
