@@ -71,6 +71,10 @@ pub(crate) struct DecodePass {
 /// A direct read is worth it from this many payload bytes still to come.
 const DIRECT_MIN: u64 = 16 * 1024;
 
+/// A frame this large is read so that the next frame's payload can go straight into
+/// its buffer (see [`Decoder::large_remaining`]).
+pub(crate) const LARGE_FRAME: u64 = 32 * 1024;
+
 /// The frame whose payload is arriving.
 #[derive(Clone, Copy, Debug)]
 struct InFrame {
@@ -619,6 +623,17 @@ impl Decoder {
         }
         let remaining = frame.remaining();
         (remaining >= DIRECT_MIN).then(|| usize::try_from(remaining).unwrap_or(usize::MAX))
+    }
+
+    /// What a large frame in progress (a plain data frame of at least
+    /// [`LARGE_FRAME`] bytes) still has to bring; `None` if no such frame is arriving.
+    #[inline]
+    pub(crate) fn large_remaining(&self) -> Option<u64> {
+        let frame = self.frame.as_ref()?;
+        (frame.route == PayloadPath::Plain
+            && !frame.header.is_control()
+            && frame.header.len >= LARGE_FRAME)
+            .then(|| frame.remaining())
     }
 
     /// The buffer the current message is assembled in, with room for `step` more
