@@ -22,7 +22,6 @@ use http::Method;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::Instrument;
 
 use crate::admission::{Admission, IpCharge, Refusal, ServerLimits, Ticket};
 use crate::driver::{Connection, Settings};
@@ -1041,7 +1040,9 @@ impl Drop for Registered {
             Some(reason) => tracing::debug!(code, reason = reason.message(), "session closed"),
             None => tracing::debug!(code, "session closed without a close frame"),
         });
-        self.server.telemetry.closed(entry.tracked, code);
+        self.server
+            .telemetry
+            .closed(entry.tracked, &entry.chan.stats, code);
     }
 }
 
@@ -1299,7 +1300,11 @@ fn collect_once(server: &ServerInner) {
     let (counted, open) = {
         let mut sessions = server.lock_sessions();
         let open = sessions.len();
-        let counted = crate::telemetry::collect(sessions.values_mut().map(|e| &mut e.tracked));
+        let counted = crate::telemetry::collect(
+            sessions
+                .values_mut()
+                .map(|e| (&mut e.tracked, &e.chan.stats)),
+        );
         (counted, open)
     };
     server.telemetry.tick(counted, open);
@@ -1425,24 +1430,39 @@ pub(crate) async fn serve_connection<T: Transport>(
     // The session runs in a task of its own, sized for it alone: this task's cell is
     // laid out for the HTTP phase too, and an idle session would keep it.
     tokio::spawn(SessionTask {
-        session,
-        _guard: Box::new((registered, ticket)),
+        session: Some(session),
+        guard: Box::new((registered, ticket)),
     });
 }
 
-/// An upgraded session's task: runs the session to its end, then (dropped)
-/// deregisters it and gives its admission ticket back. The two are boxed together so
-/// that the task's future is the session's driver and one pointer (an `async fn` would
-/// lay its argument out twice; see `session_task_stays_small`).
+/// An upgraded session's task: runs the session to its end inside the session's span,
+/// then (dropped) deregisters it and gives its admission ticket back. The two are
+/// boxed together, with the span, so that the task's future is the session's driver
+/// and one pointer (an `async fn` would lay its argument out twice, and tracing's
+/// `Instrumented` would hold a second handle to the span; see
+/// `session_task_stays_small`).
 struct SessionTask<T: Transport> {
-    session: Session<T>,
-    _guard: Box<(Registered, Ticket)>,
+    /// `None` once dropped (inside the span, as it ran).
+    session: Option<Connection<T>>,
+    guard: Box<(Registered, Ticket)>,
 }
 
 impl<T: Transport> Future for SessionTask<T> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.session).poll(cx)
+        let this = &mut *self;
+        let _entered = this.guard.0.span.enter();
+        match &mut this.session {
+            Some(session) => Pin::new(session).poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl<T: Transport> Drop for SessionTask<T> {
+    fn drop(&mut self) {
+        let _entered = self.guard.0.span.enter();
+        self.session = None;
     }
 }
 
@@ -1491,7 +1511,7 @@ async fn http_phase<T: Transport>(
 async fn upgrade<T: Transport>(
     pending: PendingUpgrade,
     server: &Arc<ServerInner>,
-) -> Option<(Registered, Session<T>)> {
+) -> Option<(Registered, Connection<T>)> {
     let PendingUpgrade { on_upgrade, setup } = pending;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -1516,9 +1536,6 @@ fn into_transport<T: Transport>(upgraded: hyper::upgrade::Upgraded) -> Option<(T
     Some((parts.io.into_inner(), leftover))
 }
 
-/// A session's connection, run inside its span.
-type Session<T> = tracing::instrument::Instrumented<Connection<T>>;
-
 /// Registers the session and builds its connection driver and handler. A panic while
 /// the handler starts (in an extractor, say) closes the session with 1011 like a
 /// panicking handler.
@@ -1527,7 +1544,7 @@ fn start_session<T: Transport>(
     leftover: Vec<u8>,
     setup: Box<SessionSetup>,
     server: &Arc<ServerInner>,
-) -> (Registered, Session<T>) {
+) -> (Registered, Connection<T>) {
     let SessionSetup {
         route,
         start,
@@ -1552,14 +1569,12 @@ fn start_session<T: Transport>(
         info.remote_addr,
         &info.extensions,
     );
-    let tracked = Tracked::default();
-    let stats = tracked.stats.clone();
     server.lock_sessions().insert(
         id,
         SessionEntry {
             chan: chan.clone(),
             idle_sweeps: 0,
-            tracked,
+            tracked: Tracked::default(),
         },
     );
     server.telemetry.opened();
@@ -1596,9 +1611,8 @@ fn start_session<T: Transport>(
         stage,
         handler,
         route.label.clone(),
-    )
-    .with_stats(stats);
-    (registered, connection.instrument(span))
+    );
+    (registered, connection)
 }
 
 #[cfg(test)]
@@ -1611,14 +1625,14 @@ mod tests {
     /// trailer) on 64-bit targets; the cell is then rounded up to 128 bytes.
     const CELL_OVERHEAD: usize = 104;
 
-    /// Every idle session pays for its task: the session's future must fit a 768-byte
+    /// Every idle session pays for its task: the session's future must fit a 640-byte
     /// cell (the idle memory target is 2 KiB per connection, everything included). The
     /// connection's first task (HTTP, then the hand-over) ends at the upgrade.
     #[test]
     fn session_task_stays_small() {
         let size = std::mem::size_of::<SessionTask<TcpStream>>();
         assert!(
-            size + CELL_OVERHEAD <= 768,
+            size + CELL_OVERHEAD <= 640,
             "the session task's future grew to about {size} bytes"
         );
     }

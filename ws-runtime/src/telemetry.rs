@@ -2,8 +2,8 @@
 //! through the [`metrics`] facade, and (feature `default-log`) a readable default log.
 //!
 //! **Cost.** The per-frame path never calls into `metrics` or `tracing`: a session's
-//! engine counts in plain integers ([`Counts`]) and, when its task yields, stores them
-//! in the session's [`SessionStats`] (relaxed stores: the engine is their only writer).
+//! engine counts into the session's [`SessionStats`] (a relaxed load and store per
+//! counter and read or write step: the engine is their only writer).
 //! The server's collector reads every session's figures once per interval (1 s), adds
 //! what the sessions that ended since left behind, and hands the sums to `metrics`: a
 //! few calls per tick, whatever the traffic and however many sessions come and go.
@@ -22,8 +22,8 @@
 //! | `ws_handshakes_refused_total{reason}` | counter | upgrade requests refused, by reason (`method`, `version`, `bad_request`, `origin`, `guard`, `extractor`, `limit`) |
 //! | `ws_broadcast_dropped_total` | counter | members a broadcast closed with 1008 because their queue was full |
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Metric names, written once.
 pub(crate) mod names {
@@ -142,8 +142,8 @@ pub(crate) struct Counts {
     pub(crate) queue_high: u64,
 }
 
-/// A session's counts as the collector reads them: stored by the engine when its task
-/// yields (its only writer), read by the collector.
+/// A session's counts, kept in its shared state: counted by the engine (its only
+/// writer: a relaxed load and store each, no read-modify-write), read by the collector.
 #[derive(Debug, Default)]
 pub(crate) struct SessionStats {
     frames_in: AtomicU64,
@@ -154,9 +154,30 @@ pub(crate) struct SessionStats {
 }
 
 impl SessionStats {
-    /// Publishes the engine's counts (plain stores: one writer).
+    /// Frames and payload bytes read.
     #[inline]
-    pub(crate) fn store(&self, counts: &Counts) {
+    pub(crate) fn count_in(&self, frames: u64, bytes: u64) {
+        bump(&self.frames_in, frames);
+        bump(&self.bytes_in, bytes);
+    }
+
+    /// Frames and payload bytes written.
+    #[inline]
+    pub(crate) fn count_out(&self, frames: u64, bytes: u64) {
+        bump(&self.frames_out, frames);
+        bump(&self.bytes_out, bytes);
+    }
+
+    /// Frames taken from the outgoing queue at once: the high-water mark.
+    #[inline]
+    pub(crate) fn queue_depth(&self, depth: u64) {
+        if depth > self.queue_high.load(Ordering::Relaxed) {
+            self.queue_high.store(depth, Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(test)]
+    fn store(&self, counts: &Counts) {
         self.frames_in.store(counts.frames_in, Ordering::Relaxed);
         self.bytes_in.store(counts.bytes_in, Ordering::Relaxed);
         self.frames_out.store(counts.frames_out, Ordering::Relaxed);
@@ -175,17 +196,23 @@ impl SessionStats {
     }
 }
 
-/// A session as the collector follows it: its figures, and what was already reported.
+/// Adds `n` to a counter that only one thread writes.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// What the collector already reported of a session's figures.
 #[derive(Debug, Default)]
 pub(crate) struct Tracked {
-    pub(crate) stats: Arc<SessionStats>,
     reported: Counts,
 }
 
 impl Tracked {
-    /// What the session counted since the last report (its high-water mark as it is).
-    fn take_delta(&mut self) -> Counts {
-        let now = self.stats.load();
+    /// What the session counted in `stats` since the last report (its high-water mark
+    /// as it is).
+    pub(crate) fn take_delta(&mut self, stats: &SessionStats) -> Counts {
+        let now = stats.load();
         let delta = Counts {
             frames_in: now.frames_in.saturating_sub(self.reported.frames_in),
             bytes_in: now.bytes_in.saturating_sub(self.reported.bytes_in),
@@ -223,8 +250,8 @@ impl ServerTelemetry {
     }
 
     /// A session ended with `code` (1006 for none): its last counts, for the next tick.
-    pub(crate) fn closed(&self, mut tracked: Tracked, code: u16) {
-        let delta = tracked.take_delta();
+    pub(crate) fn closed(&self, mut tracked: Tracked, stats: &SessionStats, code: u16) {
+        let delta = tracked.take_delta(stats);
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         add(&mut ended.counts, delta);
         match ended.codes.iter_mut().find(|(c, _)| *c == code) {
@@ -275,10 +302,12 @@ impl Drop for ServerTelemetry {
 
 /// What the sessions counted since the last call, summed (run under the registry's
 /// lock; the recorder is called after it is released).
-pub(crate) fn collect<'a>(sessions: impl Iterator<Item = &'a mut Tracked>) -> Counts {
+pub(crate) fn collect<'a>(
+    sessions: impl Iterator<Item = (&'a mut Tracked, &'a SessionStats)>,
+) -> Counts {
     let mut sum = Counts::default();
-    for tracked in sessions {
-        add(&mut sum, tracked.take_delta());
+    for (tracked, stats) in sessions {
+        add(&mut sum, tracked.take_delta(stats));
     }
     sum
 }
@@ -385,22 +414,23 @@ mod tests {
     #[test]
     fn deltas_report_each_count_once() {
         let mut tracked = Tracked::default();
-        tracked.stats.store(&Counts {
+        let stats = SessionStats::default();
+        stats.store(&Counts {
             frames_in: 3,
             bytes_in: 30,
             frames_out: 2,
             bytes_out: 20,
             queue_high: 5,
         });
-        assert_eq!(tracked.take_delta().frames_in, 3);
-        tracked.stats.store(&Counts {
+        assert_eq!(tracked.take_delta(&stats).frames_in, 3);
+        stats.store(&Counts {
             frames_in: 4,
             bytes_in: 31,
             frames_out: 2,
             bytes_out: 20,
             queue_high: 5,
         });
-        let delta = tracked.take_delta();
+        let delta = tracked.take_delta(&stats);
         assert_eq!(
             (
                 delta.frames_in,

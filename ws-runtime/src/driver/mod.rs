@@ -41,7 +41,6 @@ use crate::options::WebSocketOptions;
 use crate::protocol::frame::{OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, first_byte};
 use crate::protocol::{Decoder, Encoder, Event, Flow, ProtocolError, Role, Sink, Stage};
 use crate::session::{EngineSide, Outbound};
-use crate::telemetry::{Counts, SessionStats};
 use crate::transport::Transport;
 
 use close::{CloseAction, CloseConfig, CloseEvent, CloseState};
@@ -166,14 +165,8 @@ pub(crate) struct Connection<T: Transport> {
     read_more: bool,
     /// A server without extensions: small frames are written with no encoding step.
     plain_server: bool,
-    /// Bytes this poll may still read ([`READ_BUDGET`]).
-    read_budget: usize,
     rate: Option<Box<RateLimit>>,
     write_buffer_size: usize,
-    /// Frames and bytes each way, in plain integers; stored in `stats` (for the
-    /// server's metrics collector) when the task yields.
-    counts: Counts,
-    stats: Option<Arc<SessionStats>>,
 }
 
 impl<T: Transport> Future for Connection<T> {
@@ -304,7 +297,6 @@ impl<T: Transport> Connection<T> {
             route,
             read_more: false,
             plain_server,
-            read_budget: READ_BUDGET,
             rate: settings.max_messages_per_second.map(|rate| {
                 Box::new(RateLimit {
                     rate,
@@ -313,30 +305,15 @@ impl<T: Transport> Connection<T> {
                 })
             }),
             write_buffer_size: settings.write_buffer_size,
-            counts: Counts::default(),
-            stats: None,
         }
-    }
-
-    /// Publishes what the connection counts to `stats` whenever its task yields.
-    pub(crate) fn with_stats(mut self, stats: Arc<SessionStats>) -> Self {
-        self.stats = Some(stats);
-        self
     }
 
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let poll = self.drive_passes(cx);
-        if let Some(stats) = &self.stats {
-            stats.store(&self.counts);
-        }
-        poll
-    }
-
-    fn drive_passes(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.chan.running();
-        self.read_budget = READ_BUDGET;
+        // Bytes this poll may still read.
+        let mut read_budget = READ_BUDGET;
         for _ in 0..POLL_BUDGET {
-            self.read_step(cx);
+            self.read_step(cx, &mut read_budget);
             let mut again = self.poll_handler(cx);
             if !self.close.is_done() {
                 again |= self.timer_step(cx);
@@ -351,7 +328,7 @@ impl<T: Transport> Connection<T> {
                 }
                 continue;
             }
-            if self.read_budget == 0 {
+            if read_budget == 0 {
                 // Read enough for one turn: let the worker's other tasks run.
                 break;
             }
@@ -419,8 +396,9 @@ impl<T: Transport> Connection<T> {
         self.transition(cx, CloseEvent::Fail { reason, answers });
     }
 
-    /// Step 1: read and decode while the session has room.
-    fn read_step(&mut self, cx: &mut Context<'_>) {
+    /// Step 1: read and decode while the session has room, up to `read_budget` bytes
+    /// (what this poll may still read, [`READ_BUDGET`] at its start).
+    fn read_step(&mut self, cx: &mut Context<'_>, read_budget: &mut usize) {
         if self.close.drains() {
             let gone = match &mut self.transport {
                 Some(transport) => read::poll_discard(transport, cx).is_ready(),
@@ -443,7 +421,7 @@ impl<T: Transport> Connection<T> {
         } else {
             self.chan.room()
         };
-        if room == 0 || self.pongs.len() >= MAX_PONGS || self.read_budget == 0 {
+        if room == 0 || self.pongs.len() >= MAX_PONGS || *read_budget == 0 {
             return;
         }
         if let Some(rate) = self.rate.as_deref_mut() {
@@ -497,11 +475,11 @@ impl<T: Transport> Connection<T> {
                     Ok(Ok(ReadOutcome::DecodePass { read, stopped: s })) => {
                         read_any = true;
                         stopped = s;
-                        self.read_budget = self.read_budget.saturating_sub(read);
-                        if !s && !self.decoder.ended() && self.read_budget > 0 {
+                        *read_budget = read_budget.saturating_sub(read);
+                        if !s && !self.decoder.ended() && *read_budget > 0 {
                             continue;
                         }
-                        if self.read_budget == 0 {
+                        if *read_budget == 0 {
                             // More may wait: the next turn reads it.
                             break;
                         }
@@ -524,8 +502,9 @@ impl<T: Transport> Connection<T> {
         if discard {
             self.inbox.clear();
         } else if !self.inbox.is_empty() {
-            self.counts.frames_in += self.inbox.len() as u64;
-            self.counts.bytes_in += bytes as u64;
+            self.chan
+                .stats()
+                .count_in(self.inbox.len() as u64, bytes as u64);
             self.chan.deliver(&mut self.inbox, bytes, cx.waker());
         }
         // Stopped for room with every byte used: no read returned `Pending`, so the
@@ -739,8 +718,9 @@ impl<T: Transport> Connection<T> {
     fn on_written(&mut self, cx: &mut Context<'_>) -> bool {
         if self.unreported > 0 {
             self.chan.mark_active();
-            self.counts.frames_out += self.unreported;
-            self.counts.bytes_out += self.unreported_bytes as u64;
+            self.chan
+                .stats()
+                .count_out(self.unreported, self.unreported_bytes as u64);
         }
         self.chan.written(
             std::mem::take(&mut self.unreported),
@@ -792,10 +772,7 @@ impl<T: Transport> Connection<T> {
                 if self.batch.is_empty() {
                     break 'take;
                 }
-                let depth = self.batch.len() as u64;
-                if depth > self.counts.queue_high {
-                    self.counts.queue_high = depth;
-                }
+                self.chan.stats().queue_depth(self.batch.len() as u64);
             }
             while let Some(outbound) = self.batch.pop_front() {
                 self.count(&outbound);

@@ -66,6 +66,9 @@ pub(crate) struct Input {
     /// A large payload was just read straight into its buffer: the next read takes
     /// [`PAST_LARGE`] bytes at most.
     after_large: bool,
+    /// Bytes that came through the scratch buffer (for the tests).
+    #[cfg(test)]
+    through_scratch: usize,
 }
 
 impl Input {
@@ -76,6 +79,8 @@ impl Input {
             stash: leftover,
             read_size: read_size.clamp(1, SCRATCH) as u32,
             after_large: false,
+            #[cfg(test)]
+            through_scratch: 0,
         }
     }
 
@@ -156,6 +161,10 @@ impl Input {
             return Ok(Ok(ReadOutcome::Eof));
         }
         self.after_large = false;
+        #[cfg(test)]
+        {
+            self.through_scratch += n;
+        }
         let input = &mut buf[..n];
         let decoded = match decoder.decode(input, stage, sink) {
             Ok(decoded) => decoded,
@@ -219,5 +228,74 @@ pub(crate) fn poll_discard<T: AsyncRead + Unpin>(
             Poll::Ready(_) => return Poll::Ready(()),
             Poll::Pending => return Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::future::poll_fn;
+
+    use bytes::Bytes;
+    use tokio::io::AsyncWriteExt;
+
+    use crate::frame::Frame;
+    use crate::protocol::frame::{MAX_HEADER, OP_BINARY, encode, first_byte};
+    use crate::protocol::{Event, Flow, Role, mask};
+
+    /// A masked binary frame of `payload`, as a client sends it.
+    fn client_frame(payload: &[u8]) -> Vec<u8> {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut header = [0; MAX_HEADER];
+        let len = encode(
+            &mut header,
+            first_byte(true, 0, OP_BINARY),
+            payload.len(),
+            Some(key),
+        );
+        let mut masked = payload.to_vec();
+        mask::apply(&mut masked, key, 0);
+        [&header[..len], &masked].concat()
+    }
+
+    /// Two large messages, then a small one, all waiting in the transport at once: the
+    /// first large payload comes through the scratch buffer, the second goes straight
+    /// into its message buffer but for at most [`PAST_LARGE`] bytes, and the small one
+    /// comes whole.
+    #[tokio::test]
+    async fn a_large_frame_after_a_large_frame_is_read_straight_into_its_buffer() {
+        let first: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let second: Vec<u8> = (0..90_000u32).map(|i| (i % 241) as u8).collect();
+        let small = b"after the large ones".to_vec();
+        let (mut peer, mut ours) = tokio::io::duplex(1 << 20);
+        for payload in [&first, &second, &small] {
+            peer.write_all(&client_frame(payload)).await.unwrap();
+        }
+        let mut input = Input::new(Vec::new(), SCRATCH);
+        let mut decoder = Decoder::new(Role::Server, false, 1 << 20, Default::default());
+        let mut messages: Vec<Bytes> = Vec::new();
+        while messages.len() < 3 {
+            let mut sink = |event: Event| {
+                if let Event::Data(Frame::Binary(payload)) = event {
+                    messages.push(payload);
+                }
+                Flow::Continue
+            };
+            let outcome =
+                poll_fn(|cx| Poll::Ready(input.read(&mut ours, cx, &mut decoder, None, &mut sink)))
+                    .await;
+            match outcome.expect("no I/O error").expect("no protocol error") {
+                ReadOutcome::DecodePass { .. } => {}
+                ReadOutcome::Pending | ReadOutcome::Eof => panic!("all of it was written"),
+            }
+        }
+        assert_eq!(messages, [&first[..], &second[..], &small[..]]);
+        let through = input.through_scratch;
+        let least = first.len().min(SCRATCH);
+        assert!(
+            through >= least && through <= first.len() + PAST_LARGE + 2 * MAX_HEADER,
+            "{through} bytes came through the scratch buffer"
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::extension::DeflateClass;
 use crate::frame::{CloseCode, CloseReason, Frame};
 use crate::options::{ChannelOverflow, WebSocketOptions};
+use crate::telemetry::SessionStats;
 
 use super::TrySendError;
 
@@ -133,6 +134,8 @@ pub(crate) struct Chan {
     parked: AtomicBool,
     /// Frames moved either way since the server's idle sweep last looked.
     active: AtomicBool,
+    /// What the engine counted, for the server's metrics collector.
+    pub(crate) stats: SessionStats,
 }
 
 #[derive(Default)]
@@ -219,6 +222,7 @@ impl Chan {
             class,
             parked: AtomicBool::new(false),
             active: AtomicBool::new(true),
+            stats: SessionStats::default(),
         });
         let engine = EngineSide {
             chan: chan.clone(),
@@ -471,6 +475,12 @@ pub(crate) struct EngineSide {
 }
 
 impl EngineSide {
+    /// What the engine counts.
+    #[inline]
+    pub(crate) fn stats(&self) -> &SessionStats {
+        &self.chan.stats
+    }
+
     /// The engine runs: sends need not wake it until it parks again.
     pub(crate) fn running(&self) {
         self.chan.parked.store(false, Ordering::Relaxed);
