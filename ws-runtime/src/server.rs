@@ -530,9 +530,7 @@ impl EmbeddedServer {
             idle_timeout,
             metrics_interval,
         } = local;
-        if let Some(idle_timeout) = idle_timeout {
-            sweep_idle_thread(Arc::downgrade(&inner), idle_timeout, shutdown.clone());
-        }
+        sweep_idle_thread(Arc::downgrade(&inner), idle_timeout, shutdown.clone());
         collect_metrics_thread(Arc::downgrade(&inner), metrics_interval);
         let mut local_addrs = Vec::with_capacity(bound.len());
         for (listener, acceptor, proxy_protocol) in bound {
@@ -712,13 +710,11 @@ impl LocalServer {
     /// Starts the idle sweep on tokio's clock (a paused clock drives it). A server
     /// without a listener calls this once; a listening one sweeps on a thread instead.
     pub(crate) fn start_idle_sweep(&self) {
-        if let Some(idle_timeout) = self.idle_timeout {
-            tokio::spawn(sweep_idle(
-                Arc::downgrade(&self.inner),
-                idle_timeout,
-                self.shutdown.clone(),
-            ));
-        }
+        tokio::spawn(sweep_idle(
+            Arc::downgrade(&self.inner),
+            self.idle_timeout,
+            self.shutdown.clone(),
+        ));
     }
 
     // Used by the fuzz entry points now, and by the in-memory test host.
@@ -869,13 +865,11 @@ impl LocalServer {
     /// application may be built outside any runtime).
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn start_idle_sweep_thread(&self) {
-        if let Some(idle_timeout) = self.idle_timeout {
-            sweep_idle_thread(
-                Arc::downgrade(&self.inner),
-                idle_timeout,
-                self.shutdown.clone(),
-            );
-        }
+        sweep_idle_thread(
+            Arc::downgrade(&self.inner),
+            self.idle_timeout,
+            self.shutdown.clone(),
+        );
     }
 }
 
@@ -1213,28 +1207,40 @@ async fn serve_proxied(
     }
 }
 
-/// How often the idle sweep runs for `idle_timeout`, and after how many sweeps without
-/// traffic a session is idle.
-fn sweep_schedule(idle_timeout: Duration) -> (Duration, u32) {
+/// How often the idle sweep runs for `idle_timeout` (every second without one), and
+/// after how many sweeps without traffic a session is closed (never without one).
+fn sweep_schedule(idle_timeout: Option<Duration>) -> (Duration, Option<u32>) {
+    let Some(idle_timeout) = idle_timeout else {
+        return (Duration::from_secs(1), None);
+    };
     let tick = (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let sweeps = idle_timeout.as_nanos().div_ceil(tick.as_nanos()).max(1) as u32;
-    (tick, sweeps)
+    (tick, Some(sweeps))
 }
 
-/// One sweep over the registry: sessions that moved no frame for `sweeps` sweeps in a
-/// row are closed with 1001 "Idle timeout". A session's engine marks it active whenever
-/// frames move, so no session holds a timer of its own for this.
-fn sweep_once(server: &ServerInner, sweeps: u32) {
+/// One sweep over the registry. A session that moved no frame since the last sweep
+/// gives back the buffers it keeps between bursts (its queues', its engine's); one
+/// that moved none for `sweeps` sweeps in a row is closed with 1001 "Idle timeout". A
+/// session's engine marks it active whenever frames move, so no session holds a timer
+/// of its own for this.
+fn sweep_once(server: &ServerInner, sweeps: Option<u32>) {
     let mut idle = Vec::new();
+    let mut trim = Vec::new();
     for entry in server.lock_sessions().values_mut() {
         if entry.chan.take_active() {
             entry.idle_sweeps = 0;
         } else {
-            entry.idle_sweeps += 1;
-            if entry.idle_sweeps == sweeps {
+            entry.idle_sweeps = entry.idle_sweeps.saturating_add(1);
+            if entry.idle_sweeps == 1 {
+                trim.push(entry.chan.clone());
+            }
+            if Some(entry.idle_sweeps) == sweeps {
                 idle.push(entry.chan.clone());
             }
         }
+    }
+    for chan in trim {
+        chan.trim_idle();
     }
     for chan in idle {
         chan.request_close(CloseReason::new(CloseCode::GOING_AWAY, "Idle timeout"));
@@ -1247,7 +1253,7 @@ fn sweep_once(server: &ServerInner, sweeps: u32) {
 /// ping-pong). Ends with the server (or its shutdown).
 fn sweep_idle_thread(
     server: std::sync::Weak<ServerInner>,
-    idle_timeout: Duration,
+    idle_timeout: Option<Duration>,
     shutdown: watch::Receiver<bool>,
 ) {
     let (tick, sweeps) = sweep_schedule(idle_timeout);
@@ -1266,7 +1272,10 @@ fn sweep_idle_thread(
             }
         });
     if let Err(e) = spawned {
-        tracing::error!(error = %e, "no thread for the idle sweep: idle_timeout is not enforced");
+        tracing::error!(
+            error = %e,
+            "no thread for the idle sweep: idle_timeout is not enforced, idle sessions keep their buffers"
+        );
     }
 }
 
@@ -1275,7 +1284,7 @@ fn sweep_idle_thread(
 #[allow(dead_code)]
 async fn sweep_idle(
     server: std::sync::Weak<ServerInner>,
-    idle_timeout: Duration,
+    idle_timeout: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (tick, sweeps) = sweep_schedule(idle_timeout);

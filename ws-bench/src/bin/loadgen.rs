@@ -7,7 +7,7 @@
 //!                   [--refill R] [--pace F] [--read-payloads]
 //! loadgen broadcast --addr A --pid P [--path /chat] [--listeners N] [--rate R|0] [--window W]
 //!                   [--addr2 B]   (half the listeners on B, the sender on A: cross-node)
-//! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES]
+//! loadgen idle      --addr A --pid P [--path /echo] [--conns N] [--big BYTES] [--hold S]
 //! loadgen soak      --addr A --pid P [--path /echo] [--conns N] [--churn S] [--parallel P]
 //!                   [--keepalive S] [--settle S]
 //! common:           [--warmup S] [--duration S]
@@ -1426,6 +1426,14 @@ async fn idle(args: &Args) -> io::Result<Record> {
     .await?;
     tokio::time::sleep(settle).await;
     let rss2 = rss();
+    // `--hold S`: keep the connections S seconds more (to look at the server meanwhile,
+    // with a heap profiler's snapshot, say).
+    let hold = Duration::from_secs_f64(args.get("hold", 0.0));
+    if !hold.is_zero() {
+        eprintln!("loadgen: holding {n} connections for {hold:?}");
+        tokio::time::sleep(hold).await;
+    }
+    drop(conns);
     Ok(Record {
         scenario: format!("idle {n} connections"),
         seconds,

@@ -310,6 +310,9 @@ impl<T: Transport> Connection<T> {
 
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.chan.running();
+        if self.chan.take_trim() {
+            self.release_spare();
+        }
         // Bytes this poll may still read.
         let mut read_budget = READ_BUDGET;
         for _ in 0..POLL_BUDGET {
@@ -923,6 +926,20 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Before parking: gives back queue capacity a burst left behind.
+    /// The session idled through a sweep of the server: the buffers kept for the next
+    /// burst go (the next one allocates them again).
+    fn release_spare(&mut self) {
+        if self.inbox.is_empty() {
+            self.inbox = Vec::new();
+        }
+        if self.batch.is_empty() {
+            self.batch = VecDeque::new();
+        }
+        if self.pongs.is_empty() {
+            self.pongs = Vec::new();
+        }
+    }
+
     fn trim(&mut self) {
         if self.inbox.capacity() > 64 {
             self.inbox = Vec::new();
@@ -953,5 +970,110 @@ fn wire_header_len(wire: &[u8]) -> usize {
         Some(127) => 10,
         Some(_) => 2,
         None => wire.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::future::poll_fn;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use crate::protocol::frame::{MAX_HEADER, encode};
+    use crate::protocol::mask;
+    use crate::session::{Chan, Limits, WireClass};
+
+    const TEXT: &str = "sixteen bytes ok";
+
+    /// `count` masked text frames, as a client sends them.
+    fn client_texts(count: usize) -> Vec<u8> {
+        let key = [1, 2, 3, 4];
+        let mut header = [0; MAX_HEADER];
+        let len = encode(
+            &mut header,
+            first_byte(true, 0, OP_TEXT),
+            TEXT.len(),
+            Some(key),
+        );
+        let mut payload = TEXT.as_bytes().to_vec();
+        mask::apply(&mut payload, key, 0);
+        [&header[..len], &payload].concat().repeat(count)
+    }
+
+    /// Polls the connection once.
+    async fn poll_once(conn: &mut Connection<DuplexStream>) {
+        poll_fn(|cx| Poll::Ready(Pin::new(&mut *conn).poll(cx).is_pending())).await;
+    }
+
+    /// Drives the connection until `count` echoes are back on `peer`.
+    async fn echoes(conn: &mut Connection<DuplexStream>, peer: &mut DuplexStream, count: usize) {
+        let mut echoes = vec![0; count * (2 + TEXT.len())];
+        tokio::select! {
+            _ = &mut *conn => panic!("the connection ended"),
+            read = peer.read_exact(&mut echoes) => { read.unwrap(); }
+        }
+        for echo in echoes.chunks(2 + TEXT.len()) {
+            assert_eq!((echo[0], &echo[2..]), (0x81, TEXT.as_bytes()));
+        }
+    }
+
+    /// A session keeps the buffers of a burst for the next one while frames flow, and
+    /// gives all of them back (its queues' and its engine's) once the idle sweep finds
+    /// it idle; it echoes as before afterwards.
+    #[tokio::test]
+    async fn an_idle_session_gives_its_burst_buffers_back() {
+        let options = WebSocketOptions::new();
+        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let echo = chan.clone();
+        let handler: HandlerFuture = Box::pin(async move {
+            let _ = wait.await;
+            while let Some(frame) = poll_fn(|cx| echo.poll_recv(cx)).await {
+                if echo.send_when_room(frame).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let (mut peer, ours) = tokio::io::duplex(1 << 16);
+        let settings = Settings::server(&options, false);
+        let mut conn = Connection::new(
+            ours,
+            Vec::new(),
+            engine,
+            settings,
+            None,
+            handler,
+            "/t".into(),
+        );
+        // Two bursts read while the handler takes nothing: the second is appended to
+        // the first in `incoming`, so the engine's own buffer stays allocated too.
+        for waiting in [4, 8] {
+            peer.write_all(&client_texts(4)).await.unwrap();
+            while chan.incoming_len() < waiting {
+                poll_once(&mut conn).await;
+            }
+        }
+        go.send(()).unwrap();
+        echoes(&mut conn, &mut peer, 8).await;
+        assert!(
+            conn.inbox.capacity() > 0,
+            "the engine keeps its buffer between bursts"
+        );
+        assert!(chan.queue_capacities().0 > 0, "so does the queue");
+        chan.trim_idle();
+        // The sweep wakes the parked engine; its next poll gives its own back.
+        poll_once(&mut conn).await;
+        let (incoming, outgoing) = chan.queue_capacities();
+        let engine = conn.inbox.capacity() + conn.batch.capacity() + conn.pongs.capacity();
+        assert_eq!(
+            (incoming, outgoing, engine),
+            (0, 0, 0),
+            "buffers kept while idle"
+        );
+        peer.write_all(&client_texts(3)).await.unwrap();
+        echoes(&mut conn, &mut peer, 3).await;
     }
 }

@@ -41,6 +41,13 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Bytes that came through this thread's scratch buffer (a field would change the
+    /// session's layout in test builds).
+    static THROUGH_SCRATCH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// How a read ended.
 pub(crate) enum ReadOutcome {
     /// Bytes came and were decoded; the socket may hold more.
@@ -66,9 +73,6 @@ pub(crate) struct Input {
     /// A large payload was just read straight into its buffer: the next read takes
     /// [`PAST_LARGE`] bytes at most.
     after_large: bool,
-    /// Bytes that came through the scratch buffer (for the tests).
-    #[cfg(test)]
-    through_scratch: usize,
 }
 
 impl Input {
@@ -79,8 +83,6 @@ impl Input {
             stash: leftover,
             read_size: read_size.clamp(1, SCRATCH) as u32,
             after_large: false,
-            #[cfg(test)]
-            through_scratch: 0,
         }
     }
 
@@ -162,9 +164,7 @@ impl Input {
         }
         self.after_large = false;
         #[cfg(test)]
-        {
-            self.through_scratch += n;
-        }
+        THROUGH_SCRATCH.with(|through| through.set(through.get() + n));
         let input = &mut buf[..n];
         let decoded = match decoder.decode(input, stage, sink) {
             Ok(decoded) => decoded,
@@ -268,6 +268,7 @@ mod tests {
         let first: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let second: Vec<u8> = (0..90_000u32).map(|i| (i % 241) as u8).collect();
         let small = b"after the large ones".to_vec();
+        THROUGH_SCRATCH.with(|through| through.set(0));
         let (mut peer, mut ours) = tokio::io::duplex(1 << 20);
         for payload in [&first, &second, &small] {
             peer.write_all(&client_frame(payload)).await.unwrap();
@@ -291,7 +292,7 @@ mod tests {
             }
         }
         assert_eq!(messages, [&first[..], &second[..], &small[..]]);
-        let through = input.through_scratch;
+        let through = THROUGH_SCRATCH.with(|through| through.get());
         let least = first.len().min(SCRATCH);
         assert!(
             through >= least && through <= first.len() + PAST_LARGE + 2 * MAX_HEADER,

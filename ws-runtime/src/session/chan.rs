@@ -134,6 +134,8 @@ pub(crate) struct Chan {
     parked: AtomicBool,
     /// Frames moved either way since the server's idle sweep last looked.
     active: AtomicBool,
+    /// The idle sweep asks the engine to give back the buffers it keeps between bursts.
+    trim: AtomicBool,
     /// What the engine counted, for the server's metrics collector.
     pub(crate) stats: SessionStats,
 }
@@ -222,6 +224,7 @@ impl Chan {
             class,
             parked: AtomicBool::new(false),
             active: AtomicBool::new(true),
+            trim: AtomicBool::new(false),
             stats: SessionStats::default(),
         });
         let engine = EngineSide {
@@ -385,6 +388,34 @@ impl Chan {
         self.active.swap(false, Ordering::Relaxed)
     }
 
+    /// The capacity of the incoming and outgoing queues (for the tests).
+    #[cfg(test)]
+    pub(crate) fn queue_capacities(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.incoming.capacity(), st.outgoing.capacity())
+    }
+
+    /// Frames waiting in `incoming` (for the tests).
+    #[cfg(test)]
+    pub(crate) fn incoming_len(&self) -> usize {
+        self.lock().incoming.len()
+    }
+
+    /// The session moved no frame through a whole sweep: the queues' buffers, kept
+    /// for the next burst while frames flow, are freed if empty, and the engine is
+    /// asked (woken if it is parked) to free its own.
+    pub(crate) fn trim_idle(&self) {
+        let mut st = self.lock();
+        if st.incoming.is_empty() && st.incoming.capacity() > 0 {
+            st.incoming = VecDeque::new();
+        }
+        if st.outgoing.is_empty() && st.outgoing.capacity() > 0 {
+            st.outgoing = VecDeque::new();
+        }
+        self.trim.store(true, Ordering::Relaxed);
+        self.wake_engine(&st);
+    }
+
     pub(crate) async fn close(&self, reason: CloseReason) -> Result<()> {
         self.queue_close(reason);
         let target = self.lock().queued;
@@ -484,6 +515,12 @@ impl EngineSide {
     /// The engine runs: sends need not wake it until it parks again.
     pub(crate) fn running(&self) {
         self.chan.parked.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the idle sweep asked the engine to free its spare buffers (once).
+    #[inline]
+    pub(crate) fn take_trim(&self) -> bool {
+        self.chan.trim.load(Ordering::Relaxed) && self.chan.trim.swap(false, Ordering::Relaxed)
     }
 
     /// How many frames may be read ahead now (0: reading pauses until the handler
