@@ -14,8 +14,12 @@ use crate::frame::{CloseCode, CloseReason};
 /// The longest a close frame waits for the handler's answers to earlier messages.
 const ANSWERS_MAX: Duration = Duration::from_secs(1);
 
-/// The longest a failed connection lingers for the peer to read our close frame.
-const LINGER_MAX: Duration = Duration::from_secs(2);
+/// The longest a failed connection lingers for the peer to read our close frame (the
+/// `timeout` option if shorter). A peer still busy sending reads it only when it next
+/// reads; dropping the connection earlier would reset it with the frame unread (a
+/// Python client compressing a 100 MiB message in its event loop's thread needed more
+/// than 2 s on a loaded machine).
+const LINGER_MAX: Duration = Duration::from_secs(5);
 
 /// Where the connection is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
