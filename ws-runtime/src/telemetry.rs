@@ -211,7 +211,7 @@ pub(crate) struct Tracked {
 impl Tracked {
     /// What the session counted in `stats` since the last report (its high-water mark
     /// as it is).
-    pub(crate) fn take_delta(&mut self, stats: &SessionStats) -> Counts {
+    fn take_delta(&mut self, stats: &SessionStats) -> Counts {
         let now = stats.load();
         let delta = Counts {
             frames_in: now.frames_in.saturating_sub(self.reported.frames_in),

@@ -311,7 +311,7 @@ impl<T: Transport> Connection<T> {
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.chan.running();
         if self.chan.take_trim() {
-            self.release_spare();
+            self.release_spare(0);
         }
         // Bytes this poll may still read.
         let mut read_budget = READ_BUDGET;
@@ -338,7 +338,7 @@ impl<T: Transport> Connection<T> {
             if again || std::mem::take(&mut self.read_more) {
                 continue;
             }
-            self.trim();
+            self.release_spare(64);
             // Park unless frames were queued meanwhile or reading can resume (room
             // appeared in `incoming`, or stashed input waits that no readiness event
             // will announce).
@@ -925,26 +925,16 @@ impl<T: Transport> Connection<T> {
         self.transition(cx, CloseEvent::LocalClose);
     }
 
-    /// Before parking: gives back queue capacity a burst left behind.
-    /// The session idled through a sweep of the server: the buffers kept for the next
-    /// burst go (the next one allocates them again).
-    fn release_spare(&mut self) {
-        if self.inbox.is_empty() {
+    /// Frees the inbox's and the batch's buffers if they are empty and hold room for
+    /// more than `keep` frames: before parking, the room a large burst left behind
+    /// (`keep` 64); once the session idled through a sweep of the server, all of it
+    /// (`keep` 0: the next burst allocates again). Frames the transport has not taken
+    /// yet stay where they are. (`pongs` needs nothing: the write step takes it whole.)
+    fn release_spare(&mut self, keep: usize) {
+        if self.inbox.is_empty() && self.inbox.capacity() > keep {
             self.inbox = Vec::new();
         }
-        if self.batch.is_empty() {
-            self.batch = VecDeque::new();
-        }
-        if self.pongs.is_empty() {
-            self.pongs = Vec::new();
-        }
-    }
-
-    fn trim(&mut self) {
-        if self.inbox.capacity() > 64 {
-            self.inbox = Vec::new();
-        }
-        if self.batch.capacity() > 64 {
+        if self.batch.is_empty() && self.batch.capacity() > keep {
             self.batch = VecDeque::new();
         }
     }
@@ -981,25 +971,14 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-    use crate::protocol::frame::{MAX_HEADER, encode};
-    use crate::protocol::mask;
+    use crate::protocol::tests::client_frame;
     use crate::session::{Chan, Limits, WireClass};
 
     const TEXT: &str = "sixteen bytes ok";
 
     /// `count` masked text frames, as a client sends them.
     fn client_texts(count: usize) -> Vec<u8> {
-        let key = [1, 2, 3, 4];
-        let mut header = [0; MAX_HEADER];
-        let len = encode(
-            &mut header,
-            first_byte(true, 0, OP_TEXT),
-            TEXT.len(),
-            Some(key),
-        );
-        let mut payload = TEXT.as_bytes().to_vec();
-        mask::apply(&mut payload, key, 0);
-        [&header[..len], &payload].concat().repeat(count)
+        client_frame(true, 0, OP_TEXT, TEXT.as_bytes()).repeat(count)
     }
 
     /// Polls the connection once.
@@ -1067,7 +1046,7 @@ mod tests {
         // The sweep wakes the parked engine; its next poll gives its own back.
         poll_once(&mut conn).await;
         let (incoming, outgoing) = chan.queue_capacities();
-        let engine = conn.inbox.capacity() + conn.batch.capacity() + conn.pongs.capacity();
+        let engine = conn.inbox.capacity() + conn.batch.capacity();
         assert_eq!(
             (incoming, outgoing, engine),
             (0, 0, 0),
@@ -1075,5 +1054,49 @@ mod tests {
         );
         peer.write_all(&client_texts(3)).await.unwrap();
         echoes(&mut conn, &mut peer, 3).await;
+    }
+
+    /// A burst larger than 64 frames to a peer that reads slowly: the frames the engine
+    /// took from the queue and could not write yet wait for the transport, every one.
+    #[tokio::test]
+    async fn a_burst_to_a_slow_peer_arrives_whole() {
+        const FRAMES: usize = 500;
+        let options = WebSocketOptions::new().outgoing_capacity(FRAMES);
+        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
+        let sender = chan.clone();
+        let handler: HandlerFuture = Box::pin(async move {
+            for _ in 0..FRAMES {
+                let frame = Frame::Binary(Bytes::from_static(&[7; 4096]));
+                if sender.send_when_room(frame).await.is_err() {
+                    break;
+                }
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        // A small pipe: the burst fills it many times over.
+        let (mut peer, ours) = tokio::io::duplex(512);
+        let settings = Settings::server(&options, false);
+        let mut conn = Connection::new(
+            ours,
+            Vec::new(),
+            engine,
+            settings,
+            None,
+            handler,
+            "/t".into(),
+        );
+        // Large enough to be written from their own bytes, not copied: 32 of them fill
+        // one vectored write, so the engine stops taking them where the pipe is full.
+        let mut wire = vec![0; FRAMES * (4 + 4096)];
+        let read = tokio::time::timeout(Duration::from_secs(10), peer.read_exact(&mut wire));
+        tokio::select! {
+            _ = &mut conn => panic!("the connection ended"),
+            read = read => { read.expect("every frame of the burst").unwrap(); }
+        }
+        for frame in wire.chunks(4 + 4096) {
+            assert_eq!(&frame[..4], &[0x82, 126, 0x10, 0x00]);
+            assert!(frame[4..].iter().all(|&b| b == 7));
+        }
     }
 }

@@ -241,23 +241,9 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     use crate::frame::Frame;
-    use crate::protocol::frame::{MAX_HEADER, OP_BINARY, encode, first_byte};
-    use crate::protocol::{Event, Flow, Role, mask};
-
-    /// A masked binary frame of `payload`, as a client sends it.
-    fn client_frame(payload: &[u8]) -> Vec<u8> {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        let mut header = [0; MAX_HEADER];
-        let len = encode(
-            &mut header,
-            first_byte(true, 0, OP_BINARY),
-            payload.len(),
-            Some(key),
-        );
-        let mut masked = payload.to_vec();
-        mask::apply(&mut masked, key, 0);
-        [&header[..len], &masked].concat()
-    }
+    use crate::protocol::frame::OP_BINARY;
+    use crate::protocol::tests::client_frame;
+    use crate::protocol::{Event, Flow, Role};
 
     /// Two large messages, then a small one, all waiting in the transport at once: the
     /// first large payload comes through the scratch buffer, the second goes straight
@@ -271,7 +257,9 @@ mod tests {
         THROUGH_SCRATCH.with(|through| through.set(0));
         let (mut peer, mut ours) = tokio::io::duplex(1 << 20);
         for payload in [&first, &second, &small] {
-            peer.write_all(&client_frame(payload)).await.unwrap();
+            peer.write_all(&client_frame(true, 0, OP_BINARY, payload))
+                .await
+                .unwrap();
         }
         let mut input = Input::new(Vec::new(), SCRATCH);
         let mut decoder = Decoder::new(Role::Server, false, 1 << 20, Default::default());
@@ -295,7 +283,8 @@ mod tests {
         let through = THROUGH_SCRATCH.with(|through| through.get());
         let least = first.len().min(SCRATCH);
         assert!(
-            through >= least && through <= first.len() + PAST_LARGE + 2 * MAX_HEADER,
+            through >= least
+                && through <= first.len() + PAST_LARGE + 2 * crate::protocol::frame::MAX_HEADER,
             "{through} bytes came through the scratch buffer"
         );
     }

@@ -76,5 +76,6 @@ impl ProtocolError {
     }
 }
 
+/// The core's tests, and their frame builder for the driver's tests.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
