@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::future::Either;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -485,12 +485,14 @@ impl Accepted {
         }
 
         let info = RequestInfo {
-            uri: compact_uri(&parts.uri),
-            headers: crate::session::CompactHeaders::new(&parts.headers),
+            request: crate::session::PackedRequest::new(
+                parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+                &parts.headers,
+            ),
             params,
             remote_addr: resolved.addr,
             protocol: protocol.map(String::into_boxed_str),
-            extensions: std::mem::take(&mut negotiated.names),
+            extensions: std::mem::take(&mut negotiated.names).into_boxed_slice(),
             converter: app.options.content_converter.clone(),
         };
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingUpgrade {
@@ -623,14 +625,6 @@ fn is_valid_key(key: &[u8]) -> bool {
         && key[..22].iter().all(|b| ALPHABET.contains(b))
         // The last character carries 2 bits of data and 4 zero bits.
         && b"AQgw".contains(&key[21])
-}
-
-/// The request URI copied out of hyper's read buffer, so the session does not keep that
-/// buffer alive.
-fn compact_uri(uri: &Uri) -> Uri {
-    let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-    Uri::from_maybe_shared(Bytes::copy_from_slice(pq.as_bytes()))
-        .unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 #[cfg(test)]

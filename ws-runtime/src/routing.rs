@@ -47,8 +47,6 @@ pub struct Route {
     pub(crate) raw: bool,
     pub(crate) name: Cow<'static, str>,
     pub(crate) location: Cow<'static, str>,
-    /// `path (handler)`, for logs.
-    pub(crate) label: Arc<str>,
     pub(crate) prepare: Arc<Prepare>,
     pub(crate) checks: Vec<StartupCheck>,
     pub(crate) path_error: Option<PathError>,
@@ -120,14 +118,12 @@ impl Route {
             Err(e) => (PathPattern::invalid(path), Some(e)),
         };
         let name = name.into();
-        let label = Arc::from(format!("{path} ({name})"));
         Self {
             pattern,
             protocol: None,
             raw: false,
             name,
             location: location.into(),
-            label,
             prepare: Arc::new(prepare),
             checks,
             path_error,

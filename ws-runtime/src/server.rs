@@ -39,7 +39,7 @@ use crate::routing::Route;
 use crate::security::OriginCheck;
 use crate::session::{Chan, Limits, WireClass};
 use crate::startup::{ConfigError, ServerError};
-use crate::telemetry::{ServerTelemetry, Tracked};
+use crate::telemetry::ServerTelemetry;
 use crate::transport::Transport;
 
 /// What the `|app| { ... }` block of `embedded_server!` configures (Ktor's
@@ -924,11 +924,7 @@ impl ServerHandle {
         let inner = &self.inner;
         inner.shutting_down.store(true, Ordering::SeqCst);
         let _ = inner.shutdown_tx.send(true);
-        let sessions: Vec<Arc<Chan>> = inner
-            .lock_sessions()
-            .values()
-            .map(|entry| entry.chan.clone())
-            .collect();
+        let sessions: Vec<Arc<Chan>> = inner.lock_sessions().values().cloned().collect();
         for shared in sessions {
             shared.request_close(going_away());
         }
@@ -987,7 +983,7 @@ fn going_away() -> CloseReason {
 
 pub(crate) struct ServerInner {
     app: Arc<AppInner>,
-    sessions: Mutex<HashMap<u64, SessionEntry>>,
+    sessions: Mutex<HashMap<u64, Arc<Chan>>>,
     next_id: AtomicU64,
     admission: Arc<Admission>,
     #[cfg(feature = "tls")]
@@ -999,18 +995,9 @@ pub(crate) struct ServerInner {
 }
 
 impl ServerInner {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, SessionEntry>> {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Chan>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// A live session in the registry: its shared state, and how many idle sweeps found
-/// it without traffic.
-struct SessionEntry {
-    chan: Arc<Chan>,
-    idle_sweeps: u32,
-    /// Its counts, for the metrics collector.
-    tracked: Tracked,
 }
 
 /// A session's place in the registry, given back when dropped (however the session's
@@ -1025,18 +1012,16 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let Some(entry) = self.server.lock_sessions().remove(&self.id) else {
+        let Some(chan) = self.server.lock_sessions().remove(&self.id) else {
             return;
         };
-        let reason = entry.chan.known_reason();
+        let reason = chan.known_reason();
         let code = reason.as_ref().map_or(1006, |r| r.code().code());
         self.span.in_scope(|| match &reason {
             Some(reason) => tracing::debug!(code, reason = reason.message(), "session closed"),
             None => tracing::debug!(code, "session closed without a close frame"),
         });
-        self.server
-            .telemetry
-            .closed(entry.tracked, &entry.chan.stats, code);
+        self.server.telemetry.closed(&chan.stats, code);
     }
 }
 
@@ -1226,17 +1211,13 @@ fn sweep_schedule(idle_timeout: Option<Duration>) -> (Duration, Option<u32>) {
 fn sweep_once(server: &ServerInner, sweeps: Option<u32>) {
     let mut idle = Vec::new();
     let mut trim = Vec::new();
-    for entry in server.lock_sessions().values_mut() {
-        if entry.chan.take_active() {
-            entry.idle_sweeps = 0;
-        } else {
-            entry.idle_sweeps = entry.idle_sweeps.saturating_add(1);
-            if entry.idle_sweeps == 1 {
-                trim.push(entry.chan.clone());
-            }
-            if Some(entry.idle_sweeps) == sweeps {
-                idle.push(entry.chan.clone());
-            }
+    for chan in server.lock_sessions().values() {
+        let idle_sweeps = chan.idle_sweep();
+        if idle_sweeps == 1 {
+            trim.push(chan.clone());
+        }
+        if idle_sweeps > 0 && Some(idle_sweeps) == sweeps {
+            idle.push(chan.clone());
         }
     }
     for chan in trim {
@@ -1307,13 +1288,9 @@ async fn sweep_idle(
 /// are open, handed to the recorder (after the registry's lock is released).
 fn collect_once(server: &ServerInner) {
     let (counted, open) = {
-        let mut sessions = server.lock_sessions();
+        let sessions = server.lock_sessions();
         let open = sessions.len();
-        let counted = crate::telemetry::collect(
-            sessions
-                .values_mut()
-                .map(|e| (&mut e.tracked, &e.chan.stats)),
-        );
+        let counted = crate::telemetry::collect(sessions.values().map(|chan| &chan.stats));
         (counted, open)
     };
     server.telemetry.tick(counted, open);
@@ -1578,14 +1555,7 @@ fn start_session<T: Transport>(
         info.remote_addr,
         &info.extensions,
     );
-    server.lock_sessions().insert(
-        id,
-        SessionEntry {
-            chan: chan.clone(),
-            idle_sweeps: 0,
-            tracked: Tracked::default(),
-        },
-    );
+    server.lock_sessions().insert(id, chan.clone());
     server.telemetry.opened();
     span.in_scope(|| tracing::debug!("session opened"));
     let registered = Registered {
@@ -1612,15 +1582,7 @@ fn start_session<T: Transport>(
     };
     let settings = Settings::server(&app.options, route.raw);
     let stage = Stage::new(negotiated.extensions);
-    let connection = Connection::new(
-        io,
-        leftover,
-        engine,
-        settings,
-        stage,
-        handler,
-        route.label.clone(),
-    );
+    let connection = Connection::new(io, leftover, engine, settings, stage, handler);
     (registered, connection)
 }
 
@@ -1634,14 +1596,14 @@ mod tests {
     /// trailer) on 64-bit targets; the cell is then rounded up to 128 bytes.
     const CELL_OVERHEAD: usize = 104;
 
-    /// Every idle session pays for its task: the session's future must fit a 640-byte
+    /// Every idle session pays for its task: the session's future must fit a 512-byte
     /// cell (the idle memory target is 2 KiB per connection, everything included). The
     /// connection's first task (HTTP, then the hand-over) ends at the upgrade.
     #[test]
     fn session_task_stays_small() {
         let size = std::mem::size_of::<SessionTask<TcpStream>>();
         assert!(
-            size + CELL_OVERHEAD <= 640,
+            size + CELL_OVERHEAD <= 512,
             "the session task's future grew to about {size} bytes"
         );
     }

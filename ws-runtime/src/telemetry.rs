@@ -151,6 +151,11 @@ pub(crate) struct SessionStats {
     frames_out: AtomicU64,
     bytes_out: AtomicU64,
     queue_high: AtomicU64,
+    /// What the collector already reported of the four counts: written by the
+    /// collector under the registry's lock, and by the session's end once it is out of
+    /// the registry (so never by two at once). Kept here, not in the registry's
+    /// entries, so that an entry is the session's pointer alone.
+    reported: [AtomicU64; 4],
 }
 
 impl SessionStats {
@@ -202,26 +207,25 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
-/// What the collector already reported of a session's figures.
-#[derive(Debug, Default)]
-pub(crate) struct Tracked {
-    reported: Counts,
-}
-
-impl Tracked {
-    /// What the session counted in `stats` since the last report (its high-water mark
-    /// as it is).
-    fn take_delta(&mut self, stats: &SessionStats) -> Counts {
-        let now = stats.load();
-        let delta = Counts {
-            frames_in: now.frames_in.saturating_sub(self.reported.frames_in),
-            bytes_in: now.bytes_in.saturating_sub(self.reported.bytes_in),
-            frames_out: now.frames_out.saturating_sub(self.reported.frames_out),
-            bytes_out: now.bytes_out.saturating_sub(self.reported.bytes_out),
+impl SessionStats {
+    /// What the session counted since the last report (its high-water mark as it is),
+    /// now reported.
+    fn take_delta(&self) -> Counts {
+        let now = self.load();
+        let counts = [now.frames_in, now.bytes_in, now.frames_out, now.bytes_out];
+        let mut delta = [0; 4];
+        for ((reported, count), delta) in self.reported.iter().zip(counts).zip(&mut delta) {
+            *delta = count.saturating_sub(reported.load(Ordering::Relaxed));
+            reported.store(count, Ordering::Relaxed);
+        }
+        let [frames_in, bytes_in, frames_out, bytes_out] = delta;
+        Counts {
+            frames_in,
+            bytes_in,
+            frames_out,
+            bytes_out,
             queue_high: now.queue_high,
-        };
-        self.reported = now;
-        delta
+        }
     }
 }
 
@@ -250,8 +254,8 @@ impl ServerTelemetry {
     }
 
     /// A session ended with `code` (1006 for none): its last counts, for the next tick.
-    pub(crate) fn closed(&self, mut tracked: Tracked, stats: &SessionStats, code: u16) {
-        let delta = tracked.take_delta(stats);
+    pub(crate) fn closed(&self, stats: &SessionStats, code: u16) {
+        let delta = stats.take_delta();
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         add(&mut ended.counts, delta);
         match ended.codes.iter_mut().find(|(c, _)| *c == code) {
@@ -302,12 +306,10 @@ impl Drop for ServerTelemetry {
 
 /// What the sessions counted since the last call, summed (run under the registry's
 /// lock; the recorder is called after it is released).
-pub(crate) fn collect<'a>(
-    sessions: impl Iterator<Item = (&'a mut Tracked, &'a SessionStats)>,
-) -> Counts {
+pub(crate) fn collect<'a>(sessions: impl Iterator<Item = &'a SessionStats>) -> Counts {
     let mut sum = Counts::default();
-    for (tracked, stats) in sessions {
-        add(&mut sum, tracked.take_delta(stats));
+    for stats in sessions {
+        add(&mut sum, stats.take_delta());
     }
     sum
 }
@@ -339,7 +341,9 @@ fn code_label(code: u16) -> metrics::SharedString {
 }
 
 /// The session's span: every line the session logs carries its id, route (the path
-/// pattern and the handler's name), client address and negotiated extensions.
+/// pattern and the handler's name), client address and negotiated extensions (the
+/// field is left out when there are none: tracing-subscriber's log keeps the span's
+/// fields as text for the session's life, and `extensions=none` took it past 64 bytes).
 pub(crate) fn session_span(
     id: u64,
     route: &str,
@@ -347,24 +351,31 @@ pub(crate) fn session_span(
     remote: std::net::SocketAddr,
     extensions: &[String],
 ) -> tracing::Span {
-    tracing::info_span!(
-        "session",
-        id,
-        route = %route,
-        handler = %handler,
-        remote = %remote,
-        extensions = %Joined(extensions),
-    )
+    if extensions.is_empty() {
+        tracing::info_span!(
+            "session",
+            id,
+            route = %route,
+            handler = %handler,
+            remote = %remote,
+        )
+    } else {
+        tracing::info_span!(
+            "session",
+            id,
+            route = %route,
+            handler = %handler,
+            remote = %remote,
+            extensions = %Joined(extensions),
+        )
+    }
 }
 
-/// Extension names as one field: `permessage-deflate, x-crc32`, or `none`.
+/// Extension names as one field: `permessage-deflate,x-crc32`.
 struct Joined<'a>(&'a [String]);
 
 impl std::fmt::Display for Joined<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("none");
-        }
         for (i, name) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
@@ -413,7 +424,6 @@ mod tests {
 
     #[test]
     fn deltas_report_each_count_once() {
-        let mut tracked = Tracked::default();
         let stats = SessionStats::default();
         stats.store(&Counts {
             frames_in: 3,
@@ -422,7 +432,7 @@ mod tests {
             bytes_out: 20,
             queue_high: 5,
         });
-        assert_eq!(tracked.take_delta(&stats).frames_in, 3);
+        assert_eq!(stats.take_delta().frames_in, 3);
         stats.store(&Counts {
             frames_in: 4,
             bytes_in: 31,
@@ -430,7 +440,7 @@ mod tests {
             bytes_out: 20,
             queue_high: 5,
         });
-        let delta = tracked.take_delta(&stats);
+        let delta = stats.take_delta();
         assert_eq!(
             (
                 delta.frames_in,
@@ -442,7 +452,6 @@ mod tests {
         );
         assert_eq!(code_label(4000).as_ref(), "4000");
         assert_eq!(code_label(1000).as_ref(), "1000");
-        assert_eq!(Joined(&[]).to_string(), "none");
         assert_eq!(
             Joined(&["permessage-deflate".into(), "x-crc32".into()]).to_string(),
             "permessage-deflate,x-crc32"

@@ -21,7 +21,7 @@ use crate::extension::{client_negotiate, client_offers, parse_extensions_header}
 use crate::handshake::{header_has_token, single};
 use crate::options::WebSocketOptions;
 use crate::protocol::Stage;
-use crate::session::{CompactHeaders, RequestInfo};
+use crate::session::{PackedRequest, RequestInfo};
 use crate::transport::Transport;
 
 /// The most of a refusal's body kept for the error.
@@ -136,12 +136,11 @@ pub(crate) async fn run<T: Transport>(
             .map_err(|why| fail(HandshakeFailure::Extension(why)))?
     };
     let info = RequestInfo {
-        uri: target.uri.clone(),
-        headers: CompactHeaders::new(headers),
+        request: PackedRequest::new(&target.uri.to_string(), headers),
         params: Vec::new(),
         remote_addr: peer,
         protocol,
-        extensions: negotiated.names,
+        extensions: negotiated.names.into_boxed_slice(),
         converter: options.content_converter.clone(),
     };
     let upgraded = conn

@@ -63,6 +63,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use crate::driver::{Connection, HandlerFuture, Settings};
 use crate::error::HandlerError;
@@ -488,7 +489,8 @@ impl Client {
             stage,
             raw,
         } = established;
-        let label: Arc<str> = Arc::from(info.uri.to_string());
+        // What a client's log lines say about their session (at `debug`, as they are).
+        let span = tracing::debug_span!("client_session", url = %info.request.uri());
         // Broadcasts must not hand a client session a server's unmasked frame.
         let (chan, engine) = Chan::new(self.limits.clone(), WireClass::Own);
         let info = Arc::new(info);
@@ -509,7 +511,7 @@ impl Client {
             read_buffer_size: options.read_buffer_size,
             max_messages_per_second: options.max_messages_per_second,
         };
-        let connection = Connection::new(io, leftover, engine, settings, stage, handler, label);
+        let connection = Connection::new(io, leftover, engine, settings, stage, handler);
         let idle = options.idle_timeout.map(|idle| idle_watch(chan, idle));
         async move {
             let mut connection = pin!(connection);
@@ -521,6 +523,7 @@ impl Client {
             }
             connection.await;
         }
+        .instrument(span)
     }
 }
 

@@ -21,18 +21,16 @@ const ANSWERS_MAX: Duration = Duration::from_secs(1);
 /// than 2 s on a loaded machine).
 const LINGER_MAX: Duration = Duration::from_secs(5);
 
-/// Where the connection is in its life.
+/// Where the connection is in its life. The two states that carry a close frame keep
+/// it boxed: every session holds this state, few ever close that way, and the common
+/// states fit in 24 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CloseState {
     /// Frames flow both ways.
     Open,
     /// The peer's close frame arrived. Our reply (echoing its code) waits until the
     /// handler has answered the messages read before it, at most until `due`.
-    ReplyDeferred {
-        reply: Option<Box<CloseReason>>,
-        due: Instant,
-        deadline: Instant,
-    },
+    ReplyDeferred(Box<Deferred>),
     /// Raw sessions: the peer's close frame arrived and went to the handler, which
     /// sends the reply itself.
     PeerClosed { deadline: Instant },
@@ -43,17 +41,29 @@ pub(crate) enum CloseState {
     Closing { deadline: Instant },
     /// The connection failed. Our close frame goes out at `due` (the handler may answer
     /// the messages read before the bad input first); `sent` once it is queued.
-    Failing {
-        reason: Box<CloseReason>,
-        due: Instant,
-        sent: bool,
-        deadline: Instant,
-    },
+    Failing(Box<Failure>),
     /// After a failure: our close frame is written and our side half-closed; input is
     /// read and discarded until the peer closes or the deadline passes.
     Draining { deadline: Instant },
     /// The connection is gone.
     Done,
+}
+
+/// [`CloseState::ReplyDeferred`]: our reply to the peer's close, waiting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    reply: Option<CloseReason>,
+    due: Instant,
+    deadline: Instant,
+}
+
+/// [`CloseState::Failing`]: the close frame failing the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    reason: CloseReason,
+    due: Instant,
+    sent: bool,
+    deadline: Instant,
 }
 
 /// What happened to the connection.
@@ -109,11 +119,11 @@ impl CloseState {
                 *self = if config.raw {
                     S::PeerClosed { deadline }
                 } else {
-                    S::ReplyDeferred {
-                        reply: reason.map(Box::new),
+                    S::ReplyDeferred(Box::new(Deferred {
+                        reply: reason,
                         due: now + config.timeout.min(ANSWERS_MAX),
                         deadline,
-                    }
+                    }))
                 };
                 CloseAction::None
             }
@@ -123,7 +133,13 @@ impl CloseState {
                 };
                 CloseAction::None
             }
-            (S::ReplyDeferred { deadline, .. } | S::PeerClosed { deadline }, E::LocalClose) => {
+            (S::ReplyDeferred(deferred), E::LocalClose) => {
+                *self = S::Replied {
+                    deadline: deferred.deadline,
+                };
+                CloseAction::None
+            }
+            (S::PeerClosed { deadline }, E::LocalClose) => {
                 *self = S::Replied {
                     deadline: *deadline,
                 };
@@ -137,13 +153,10 @@ impl CloseState {
                 CloseAction::None
             }
             (S::Replied { .. }, E::Written) => self.finish(),
-            (
-                S::Open | S::ReplyDeferred { .. } | S::PeerClosed { .. },
-                E::Fail { reason, answers },
-            ) => {
+            (S::Open | S::ReplyDeferred(_) | S::PeerClosed { .. }, E::Fail { reason, answers }) => {
                 let now = now();
-                *self = S::Failing {
-                    reason: Box::new(reason),
+                *self = S::Failing(Box::new(Failure {
+                    reason,
                     due: if answers {
                         now + config.timeout.min(ANSWERS_MAX)
                     } else {
@@ -151,7 +164,7 @@ impl CloseState {
                     },
                     sent: false,
                     deadline: now + config.timeout.min(LINGER_MAX),
-                };
+                }));
                 CloseAction::None
             }
             (S::Closing { .. } | S::Replied { .. }, E::Fail { .. }) => {
@@ -161,34 +174,16 @@ impl CloseState {
                 };
                 CloseAction::ShutdownWrite
             }
-            (
-                S::Failing {
-                    sent: true,
-                    deadline,
-                    ..
-                },
-                E::Written,
-            ) => {
+            (S::Failing(failure), E::Written) if failure.sent => {
                 *self = S::Draining {
-                    deadline: *deadline,
+                    deadline: failure.deadline,
                 };
                 CloseAction::ShutdownWrite
             }
-            (
-                S::Failing {
-                    reason,
-                    due,
-                    deadline,
-                    ..
-                },
-                E::LocalClose,
-            ) => {
-                *self = S::Failing {
-                    reason: reason.clone(),
-                    due: *due,
-                    sent: true,
-                    deadline: *deadline,
-                };
+            (S::Failing(_), E::LocalClose) => {
+                if let S::Failing(failure) = self {
+                    failure.sent = true;
+                }
                 CloseAction::None
             }
             (_, E::Tick(now)) => match self.deadline() {
@@ -225,13 +220,7 @@ impl CloseState {
 
     /// Whether the handler's data frames may still be written.
     pub(crate) fn writes_data(&self) -> bool {
-        matches!(
-            self,
-            CloseState::Open
-                | CloseState::ReplyDeferred { .. }
-                | CloseState::PeerClosed { .. }
-                | CloseState::Failing { sent: false, .. }
-        )
+        self.may_close()
     }
 
     /// Whether control frames of our own (pongs, pings) may be written.
@@ -241,13 +230,11 @@ impl CloseState {
 
     /// Whether a close frame of ours may still be written.
     pub(crate) fn may_close(&self) -> bool {
-        matches!(
-            self,
-            CloseState::Open
-                | CloseState::ReplyDeferred { .. }
-                | CloseState::PeerClosed { .. }
-                | CloseState::Failing { sent: false, .. }
-        )
+        match self {
+            CloseState::Open | CloseState::ReplyDeferred(_) | CloseState::PeerClosed { .. } => true,
+            CloseState::Failing(failure) => !failure.sent,
+            _ => false,
+        }
     }
 
     /// The close frame that is waiting, with the instant it is due, if any: our reply
@@ -256,13 +243,10 @@ impl CloseState {
     /// one sent.
     pub(crate) fn pending_frame(&self) -> Option<(Option<CloseReason>, Instant)> {
         match self {
-            CloseState::ReplyDeferred { reply, due, .. } => Some((reply.as_deref().cloned(), *due)),
-            CloseState::Failing {
-                reason,
-                due,
-                sent: false,
-                ..
-            } => Some((Some(CloseReason::clone(reason)), *due)),
+            CloseState::ReplyDeferred(deferred) => Some((deferred.reply.clone(), deferred.due)),
+            CloseState::Failing(failure) if !failure.sent => {
+                Some((Some(failure.reason.clone()), failure.due))
+            }
             _ => None,
         }
     }
@@ -270,11 +254,11 @@ impl CloseState {
     /// The instant the connection is dropped at, whatever happens.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match self {
-            CloseState::ReplyDeferred { deadline, .. }
-            | CloseState::PeerClosed { deadline }
+            CloseState::ReplyDeferred(deferred) => Some(deferred.deadline),
+            CloseState::Failing(failure) => Some(failure.deadline),
+            CloseState::PeerClosed { deadline }
             | CloseState::Replied { deadline }
             | CloseState::Closing { deadline }
-            | CloseState::Failing { deadline, .. }
             | CloseState::Draining { deadline } => Some(*deadline),
             CloseState::Open | CloseState::Done => None,
         }

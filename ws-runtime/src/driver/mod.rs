@@ -28,7 +28,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -74,6 +73,31 @@ struct Pinger {
     counter: u64,
     /// A ping is due: the write step sends it.
     due: bool,
+}
+
+/// Payloads of the pings to answer, in a box of their own: most sessions never see a
+/// ping, and every session holds this. The write step takes the box whole.
+#[derive(Default)]
+#[allow(clippy::box_collection, reason = "8 bytes in every session instead of 24")]
+struct Pongs(Option<Box<Vec<Bytes>>>);
+
+impl Pongs {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |pongs| pongs.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn push(&mut self, payload: Bytes) {
+        self.0.get_or_insert_default().push(payload);
+    }
+
+    /// Every payload, oldest first; the box is freed.
+    fn take(&mut self) -> Vec<Bytes> {
+        self.0.take().map(|pongs| *pongs).unwrap_or_default()
+    }
 }
 
 /// A token bucket for `max_messages_per_second`: one second's worth of messages.
@@ -142,10 +166,13 @@ pub(crate) struct Connection<T: Transport> {
     input: Input,
     backlog: Backlog,
     close: CloseState,
-    config: CloseConfig,
+    /// The close handshake's timeout (the `timeout` option; pongs wait as long).
+    timeout: Duration,
+    /// A raw session: its handler answers close frames (and sees them).
+    raw: bool,
     /// Frames taken from `outgoing` and not yet written out, and their payload bytes.
-    unreported: u64,
-    unreported_bytes: usize,
+    unreported: u32,
+    unreported_bytes: u64,
     /// The transport refused bytes (the backlog holds some); the session knows.
     blocked: bool,
     /// Frames taken from `outgoing`, not yet encoded.
@@ -154,19 +181,18 @@ pub(crate) struct Connection<T: Transport> {
     /// (A `Vec`, not a `VecDeque`: its push stays inlined in the decoder's loop.)
     inbox: Vec<Frame>,
     /// Payloads of the pings to answer, oldest first (at most [`MAX_PONGS`]).
-    pongs: Vec<Bytes>,
+    pongs: Pongs,
     pinger: Option<Box<Pinger>>,
     sleep: Option<Pin<Box<Sleep>>>,
     /// The timer was polled with its current deadline (and is registered for it).
     sleep_armed: bool,
     handler: Option<HandlerFuture>,
-    route: Arc<str>,
     /// Reading stopped at its budget with input still waiting.
     read_more: bool,
     /// A server without extensions: small frames are written with no encoding step.
     plain_server: bool,
     rate: Option<Box<RateLimit>>,
-    write_buffer_size: usize,
+    write_buffer_size: u32,
 }
 
 impl<T: Transport> Future for Connection<T> {
@@ -184,7 +210,7 @@ struct Inbox<'a> {
     room: usize,
     raw: bool,
     discard: bool,
-    pongs: &'a mut Vec<Bytes>,
+    pongs: &'a mut Pongs,
     pinger: Option<&'a mut Pinger>,
     peer_close: Option<Option<CloseReason>>,
     rate: Option<&'a mut RateLimit>,
@@ -258,7 +284,6 @@ impl<T: Transport> Connection<T> {
         settings: Settings,
         stage: Option<Box<Stage>>,
         handler: HandlerFuture,
-        route: Arc<str>,
     ) -> Self {
         let claimed = stage.as_ref().map_or(Default::default(), |s| s.claimed());
         let plain_server = settings.role == Role::Server && stage.is_none();
@@ -280,21 +305,18 @@ impl<T: Transport> Connection<T> {
             input: Input::new(leftover, settings.read_buffer_size),
             backlog: Backlog::default(),
             close: CloseState::Open,
-            config: CloseConfig {
-                timeout: settings.timeout,
-                raw: settings.raw,
-            },
+            timeout: settings.timeout,
+            raw: settings.raw,
             unreported: 0,
             unreported_bytes: 0,
             blocked: false,
             batch: VecDeque::new(),
             inbox: Vec::new(),
-            pongs: Vec::new(),
+            pongs: Pongs::default(),
             pinger,
             sleep: None,
             sleep_armed: false,
             handler: Some(handler),
-            route,
             read_more: false,
             plain_server,
             rate: settings.max_messages_per_second.map(|rate| {
@@ -304,7 +326,7 @@ impl<T: Transport> Connection<T> {
                     refilled: Instant::now(),
                 })
             }),
-            write_buffer_size: settings.write_buffer_size,
+            write_buffer_size: u32::try_from(settings.write_buffer_size).unwrap_or(u32::MAX),
         }
     }
 
@@ -353,9 +375,16 @@ impl<T: Transport> Connection<T> {
         Poll::Pending
     }
 
+    fn close_config(&self) -> CloseConfig {
+        CloseConfig {
+            timeout: self.timeout,
+            raw: self.raw,
+        }
+    }
+
     /// Applies a close event and does what it calls for.
     fn transition(&mut self, cx: &mut Context<'_>, event: CloseEvent) {
-        match self.close.on(event, self.config) {
+        match self.close.on(event, self.close_config()) {
             CloseAction::None => {}
             CloseAction::ShutdownWrite => {
                 if let Some(transport) = &mut self.transport {
@@ -378,7 +407,6 @@ impl<T: Transport> Connection<T> {
         if unwritten > 0 {
             // Accepted by `send`, never written: the connection ended first.
             tracing::debug!(
-                route = &*self.route,
                 frames = unwritten,
                 "connection ended with frames not written"
             );
@@ -434,7 +462,7 @@ impl<T: Transport> Connection<T> {
             frames: &mut self.inbox,
             bytes: 0,
             room,
-            raw: self.config.raw,
+            raw: self.raw,
             discard,
             pongs: &mut self.pongs,
             pinger: self.pinger.as_deref_mut(),
@@ -519,7 +547,7 @@ impl<T: Transport> Connection<T> {
         if let Some(reason) = peer_close {
             self.chan
                 .set_close_reason(Some(close::peer_reason(reason.as_ref())));
-            if !self.config.raw {
+            if !self.raw {
                 // `incoming` ends after the messages that came before the close.
                 self.chan.end_incoming();
             }
@@ -605,7 +633,7 @@ impl<T: Transport> Connection<T> {
                     pinger.counter += 1;
                     pinger.due = true;
                     if pinger.awaiting.is_none() {
-                        pinger.awaiting = Some((pinger.counter, now + self.config.timeout));
+                        pinger.awaiting = Some((pinger.counter, now + self.timeout));
                     }
                     pinger.next_ping = now + pinger.period;
                     due = true;
@@ -723,7 +751,7 @@ impl<T: Transport> Connection<T> {
             self.chan.mark_active();
             self.chan
                 .stats()
-                .count_out(self.unreported, self.unreported_bytes as u64);
+                .count_out(u64::from(self.unreported), self.unreported_bytes);
         }
         self.chan.written(
             std::mem::take(&mut self.unreported),
@@ -747,7 +775,7 @@ impl<T: Transport> Connection<T> {
     ) {
         let control = self.close.writes_control();
         if !self.pongs.is_empty() {
-            for payload in std::mem::take(&mut self.pongs) {
+            for payload in self.pongs.take() {
                 if control {
                     let frame = self.encoder.frame(first_byte(true, 0, OP_PONG), payload);
                     batch.push(frame);
@@ -835,7 +863,7 @@ impl<T: Transport> Connection<T> {
                         }
                     }
                 }
-                if batch.is_full() || batch.len() >= self.write_buffer_size {
+                if batch.is_full() || batch.len() >= self.write_buffer_size as usize {
                     let Some(transport) = self.transport.as_mut() else {
                         return;
                     };
@@ -895,12 +923,12 @@ impl<T: Transport> Connection<T> {
 
     /// Counts a frame taken from the queue, to report once it is written (or dropped).
     fn count(&mut self, outbound: &Outbound) {
-        self.unreported += 1;
+        self.unreported = self.unreported.saturating_add(1);
         self.unreported_bytes += match outbound {
             Outbound::Frame(frame) => frame.len(),
             // A broadcast's encoded frame: its payload is what follows the header.
             Outbound::Wire(wire) => wire.len() - wire_header_len(wire),
-        };
+        } as u64;
     }
 
     /// Encodes a close frame of ours into the batch.
@@ -1004,7 +1032,10 @@ mod tests {
     #[tokio::test]
     async fn an_idle_session_gives_its_burst_buffers_back() {
         let options = WebSocketOptions::new();
-        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
+        let (chan, engine) = Chan::new(
+            std::sync::Arc::new(Limits::from_options(&options)),
+            WireClass::Plain,
+        );
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
         let echo = chan.clone();
         let handler: HandlerFuture = Box::pin(async move {
@@ -1018,15 +1049,7 @@ mod tests {
         });
         let (mut peer, ours) = tokio::io::duplex(1 << 16);
         let settings = Settings::server(&options, false);
-        let mut conn = Connection::new(
-            ours,
-            Vec::new(),
-            engine,
-            settings,
-            None,
-            handler,
-            "/t".into(),
-        );
+        let mut conn = Connection::new(ours, Vec::new(), engine, settings, None, handler);
         // Two bursts read while the handler takes nothing: the second is appended to
         // the first in `incoming`, so the engine's own buffer stays allocated too.
         for waiting in [4, 8] {
@@ -1062,7 +1085,10 @@ mod tests {
     async fn a_burst_to_a_slow_peer_arrives_whole() {
         const FRAMES: usize = 500;
         let options = WebSocketOptions::new().outgoing_capacity(FRAMES);
-        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
+        let (chan, engine) = Chan::new(
+            std::sync::Arc::new(Limits::from_options(&options)),
+            WireClass::Plain,
+        );
         let sender = chan.clone();
         let handler: HandlerFuture = Box::pin(async move {
             for _ in 0..FRAMES {
@@ -1077,15 +1103,7 @@ mod tests {
         // A small pipe: the burst fills it many times over.
         let (mut peer, ours) = tokio::io::duplex(512);
         let settings = Settings::server(&options, false);
-        let mut conn = Connection::new(
-            ours,
-            Vec::new(),
-            engine,
-            settings,
-            None,
-            handler,
-            "/t".into(),
-        );
+        let mut conn = Connection::new(ours, Vec::new(), engine, settings, None, handler);
         // Large enough to be written from their own bytes, not copied: 32 of them fill
         // one vectored write, so the engine stops taking them where the pipe is full.
         let mut wire = vec![0; FRAMES * (4 + 4096)];

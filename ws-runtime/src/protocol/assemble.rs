@@ -38,8 +38,6 @@ pub(crate) struct Assembly {
     /// Bytes of the message so far, delivered or not.
     total: usize,
     utf8: Utf8State,
-    /// The current frame's payload, collected whole for extensions that need it.
-    pub(crate) frame: Vec<u8>,
 }
 
 impl Assembly {

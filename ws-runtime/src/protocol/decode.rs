@@ -100,8 +100,10 @@ pub(crate) struct Decoder {
     head_len: u8,
     frame: Option<InFrame>,
     message: Assembly,
-    /// A control frame's payload cut off by the end of the last input.
-    control: Vec<u8>,
+    /// A control frame's payload cut off by the end of the last input (boxed: rare,
+    /// and every session holds this state).
+    #[allow(clippy::box_collection, reason = "8 bytes in every session instead of 24")]
+    control: Option<Box<Vec<u8>>>,
     /// The RSV bits of the message's first frame.
     message_rsv: Rsv,
     claimed: Rsv,
@@ -122,7 +124,7 @@ impl Decoder {
             head_len: 0,
             frame: None,
             message: Assembly::default(),
-            control: Vec::new(),
+            control: None,
             message_rsv: Rsv::NONE,
             claimed,
             ended: false,
@@ -147,7 +149,7 @@ impl Decoder {
         let mut pos = 0;
         // Small payloads are cut from the thread's shared chunk, taken once per pass.
         let mut chunk = small::Chunk::default();
-        let collects = matches!(stage.as_deref(), Some(Stage::Frames(_)));
+        let collects = matches!(stage.as_deref(), Some(Stage::Frames(..)));
         while !self.ended {
             if self.frame.is_some() {
                 match self.payload(input, &mut pos, stage.as_deref_mut(), sink)? {
@@ -450,17 +452,17 @@ impl Decoder {
         }
         let mut stage = stage;
         if frame.header.is_control() {
-            if !complete || !self.control.is_empty() {
-                self.control.extend_from_slice(chunk);
+            if !complete || self.control.is_some() {
+                self.control
+                    .get_or_insert_default()
+                    .extend_from_slice(chunk);
             }
             if !complete {
                 return Ok(Step::NeedMore);
             }
-            let flow = if self.control.is_empty() {
-                self.control_frame(frame.header.opcode, chunk, sink)
-            } else {
-                let payload = std::mem::take(&mut self.control);
-                self.control_frame(frame.header.opcode, &payload, sink)
+            let flow = match self.control.take() {
+                None => self.control_frame(frame.header.opcode, chunk, sink),
+                Some(payload) => self.control_frame(frame.header.opcode, &payload, sink),
             }?;
             self.frame = None;
             return Ok(Step::Ended(flow));
@@ -485,7 +487,10 @@ impl Decoder {
         let result = match route {
             PayloadPath::Plain => self.message.push(chunk, ahead).map_err(|_| invalid_utf8()),
             PayloadPath::Collect => {
-                self.message.frame.extend_from_slice(chunk);
+                let Some(stage) = stage else {
+                    unreachable!("collecting needs a stage")
+                };
+                stage.collect(chunk);
                 Ok(())
             }
             PayloadPath::Inflate => {
@@ -564,7 +569,7 @@ impl Decoder {
             },
             fin: header.fin,
             rsv: Rsv::from_bits(header.rsv),
-            payload: Bytes::from(std::mem::take(&mut self.message.frame)),
+            payload: Bytes::from(stage.take_collected()),
         };
         let ctx = IncomingContext {
             message_rsv: self.message_rsv,
@@ -682,7 +687,7 @@ impl Decoder {
         self.ended = true;
         self.frame = None;
         self.message = Assembly::default();
-        self.control = Vec::new();
+        self.control = None;
         error
     }
 }

@@ -46,13 +46,14 @@ impl Encoded {
 /// What decides how frames go out: the role (masking).
 #[derive(Debug)]
 pub(crate) struct Encoder {
-    keys: Option<MaskKeys>,
+    /// A client's mask keys (boxed: a server has none, and every session holds this).
+    keys: Option<Box<MaskKeys>>,
 }
 
 impl Encoder {
     pub(crate) fn new(role: Role) -> Self {
         Self {
-            keys: (role == Role::Client).then(MaskKeys::new),
+            keys: (role == Role::Client).then(|| Box::new(MaskKeys::new())),
         }
     }
 
@@ -97,7 +98,7 @@ impl Encoder {
 
     /// A frame from its first header byte and payload.
     pub(crate) fn frame(&mut self, first: u8, payload: Bytes) -> Encoded {
-        let mask = self.keys.as_mut().map(MaskKeys::next_key);
+        let mask = self.keys.as_deref_mut().map(MaskKeys::next_key);
         let mut header = [0; MAX_HEADER];
         let header_len = wire::encode(&mut header, first, payload.len(), mask) as u8;
         Encoded {

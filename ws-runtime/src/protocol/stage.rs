@@ -19,8 +19,9 @@ use crate::frame::{Frame, Rsv};
 pub(crate) enum Stage {
     /// permessage-deflate alone.
     Deflate(Box<DeflateSession>),
-    /// Any other set, frame by frame.
-    Frames(Vec<(Rsv, Box<dyn Extension>)>),
+    /// Any other set, frame by frame: the chain, and the payload of the frame being
+    /// collected for it.
+    Frames(Vec<(Rsv, Box<dyn Extension>)>, Vec<u8>),
 }
 
 /// How the payload of the frame being received is processed.
@@ -55,6 +56,7 @@ impl Stage {
                         SessionExtension::Custom(rsv, extension) => (rsv, extension),
                     })
                     .collect(),
+                Vec::new(),
             ))),
         }
     }
@@ -63,7 +65,7 @@ impl Stage {
     pub(crate) fn claimed(&self) -> Rsv {
         match self {
             Stage::Deflate(_) => Rsv::RSV1,
-            Stage::Frames(chain) => chain.iter().fold(Rsv::NONE, |acc, (rsv, _)| acc | *rsv),
+            Stage::Frames(chain, _) => chain.iter().fold(Rsv::NONE, |acc, (rsv, _)| acc | *rsv),
         }
     }
 
@@ -88,7 +90,7 @@ impl Stage {
                     Ok(PayloadPath::Plain)
                 }
             }
-            Stage::Frames(_) => Ok(PayloadPath::Collect),
+            Stage::Frames(..) => Ok(PayloadPath::Collect),
         }
     }
 
@@ -103,9 +105,24 @@ impl Stage {
     ) -> Result<(), ExtensionError> {
         match self {
             Stage::Deflate(deflate) => deflate.inflate_into(input, end, out, limit),
-            Stage::Frames(_) => Err(ExtensionError::Internal(
+            Stage::Frames(..) => Err(ExtensionError::Internal(
                 "inflate on a frame-by-frame stage".into(),
             )),
+        }
+    }
+
+    /// A piece of the payload of a frame collected whole ([`PayloadPath::Collect`]).
+    pub(crate) fn collect(&mut self, chunk: &[u8]) {
+        if let Stage::Frames(_, collected) = self {
+            collected.extend_from_slice(chunk);
+        }
+    }
+
+    /// The frame collected so far ([`collect`](Self::collect)), taken.
+    pub(crate) fn take_collected(&mut self) -> Vec<u8> {
+        match self {
+            Stage::Frames(_, collected) => std::mem::take(collected),
+            Stage::Deflate(_) => Vec::new(),
         }
     }
 
@@ -116,7 +133,7 @@ impl Stage {
         frame: ExtFrame,
         ctx: &IncomingContext,
     ) -> Result<ExtFrame, ExtensionError> {
-        let Stage::Frames(chain) = self else {
+        let Stage::Frames(chain, _) = self else {
             return Ok(frame);
         };
         guarded(|| {
@@ -151,7 +168,7 @@ impl Stage {
                 Some(compressed) => Ok((Bytes::from(compressed), Rsv::RSV1)),
                 None => Ok((payload, Rsv::NONE)),
             },
-            Stage::Frames(chain) => {
+            Stage::Frames(chain, _) => {
                 let mut ext = ExtFrame {
                     kind: if text {
                         DataKind::Text

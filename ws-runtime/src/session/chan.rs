@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -136,6 +136,9 @@ pub(crate) struct Chan {
     active: AtomicBool,
     /// The idle sweep asks the engine to give back the buffers it keeps between bursts.
     trim: AtomicBool,
+    /// Sweeps in a row that found the session idle (the server's idle sweep alone
+    /// reads and writes it, under the registry's lock).
+    idle_sweeps: AtomicU32,
     /// What the engine counted, for the server's metrics collector.
     pub(crate) stats: SessionStats,
 }
@@ -168,7 +171,8 @@ struct ChanState {
     engine_waker: Option<Waker>,
 
     /// `None` until known; then the reason (`Some(None)`: the connection dropped).
-    close_reason: Option<Option<CloseReason>>,
+    /// Boxed: known only at the end, and every session holds this state.
+    close_reason: Option<Box<Option<CloseReason>>>,
     finished: bool,
 }
 
@@ -213,7 +217,7 @@ pub(crate) enum BroadcastRefused {
 impl Chan {
     /// A session's state, and the engine's half of it.
     pub(crate) fn new(limits: Arc<Limits>, class: WireClass) -> (Arc<Chan>, EngineSide) {
-        let room = limits.incoming_capacity;
+        let room = room_u32(limits.incoming_capacity);
         let chan = Arc::new(Chan {
             state: Mutex::new(ChanState {
                 accepting: true,
@@ -225,11 +229,13 @@ impl Chan {
             parked: AtomicBool::new(false),
             active: AtomicBool::new(true),
             trim: AtomicBool::new(false),
+            idle_sweeps: AtomicU32::new(0),
             stats: SessionStats::default(),
         });
         let engine = EngineSide {
             chan: chan.clone(),
-            unreported: Unreported::default(),
+            unreported_frames: 0,
+            unreported_bytes: 0,
             room,
         };
         (chan, engine)
@@ -359,7 +365,7 @@ impl Chan {
             st.overflowed = true;
             // The reason is known now, even if the close frame never gets out.
             if st.close_reason.is_none() {
-                st.close_reason = Some(Some(reason.clone()));
+                st.close_reason = Some(Box::new(Some(reason.clone())));
             }
         }
         if self.queue_close(reason) {
@@ -386,6 +392,18 @@ impl Chan {
     /// Whether frames moved since the last call (the idle sweep's question).
     pub(crate) fn take_active(&self) -> bool {
         self.active.swap(false, Ordering::Relaxed)
+    }
+
+    /// The server's idle sweep looks at the session: how many sweeps in a row found
+    /// it idle, this one included (0: frames moved since the last).
+    pub(crate) fn idle_sweep(&self) -> u32 {
+        let sweeps = if self.take_active() {
+            0
+        } else {
+            self.idle_sweeps.load(Ordering::Relaxed).saturating_add(1)
+        };
+        self.idle_sweeps.store(sweeps, Ordering::Relaxed);
+        sweeps
     }
 
     /// The capacity of the incoming and outgoing queues (for the tests).
@@ -437,7 +455,7 @@ impl Chan {
                     return Ok(());
                 }
                 if st.finished {
-                    return Err(Error::Closed(st.close_reason.clone().flatten()));
+                    return Err(Error::Closed(st.close_reason.as_deref().cloned().flatten()));
                 }
                 st.flush_waiting = true;
             }
@@ -449,7 +467,7 @@ impl Chan {
         loop {
             let mut notified = pin!(self.events.notified());
             notified.as_mut().enable();
-            if let Some(reason) = &self.lock().close_reason {
+            if let Some(reason) = self.lock().close_reason.as_deref() {
                 return reason.clone();
             }
             notified.await;
@@ -457,7 +475,7 @@ impl Chan {
     }
 
     pub(crate) fn known_reason(&self) -> Option<CloseReason> {
-        self.lock().close_reason.clone().flatten()
+        self.lock().close_reason.as_deref().cloned().flatten()
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -480,29 +498,33 @@ impl Chan {
 
 /// Adds the frames (and payload bytes) written since the last report; true if a
 /// flush or a sender waiting for room waits to hear it.
-fn report(unreported: &mut Unreported, st: &mut ChanState) -> bool {
-    if unreported.frames == 0 {
+fn report(frames: &mut u32, bytes: &mut u64, st: &mut ChanState) -> bool {
+    if *frames == 0 {
         return false;
     }
-    st.written += std::mem::take(&mut unreported.frames);
-    st.pending_bytes -= std::mem::take(&mut unreported.bytes).min(st.pending_bytes);
+    st.written += u64::from(std::mem::take(frames));
+    let bytes = std::mem::take(bytes);
+    st.pending_bytes -= usize::try_from(bytes)
+        .unwrap_or(usize::MAX)
+        .min(st.pending_bytes);
     std::mem::take(&mut st.flush_waiting) | std::mem::take(&mut st.space_waiting)
-}
-
-/// Frames written (or dropped) and their payload bytes, not yet reported.
-#[derive(Default)]
-struct Unreported {
-    frames: u64,
-    bytes: usize,
 }
 
 /// The engine's half of a session.
 pub(crate) struct EngineSide {
     chan: Arc<Chan>,
-    /// Frames taken from the queue and written, not yet counted in `ChanState::written`.
-    unreported: Unreported,
-    /// Room in `incoming` as last seen: the handler only ever makes more.
-    room: usize,
+    /// Frames taken from the queue and written (or dropped), and their payload bytes,
+    /// not yet counted in `ChanState::written`.
+    unreported_frames: u32,
+    unreported_bytes: u64,
+    /// Room in `incoming` as last seen (frames; `u32::MAX` stands for any number): the
+    /// handler only ever makes more.
+    room: u32,
+}
+
+/// Room in `incoming` as the engine keeps it.
+fn room_u32(room: usize) -> u32 {
+    u32::try_from(room).unwrap_or(u32::MAX)
 }
 
 impl EngineSide {
@@ -528,10 +550,10 @@ impl EngineSide {
     pub(crate) fn room(&mut self) -> usize {
         if self.room == 0 {
             let mut st = self.chan.lock();
-            self.room = st.room(&self.chan.limits);
+            self.room = room_u32(st.room(&self.chan.limits));
             st.read_paused = self.room == 0;
         }
-        self.room
+        self.room as usize
     }
 
     /// Whether reading waits for room.
@@ -560,7 +582,7 @@ impl EngineSide {
             st.incoming.extend(frames.drain(..));
         }
         st.incoming_bytes += bytes;
-        self.room = st.room(&self.chan.limits);
+        self.room = room_u32(st.room(&self.chan.limits));
         st.read_paused = self.room == 0;
         // A receiver in the engine's own task is polled next anyway: its waker stays
         // registered (no clone, no drop per message); one elsewhere is woken.
@@ -574,9 +596,9 @@ impl EngineSide {
 
     /// Counts frames taken from the queue (and their payload bytes) as written;
     /// reported to waiting flushes and senders the next time the engine takes the lock.
-    pub(crate) fn written(&mut self, frames: u64, bytes: usize) {
-        self.unreported.frames += frames;
-        self.unreported.bytes += bytes;
+    pub(crate) fn written(&mut self, frames: u32, bytes: u64) {
+        self.unreported_frames = self.unreported_frames.saturating_add(frames);
+        self.unreported_bytes += bytes;
     }
 
     /// Frames moved: the session is not idle.
@@ -602,7 +624,11 @@ impl EngineSide {
     /// Moves the queued outgoing frames into `batch` (which must be empty).
     pub(crate) fn take_outgoing(&mut self, batch: &mut VecDeque<Outbound>) -> Taken {
         let mut st = self.chan.lock();
-        let notify = report(&mut self.unreported, &mut st);
+        let notify = report(
+            &mut self.unreported_frames,
+            &mut self.unreported_bytes,
+            &mut st,
+        );
         std::mem::swap(&mut st.outgoing, batch);
         let taken = Taken {
             terminate: st.terminate,
@@ -630,7 +656,7 @@ impl EngineSide {
         if st.close_reason.is_some() {
             return;
         }
-        st.close_reason = Some(reason);
+        st.close_reason = Some(Box::new(reason));
         drop(st);
         self.chan.events.notify_waiters();
     }
@@ -660,13 +686,17 @@ impl EngineSide {
     /// that `send` accepted were never written (the peer went first).
     pub(crate) fn finish(&mut self) -> u64 {
         let mut st = self.chan.lock();
-        report(&mut self.unreported, &mut st);
+        report(
+            &mut self.unreported_frames,
+            &mut self.unreported_bytes,
+            &mut st,
+        );
         let unwritten = st.queued - st.written;
         st.finished = true;
         st.accepting = false;
         st.incoming_done = true;
         if st.close_reason.is_none() {
-            st.close_reason = Some(None);
+            st.close_reason = Some(Box::new(None));
         }
         st.outgoing.clear();
         let waker = st.recv_waker.take();
@@ -682,7 +712,11 @@ impl EngineSide {
     /// if frames were queued meanwhile, or if `wants_read` and `incoming` has room.
     pub(crate) fn park(&mut self, cx: &Context<'_>, wants_read: bool) -> bool {
         let mut st = self.chan.lock();
-        let flushed = report(&mut self.unreported, &mut st);
+        let flushed = report(
+            &mut self.unreported_frames,
+            &mut self.unreported_bytes,
+            &mut st,
+        );
         if flushed {
             self.chan.events.notify_waiters();
         }
@@ -690,7 +724,7 @@ impl EngineSide {
             return false;
         }
         if wants_read {
-            self.room = st.room(&self.chan.limits);
+            self.room = room_u32(st.room(&self.chan.limits));
             if self.room > 0 {
                 st.read_paused = false;
                 return false;

@@ -59,47 +59,68 @@ pub(crate) fn encode_class_wire(
     Some(Bytes::from(wire).slice(start..))
 }
 
-/// The handshake request's headers, kept for the session's lifetime in one small
-/// buffer (names and values, each behind its length) and turned into a `HeaderMap` the
-/// first time a handler asks: a session whose handler never looks holds only the bytes.
-pub(crate) struct CompactHeaders {
+/// The handshake's URI and headers, kept for the session's lifetime in one small
+/// buffer (the URI's text, then names and values, each behind its length) and parsed
+/// the first time a handler asks: a session whose handler never looks holds only the
+/// bytes.
+pub(crate) struct PackedRequest {
     packed: Box<[u8]>,
+    uri: std::sync::OnceLock<Box<Uri>>,
     map: std::sync::OnceLock<Box<HeaderMap>>,
 }
 
-impl CompactHeaders {
-    pub(crate) fn new(headers: &HeaderMap) -> Self {
-        let size = headers
-            .iter()
-            .map(|(name, value)| 4 + name.as_str().len() + value.len())
-            .sum();
+impl PackedRequest {
+    /// `uri` as the session reports it (a server's path and query, a client's URL) and
+    /// the headers from the peer.
+    pub(crate) fn new(uri: &str, headers: &HeaderMap) -> Self {
+        let size = 2
+            + uri.len()
+            + headers
+                .iter()
+                .map(|(name, value)| 4 + name.as_str().len() + value.len())
+                .sum::<usize>();
         let mut packed = Vec::with_capacity(size);
-        for (name, value) in headers {
-            for part in [name.as_str().as_bytes(), value.as_bytes()] {
-                // hyper bounds a request head at 64 KiB: every part fits a u16.
-                let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
-                packed.extend_from_slice(&len.to_le_bytes());
-                packed.extend_from_slice(&part[..usize::from(len)]);
-            }
+        let parts = headers
+            .iter()
+            .flat_map(|(name, value)| [name.as_str().as_bytes(), value.as_bytes()]);
+        for part in std::iter::once(uri.as_bytes()).chain(parts) {
+            // hyper bounds a request head at 64 KiB: every part fits a u16.
+            let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+            packed.extend_from_slice(&len.to_le_bytes());
+            packed.extend_from_slice(&part[..usize::from(len)]);
         }
         Self {
             packed: packed.into_boxed_slice(),
+            uri: std::sync::OnceLock::new(),
             map: std::sync::OnceLock::new(),
         }
     }
 
-    fn map(&self) -> &HeaderMap {
+    /// The parts in order: the URI, then each header's name and value.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.packed[..];
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<2>()?;
+            let len = usize::from(u16::from_le_bytes(*len));
+            let (part, tail) = tail.split_at_checked(len)?;
+            rest = tail;
+            Some(part)
+        })
+    }
+
+    pub(crate) fn uri(&self) -> &Uri {
+        self.uri.get_or_init(|| {
+            let text = self.parts().next().unwrap_or(b"/");
+            // It was a valid URI when packed.
+            Box::new(Uri::try_from(text).unwrap_or_else(|_| Uri::from_static("/")))
+        })
+    }
+
+    fn headers(&self) -> &HeaderMap {
         self.map.get_or_init(|| {
             let mut map = Box::new(HeaderMap::new());
-            let mut rest = &self.packed[..];
-            let mut next = || {
-                let (len, tail) = rest.split_first_chunk::<2>()?;
-                let len = usize::from(u16::from_le_bytes(*len));
-                let (part, tail) = tail.split_at_checked(len)?;
-                rest = tail;
-                Some(part)
-            };
-            while let (Some(name), Some(value)) = (next(), next()) {
+            let mut parts = self.parts().skip(1);
+            while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
                 if let (Ok(name), Ok(value)) = (
                     http::header::HeaderName::from_bytes(name),
                     http::HeaderValue::from_bytes(value),
@@ -306,12 +327,12 @@ impl std::fmt::Debug for Outgoing {
 
 /// What the handshake request said, kept for the session's lifetime.
 pub(crate) struct RequestInfo {
-    pub(crate) uri: Uri,
-    pub(crate) headers: CompactHeaders,
+    /// The URI (a server's path and query, a client's URL) and the peer's headers.
+    pub(crate) request: PackedRequest,
     pub(crate) params: crate::path::PathParams,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) protocol: Option<Box<str>>,
-    pub(crate) extensions: Vec<String>,
+    pub(crate) extensions: Box<[String]>,
     pub(crate) converter: Option<Arc<dyn ContentConverter>>,
 }
 
@@ -340,7 +361,7 @@ pub struct WebSocketSession {
 impl std::fmt::Debug for WebSocketSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketSession")
-            .field("path", &self.info.uri.path())
+            .field("path", &self.path())
             .field("remote_addr", &self.info.remote_addr)
             .finish_non_exhaustive()
     }
@@ -408,12 +429,12 @@ impl WebSocketSession {
 
     /// The request path, e.g. `/chat/lobby`.
     pub fn path(&self) -> &str {
-        self.info.uri.path()
+        self.info.request.uri().path()
     }
 
     /// The request URI (path and query; on a client the whole URL).
     pub fn uri(&self) -> &Uri {
-        &self.info.uri
+        self.info.request.uri()
     }
 
     /// A `{name}` segment of the route's path, percent-decoded.
@@ -427,12 +448,12 @@ impl WebSocketSession {
 
     /// The raw query string, without `?`.
     pub fn query_string(&self) -> Option<&str> {
-        self.info.uri.query()
+        self.info.request.uri().query()
     }
 
     /// A query parameter, decoded (the first if repeated).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        let query = self.info.uri.query()?;
+        let query = self.info.request.uri().query()?;
         serde_urlencoded::from_str::<Vec<(String, String)>>(query)
             .ok()?
             .into_iter()
@@ -443,7 +464,7 @@ impl WebSocketSession {
     /// The handshake's headers from the peer: the request's on a server, the 101
     /// response's on a client.
     pub fn headers(&self) -> &HeaderMap {
-        self.info.headers.map()
+        self.info.request.headers()
     }
 
     /// The peer's address.
