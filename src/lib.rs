@@ -234,7 +234,8 @@ pub mod __private {
     pub use std::vec::Vec;
 
     pub use ws_runtime::__private::{
-        BoxHandlerFuture, HttpCall, HttpFuture, HttpHandler, SessionStart, StartupCheck, rejected,
+        BoxHandlerFuture, HttpCall, HttpFuture, HttpHandler, SessionStart, StartupCheck,
+        box_handler, rejected,
     };
     pub use ws_runtime::extension::{ExtensionFactory, ExtensionParams, Negotiated};
     pub use ws_runtime::{

@@ -72,8 +72,8 @@ exported_paths! {
     session_start => __private::SessionStart;
     /// `__private::Rejection`.
     rejection => __private::Rejection;
-    /// `__private::BoxHandlerFuture`.
-    box_handler_future => __private::BoxHandlerFuture;
+    /// `__private::box_handler`: a handler's call, boxed with its result's conversion.
+    box_handler => __private::box_handler;
     /// `__private::into_handler_result`.
     handler_result => __private::into_handler_result;
     /// `__private::user_extension`.

@@ -136,5 +136,5 @@ pub mod http {
 pub mod __private {
     pub use crate::extract::StartupCheck;
     pub use crate::http_route::{HttpCall, HttpFuture, HttpHandler, rejected};
-    pub use crate::routing::{BoxHandlerFuture, SessionStart};
+    pub use crate::routing::{BoxHandlerFuture, SessionStart, box_handler};
 }

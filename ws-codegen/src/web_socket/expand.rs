@@ -114,22 +114,18 @@ fn route_body(
     // (A user span, like the call's: rustc moves an argument whose span comes from
     // another context than its call to the macro's call site.)
     let returned = format_ident!("__ws_returned", span = handler.return_span);
-    let call = quote_spanned!(name.span()=> #name(#(#call_args),*).await);
+    let call = quote_spanned!(name.span()=> #name(#(#call_args),*));
     let returned_value = match &handler.func.sig.output {
         syn::ReturnType::Type(_, ty) => crate::spans::covering(&returned, ty),
         syn::ReturnType::Default => quote!(#returned),
     };
     let into_handler_result = paths.handler_result(handler.return_span);
     let result = quote_spanned!(handler.return_span=> #into_handler_result(#returned_value));
-    let (boxed, box_handler_future) = (
-        paths.boxed(name.span()),
-        paths.box_handler_future(name.span()),
-    );
+    // The call's future and a closure for its output, boxed together: an `async`
+    // block around the call would hold the arguments twice (see `box_handler`).
+    let box_handler = paths.box_handler(name.span());
     let future = quote_spanned! {name.span()=>
-        #boxed::pin(async move {
-            let #returned = #call;
-            #result
-        }) as #box_handler_future
+        #box_handler(#call, |#returned| #result)
     };
     let location = quote_spanned! {name.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())

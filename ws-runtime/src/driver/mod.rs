@@ -78,7 +78,10 @@ struct Pinger {
 /// Payloads of the pings to answer, in a box of their own: most sessions never see a
 /// ping, and every session holds this. The write step takes the box whole.
 #[derive(Default)]
-#[allow(clippy::box_collection, reason = "8 bytes in every session instead of 24")]
+#[allow(
+    clippy::box_collection,
+    reason = "8 bytes in every session instead of 24"
+)]
 struct Pongs(Option<Box<Vec<Bytes>>>);
 
 impl Pongs {

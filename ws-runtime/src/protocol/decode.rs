@@ -102,7 +102,10 @@ pub(crate) struct Decoder {
     message: Assembly,
     /// A control frame's payload cut off by the end of the last input (boxed: rare,
     /// and every session holds this state).
-    #[allow(clippy::box_collection, reason = "8 bytes in every session instead of 24")]
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in every session instead of 24"
+    )]
     control: Option<Box<Vec<u8>>>,
     /// The RSV bits of the message's first frame.
     message_rsv: Rsv,
