@@ -351,24 +351,18 @@ pub(crate) fn session_span(
     remote: std::net::SocketAddr,
     extensions: &[String],
 ) -> tracing::Span {
-    if extensions.is_empty() {
-        tracing::info_span!(
-            "session",
-            id,
-            route = %route,
-            handler = %handler,
-            remote = %remote,
-        )
-    } else {
-        tracing::info_span!(
-            "session",
-            id,
-            route = %route,
-            handler = %handler,
-            remote = %remote,
-            extensions = %Joined(extensions),
-        )
+    let span = tracing::info_span!(
+        "session",
+        id,
+        route = %route,
+        handler = %handler,
+        remote = %remote,
+        extensions = tracing::field::Empty,
+    );
+    if !extensions.is_empty() {
+        span.record("extensions", tracing::field::display(Joined(extensions)));
     }
+    span
 }
 
 /// Extension names as one field: `permessage-deflate,x-crc32`.

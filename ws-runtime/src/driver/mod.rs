@@ -999,6 +999,7 @@ mod tests {
     use super::*;
 
     use std::future::poll_fn;
+    use std::sync::Arc;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
@@ -1035,10 +1036,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_session_gives_its_burst_buffers_back() {
         let options = WebSocketOptions::new();
-        let (chan, engine) = Chan::new(
-            std::sync::Arc::new(Limits::from_options(&options)),
-            WireClass::Plain,
-        );
+        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
         let echo = chan.clone();
         let handler: HandlerFuture = Box::pin(async move {
@@ -1088,10 +1086,7 @@ mod tests {
     async fn a_burst_to_a_slow_peer_arrives_whole() {
         const FRAMES: usize = 500;
         let options = WebSocketOptions::new().outgoing_capacity(FRAMES);
-        let (chan, engine) = Chan::new(
-            std::sync::Arc::new(Limits::from_options(&options)),
-            WireClass::Plain,
-        );
+        let (chan, engine) = Chan::new(Arc::new(Limits::from_options(&options)), WireClass::Plain);
         let sender = chan.clone();
         let handler: HandlerFuture = Box::pin(async move {
             for _ in 0..FRAMES {
