@@ -625,11 +625,7 @@ impl Decoder {
     /// come: how many bytes. The caller may then read them straight into
     /// [`direct_buf`](Self::direct_buf) and call [`direct_filled`](Self::direct_filled).
     pub(crate) fn direct_want(&self) -> Option<usize> {
-        let frame = self.frame.as_ref()?;
-        if frame.route != PayloadPath::Plain || frame.header.is_control() {
-            return None;
-        }
-        let remaining = frame.remaining();
+        let remaining = self.plain_data_frame()?.remaining();
         (remaining >= DIRECT_MIN).then(|| usize::try_from(remaining).unwrap_or(usize::MAX))
     }
 
@@ -637,11 +633,17 @@ impl Decoder {
     /// [`LARGE_FRAME`] bytes) still has to bring; `None` if no such frame is arriving.
     #[inline]
     pub(crate) fn large_remaining(&self) -> Option<u64> {
-        let frame = self.frame.as_ref()?;
-        (frame.route == PayloadPath::Plain
-            && !frame.header.is_control()
-            && frame.header.len >= LARGE_FRAME)
-            .then(|| frame.remaining())
+        let frame = self.plain_data_frame()?;
+        (frame.header.len >= LARGE_FRAME).then(|| frame.remaining())
+    }
+
+    /// The frame in progress if it is a data frame whose payload goes to the message
+    /// as it is (no extension stage in between).
+    #[inline]
+    fn plain_data_frame(&self) -> Option<&InFrame> {
+        self.frame
+            .as_ref()
+            .filter(|frame| frame.route == PayloadPath::Plain && !frame.header.is_control())
     }
 
     /// The buffer the current message is assembled in, with room for `step` more

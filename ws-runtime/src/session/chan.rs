@@ -498,12 +498,11 @@ impl Chan {
 
 /// Adds the frames (and payload bytes) written since the last report; true if a
 /// flush or a sender waiting for room waits to hear it.
-fn report(frames: &mut u32, bytes: &mut u64, st: &mut ChanState) -> bool {
-    if *frames == 0 {
+fn report((frames, bytes): (u32, u64), st: &mut ChanState) -> bool {
+    if frames == 0 {
         return false;
     }
-    st.written += u64::from(std::mem::take(frames));
-    let bytes = std::mem::take(bytes);
+    st.written += u64::from(frames);
     st.pending_bytes -= usize::try_from(bytes)
         .unwrap_or(usize::MAX)
         .min(st.pending_bytes);
@@ -601,6 +600,15 @@ impl EngineSide {
         self.unreported_bytes += bytes;
     }
 
+    /// The frames and bytes counted by [`written`](Self::written) since the last
+    /// report, for [`report`].
+    fn take_unreported(&mut self) -> (u32, u64) {
+        (
+            std::mem::take(&mut self.unreported_frames),
+            std::mem::take(&mut self.unreported_bytes),
+        )
+    }
+
     /// Frames moved: the session is not idle.
     pub(crate) fn mark_active(&self) {
         self.chan.active.store(true, Ordering::Relaxed);
@@ -623,12 +631,9 @@ impl EngineSide {
 
     /// Moves the queued outgoing frames into `batch` (which must be empty).
     pub(crate) fn take_outgoing(&mut self, batch: &mut VecDeque<Outbound>) -> Taken {
+        let unreported = self.take_unreported();
         let mut st = self.chan.lock();
-        let notify = report(
-            &mut self.unreported_frames,
-            &mut self.unreported_bytes,
-            &mut st,
-        );
+        let notify = report(unreported, &mut st);
         std::mem::swap(&mut st.outgoing, batch);
         let taken = Taken {
             terminate: st.terminate,
@@ -685,12 +690,9 @@ impl EngineSide {
     /// The connection is gone: everything waiting resolves. Returns how many frames
     /// that `send` accepted were never written (the peer went first).
     pub(crate) fn finish(&mut self) -> u64 {
+        let unreported = self.take_unreported();
         let mut st = self.chan.lock();
-        report(
-            &mut self.unreported_frames,
-            &mut self.unreported_bytes,
-            &mut st,
-        );
+        report(unreported, &mut st);
         let unwritten = st.queued - st.written;
         st.finished = true;
         st.accepting = false;
@@ -711,12 +713,9 @@ impl EngineSide {
     /// Registers the engine's waker before it parks; returns false (and does not park)
     /// if frames were queued meanwhile, or if `wants_read` and `incoming` has room.
     pub(crate) fn park(&mut self, cx: &Context<'_>, wants_read: bool) -> bool {
+        let unreported = self.take_unreported();
         let mut st = self.chan.lock();
-        let flushed = report(
-            &mut self.unreported_frames,
-            &mut self.unreported_bytes,
-            &mut st,
-        );
+        let flushed = report(unreported, &mut st);
         if flushed {
             self.chan.events.notify_waiters();
         }
