@@ -402,8 +402,11 @@ fn web_socket_verdict(args: TokenStream, item: TokenStream, raw: bool) -> Verdic
         match input {
             syn::FnArg::Receiver(_) => return invalid("takes self"),
             syn::FnArg::Typed(t) => {
-                if matches!(*t.ty, syn::Type::Reference(_) | syn::Type::ImplTrait(_)) {
-                    return invalid("a reference or impl Trait parameter");
+                if matches!(
+                    *t.ty,
+                    syn::Type::Reference(_) | syn::Type::ImplTrait(_) | syn::Type::TraitObject(_)
+                ) {
+                    return invalid("a reference, impl Trait or trait object parameter");
                 }
             }
         }

@@ -184,8 +184,8 @@ pub fn expand(args_tokens: TokenStream, item: TokenStream, method: HttpMethod) -
             );
             continue;
         }
-        if let Type::ImplTrait(_) = ty {
-            errors.spanned(ty, "`impl Trait` is not a handler parameter: the parameters are extractors, `Path<T>`, `Query<T>`, `Headers`, `State<T>`, `RemoteAddr`, `Json<T>`, ...");
+        if let Type::ImplTrait(_) | Type::TraitObject(_) = ty {
+            errors.spanned(ty, format!("{} is not a handler parameter: the parameters are extractors, `Path<T>`, `Query<T>`, `Headers`, `State<T>`, `RemoteAddr`, `Json<T>`, ...", crate::web_socket::parse::trait_type(ty)));
             continue;
         }
         if let Some(name) = session_type(ty) {

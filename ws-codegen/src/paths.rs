@@ -236,15 +236,33 @@ const EXPECTS: &str =
 
 /// The value of `crate = ...`: a path (`my_ws`, `::my_ws`, `crate::reexports::ws`) or
 /// the same path in a string (`"my_ws"`, as tokio's macros write it).
+///
+/// A crate is named by a module path: a segment with generic arguments (`my_ws<T>`,
+/// `my_ws::<T>::inner`) is refused, since `my_ws<T>::inner::WebSocketOptions` would be
+/// no path in the generated code (fuzz finding `macros/crate-generic-arguments`).
 pub(crate) fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
+    let generic = |path: &syn::Path| path.segments.iter().any(|s| !s.arguments.is_none());
     match crate::lit::peel(value) {
-        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Ok(path.path.clone()),
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            if generic(&path.path) {
+                Err(syn::Error::new_spanned(
+                    path,
+                    format!("{EXPECTS}: a module path, without generic arguments"),
+                ))
+            } else {
+                Ok(path.path.clone())
+            }
+        }
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Str(s),
             ..
-        }) => s
-            .parse::<syn::Path>()
-            .map_err(|_| syn::Error::new(s.span(), format!("{EXPECTS}, found `{}`", s.value()))),
+        }) => match s.parse::<syn::Path>() {
+            Ok(path) if !generic(&path) => Ok(path),
+            _ => Err(syn::Error::new(
+                s.span(),
+                format!("{EXPECTS}, found `{}`", s.value()),
+            )),
+        },
         other => Err(syn::Error::new_spanned(other, EXPECTS)),
     }
 }
@@ -315,6 +333,16 @@ mod tests {
         let (_, rest) = leading_crate("crate == x, app".parse().unwrap(), &mut errors);
         assert!(errors.is_empty());
         assert_eq!(rest.to_string(), "crate == x , app");
+    }
+
+    #[test]
+    fn a_crate_path_has_no_generic_arguments() {
+        let path = |s: &str| crate_path(&syn::parse_str(s).unwrap());
+        assert!(path("my_ws").is_ok() && path("::a::b").is_ok() && path("\"a::b\"").is_ok());
+        for bad in ["\"my_ws<T>::inner\"", "my_ws::<T>::inner", "\"a::b<'x>\"", "\"f()\""] {
+            let error = path(bad).expect_err(bad).to_string();
+            assert!(error.starts_with("`crate` expects the path"), "{bad}: {error}");
+        }
     }
 
     #[test]

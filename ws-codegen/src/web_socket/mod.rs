@@ -122,6 +122,11 @@ mod tests {
             "async fn h(self) {}",
             "const fn f() {}",
             "async fn f<'a>(x: &'a str) {}",
+            // Trait objects and `impl Trait`, with or without `dyn` (fuzz finding
+            // `macros/trait-object-parameter`: `Session +` is a trait object).
+            "async fn h(session: WebSocketSession +) {}",
+            "async fn h(session: dyn Session + Send) {}",
+            "async fn h(session: impl Session) {}",
         ] {
             let out = expand_str("\"/a\"", item, Kind::Raw);
             assert!(

@@ -310,6 +310,17 @@ pub(crate) fn route_path(lit: LitStr, errors: &mut Errors) -> RoutePath {
     RoutePath { lit, params }
 }
 
+/// How a parameter type that names a trait is called in an error: `impl Trait`, or a
+/// trait object (`dyn Trait`, or one written without `dyn`, as `Session +` parses: the
+/// expansion's `<Session + as ..>` would be no Rust; fuzz finding
+/// `macros/trait-object-parameter`).
+pub(crate) fn trait_type(ty: &Type) -> &'static str {
+    match ty {
+        Type::ImplTrait(_) => "`impl Trait`",
+        _ => "a trait object",
+    }
+}
+
 /// The last segment of a type path: `ws::WebSocketSession` → `WebSocketSession`.
 pub(crate) fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     match ty {
@@ -426,10 +437,13 @@ pub(crate) fn handler(mut func: ItemFn, kind: Kind, args: &Args, errors: &mut Er
                 );
                 continue;
             }
-            Type::ImplTrait(_) => {
+            Type::ImplTrait(_) | Type::TraitObject(_) => {
                 errors.spanned(
                     ty,
-                    "`impl Trait` is not a handler parameter: the parameters are extractors, `WebSocketSession`, `Incoming`, `Outgoing`, `Path<T>`, `Query<T>`, `Headers`, `State<T>` or `RemoteAddr`",
+                    format!(
+                        "{} is not a handler parameter: the parameters are extractors, `WebSocketSession`, `Incoming`, `Outgoing`, `Path<T>`, `Query<T>`, `Headers`, `State<T>` or `RemoteAddr`",
+                        trait_type(ty)
+                    ),
                 );
                 continue;
             }
