@@ -134,16 +134,53 @@ fn valid_crate_path(value: TokenStream) -> bool {
         .all(|s| matches!(s.arguments, syn::PathArguments::None))
 }
 
-/// Splits at the top-level commas.
-fn split_commas(tokens: TokenStream) -> Vec<TokenStream> {
-    let mut parts = vec![TokenStream::new()];
+/// Splits `install!`'s settings at the commas that end an entry. A comma inside a
+/// closure's parameters (`|a, b| ..`) or a turbofish (`f::<A, B>()`) is in no group,
+/// so the entry is split at every top-level comma first; then an entry whose
+/// `key = value` does not parse takes the next pieces while that makes it parse, as an
+/// expression parser reads on past such a comma (fuzz finding of the oracle itself:
+/// `timeout = 1x||struc,t|| g = false` is one entry whose value is a closure).
+fn split_entries(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut pieces = vec![TokenStream::new()];
     for tree in tokens {
         match &tree {
-            TokenTree::Punct(p) if p.as_char() == ',' => parts.push(TokenStream::new()),
-            _ => parts.last_mut().expect("a part").extend([tree]),
+            TokenTree::Punct(p) if p.as_char() == ',' => pieces.push(TokenStream::new()),
+            _ => pieces.last_mut().expect("a piece").extend([tree]),
         }
     }
-    parts
+    let value_parses = |entry: &TokenStream| {
+        let trees: Vec<TokenTree> = entry.clone().into_iter().collect();
+        match trees.as_slice() {
+            [TokenTree::Ident(_), TokenTree::Punct(eq), value @ ..] if eq.as_char() == '=' => {
+                syn::parse2::<Expr>(value.iter().cloned().collect()).is_ok()
+            }
+            _ => true,
+        }
+    };
+    let mut entries = Vec::new();
+    let mut i = 0;
+    while i < pieces.len() {
+        let mut entry = pieces[i].clone();
+        let mut used = 1;
+        if !value_parses(&entry) {
+            let mut merged = entry.clone();
+            for (k, next) in pieces[i + 1..].iter().enumerate() {
+                merged.extend([TokenTree::Punct(proc_macro2::Punct::new(
+                    ',',
+                    proc_macro2::Spacing::Alone,
+                ))]);
+                merged.extend(next.clone());
+                if value_parses(&merged) {
+                    entry = merged;
+                    used = k + 2;
+                    break;
+                }
+            }
+        }
+        entries.push(entry);
+        i += used;
+    }
+    entries
 }
 
 /// `install!([crate = PATH,] app, WebSockets [{ key = value | extensions { .. }, .. }] [,])`:
@@ -185,7 +222,7 @@ fn install_verdict(tokens: TokenStream) -> Verdict {
     };
     let Some(body) = body else { return None };
     let mut seen: Vec<String> = Vec::new();
-    let parts = split_commas(body);
+    let parts = split_entries(body);
     let last = parts.len() - 1;
     for (i, part) in parts.into_iter().enumerate() {
         let entry: Vec<TokenTree> = part.into_iter().collect();

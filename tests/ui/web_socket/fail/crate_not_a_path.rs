@@ -10,4 +10,5 @@ async fn echo(session: WebSocketSession) {
 fn main() {
     let mut app = ws::Application::new();
     routing!(crate = ws + 1, app, echo);
+    install!(crate = "ws<T>::inner", app, WebSockets);
 }
