@@ -339,9 +339,17 @@ mod tests {
     fn a_crate_path_has_no_generic_arguments() {
         let path = |s: &str| crate_path(&syn::parse_str(s).unwrap());
         assert!(path("my_ws").is_ok() && path("::a::b").is_ok() && path("\"a::b\"").is_ok());
-        for bad in ["\"my_ws<T>::inner\"", "my_ws::<T>::inner", "\"a::b<'x>\"", "\"f()\""] {
+        for bad in [
+            "\"my_ws<T>::inner\"",
+            "my_ws::<T>::inner",
+            "\"a::b<'x>\"",
+            "\"f()\"",
+        ] {
             let error = path(bad).expect_err(bad).to_string();
-            assert!(error.starts_with("`crate` expects the path"), "{bad}: {error}");
+            assert!(
+                error.starts_with("`crate` expects the path"),
+                "{bad}: {error}"
+            );
         }
     }
 
