@@ -268,11 +268,44 @@ mod tests {
     }
 
     #[test]
-    fn counts_own_descriptors() {
-        let before = fd_count("self").expect("/proc/self/fd");
-        let file = fs::File::open("/proc/self/status").expect("a file");
-        assert_eq!(fd_count("self"), Some(before + 1));
-        drop(file);
+    fn counts_a_process_descriptors() {
+        // Two children that differ by one descriptor: `sleep` as it is, and `sleep`
+        // with one more file open (each inherits what the test process passes on, e.g.
+        // cargo's jobserver pipes). Not this process: the other tests' threads open
+        // files while this one counts.
+        let spawn = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("sh runs")
+        };
+        let count = |child: &std::process::Child| {
+            // Counted once the shell has become `sleep` (its `exec`); `sleep` opens
+            // nothing more while it waits.
+            let pid = child.id().to_string();
+            let exe = format!("/proc/{pid}/exe");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while fs::read_link(&exe).map_or(true, |p| !p.ends_with("sleep")) {
+                assert!(std::time::Instant::now() < deadline, "sleep did not start");
+                std::thread::yield_now();
+            }
+            fd_count(&pid)
+        };
+        let mut plain = spawn("exec sleep 30");
+        let mut one_more = spawn("exec sleep 30 3</dev/null");
+        let (a, b) = (count(&plain), count(&one_more));
+        for child in [&mut plain, &mut one_more] {
+            child.kill().expect("sleep ends");
+            child.wait().expect("sleep is reaped");
+        }
+        let a = a.expect("/proc/PID/fd");
+        assert!(a >= 3, "stdin, stdout and stderr at least: {a}");
+        assert_eq!(b, Some(a + 1));
+        assert!(fd_count("self").is_some_and(|n| n >= 3));
+        assert_eq!(fd_count("0"), None);
     }
 
     #[test]
