@@ -384,6 +384,18 @@ mod tests {
                 "`{item}` gave no error: {out}"
             );
         }
+        // A trait object parameter, with or without `dyn` (`State<A> +` parses as one),
+        // is refused on its type, as `impl Trait` is.
+        for item in [
+            "async fn h(a: State<A> +) -> HttpResponse { todo!() }",
+            "async fn h(a: dyn Send) -> HttpResponse { todo!() }",
+        ] {
+            let out = expand_str("\"/a\"", item);
+            assert!(
+                out.contains("a trait object is not a handler parameter"),
+                "`{item}`: {out}"
+            );
+        }
     }
 
     #[test]
