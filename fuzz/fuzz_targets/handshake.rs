@@ -358,7 +358,19 @@ fn read_request<'a>(input: &mut &'a [u8]) -> Result<Request<'a>, Option<Problem>
             "a request line that is not `method SP target SP version`".into(),
         ));
     };
-    if !is_token(method) || target.is_empty() || !target.iter().all(|b| b.is_ascii_graphic()) {
+    // A fragment never reaches the server (see `judge_upgrade`): the `http` crate's URI
+    // parser cuts the target at `#` without looking at what follows, which `httparse`
+    // lets be any visible ASCII or obs-text byte (0x80–0xFF). Only the part before `#`
+    // is judged as RFC 9112 §3.2 says.
+    let (before, fragment) = match target.iter().position(|&b| b == b'#') {
+        Some(i) => target.split_at(i),
+        None => (target, &[][..]),
+    };
+    if !is_token(method)
+        || before.is_empty()
+        || !before.iter().all(u8::is_ascii_graphic)
+        || !fragment.iter().all(|&b| b.is_ascii_graphic() || b >= 0x80)
+    {
         return Err(Some("a malformed method or request target".into()));
     }
     if !(version.len() == 8

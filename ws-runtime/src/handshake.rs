@@ -103,9 +103,15 @@ where
     type Future = ServiceFuture;
 
     fn call(&self, req: Request<B>) -> Self::Future {
+        let wants_upgrade = header_has_token(req.headers(), header::UPGRADE, "websocket");
+        // A malformed target is the request's fault whatever it names: 400 before
+        // routing, not a 404 for a path that only looks unknown.
+        if wants_upgrade && let Err(rejection) = check_target(req.uri()) {
+            telemetry::refused(Refused::from_status(rejection.status));
+            return reject(rejection);
+        }
         let path = req.uri().path();
         let ws_routes = self.app.match_ws(path);
-        let wants_upgrade = header_has_token(req.headers(), header::UPGRADE, "websocket");
 
         if ws_routes.is_empty() || (!wants_upgrade && self.app.has_http_route(req.method(), path)) {
             return self.http(req);
@@ -119,6 +125,10 @@ impl Service {
     /// axum handler's upgrade, its path already routed by axum).
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn call_route<B>(&self, req: Request<B>, route: &Arc<Route>) -> ServiceFuture {
+        if let Err(rejection) = check_target(req.uri()) {
+            telemetry::refused(Refused::from_status(rejection.status));
+            return reject(rejection);
+        }
         self.handshake(req, vec![(route, PathParams::default())])
     }
 
@@ -231,16 +241,6 @@ impl Service {
         if single(headers, header::HOST).is_none_or(|h| !is_valid_host(h.as_bytes())) {
             return Err(Rejection::bad_request(
                 "a WebSocket handshake needs exactly one valid `Host` header",
-            ));
-        }
-        if !is_uri_part(req.uri().path().as_bytes(), b"/")
-            || req
-                .uri()
-                .query()
-                .is_some_and(|q| !is_uri_part(q.as_bytes(), b"/?"))
-        {
-            return Err(Rejection::bad_request(
-                "the request target has characters RFC 3986 does not allow (percent-encode them)",
             ));
         }
         // An absolute-form target (`GET http://host/path`) names the host itself, and
@@ -524,6 +524,20 @@ pub(crate) fn header_has_token(headers: &HeaderMap, name: header::HeaderName, to
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// An upgrade's target may hold only what RFC 3986 allows in a path and a query (§3.3,
+/// §3.4): the `http` crate's parser also takes raw bytes above 0x7F, `{`, `}` and `"`,
+/// and escapes it cannot decode. (A fragment never gets here: the parser drops it.)
+fn check_target(uri: &http::Uri) -> Result<(), Rejection> {
+    if is_uri_part(uri.path().as_bytes(), b"/")
+        && uri.query().is_none_or(|q| is_uri_part(q.as_bytes(), b"/?"))
+    {
+        return Ok(());
+    }
+    Err(Rejection::bad_request(
+        "the request target has characters RFC 3986 does not allow (percent-encode them)",
+    ))
 }
 
 /// Whether `s` is RFC 3986 `pchar`s (unreserved, sub-delims, `:`, `@`, percent-encoded

@@ -498,6 +498,27 @@ pub fn cases() -> Vec<Case> {
         },
     ));
 
+    // 11.4.12–15: request targets with characters RFC 3986 does not allow (§3.3, §3.4),
+    // raw or as a broken escape: refused before routing.
+    let targets: [(&str, &'static str); 4] = [
+        ("a raw non-ASCII byte in the path", "/echo\u{e9}"),
+        ("a raw non-ASCII byte in the query", "/echo?q=\u{e9}"),
+        ("`{` and `}` in the path", "/echo{x}"),
+        (
+            "a percent-escape without two hex digits in the query",
+            "/echo?q=%+0",
+        ),
+    ];
+    for (i, (desc, target)) in targets.into_iter().enumerate() {
+        out.push(refuse_case(
+            &format!("11.4.{}", i + 12),
+            format!("request target with {desc}: 400"),
+            "RFC 6455 §4.2.1 item 1; RFC 3986 §3.3, §3.4; RFC 9112 §3.2",
+            &[400],
+            move |k| standard_lines("GET", target, k),
+        ));
+    }
+
     // 11.5: oversized and endless requests.
     out.push(refused_or_closed(
         "11.5.1",
