@@ -227,4 +227,12 @@ async fn an_axum_handler_upgrades_with_the_apps_options() {
         }
         other => panic!("expected a 400, got {other:?}"),
     }
+    // A target axum routes here but RFC 3986 does not allow (`{`, `}` raw): 400 from
+    // the handshake.
+    let bad = crate::raw::upgrade_request("/chat/lob{by}", "Sec-WebSocket-Protocol: chat.v1\r\n");
+    let reply = crate::raw::RawClient::handshake(addr, bad.as_bytes())
+        .await
+        .reply;
+    assert_eq!(reply.status, 400, "{}", reply.head);
+    assert!(reply.body.contains("RFC 3986"), "{}", reply.body);
 }
