@@ -283,12 +283,22 @@ mod tests {
                 .expect("sh runs")
         };
         let count = |child: &std::process::Child| {
-            // Counted once the shell has become `sleep` (its `exec`); `sleep` opens
-            // nothing more while it waits.
+            // Counted once the shell has become `sleep` (its `exec`) and `sleep` is
+            // asleep (state `S`): while it starts it may hold a file open for a moment
+            // (its locale), and it opens nothing while it waits.
             let pid = child.id().to_string();
             let exe = format!("/proc/{pid}/exe");
+            let stat = format!("/proc/{pid}/stat");
+            let asleep = || {
+                fs::read_link(&exe).is_ok_and(|p| p.ends_with("sleep"))
+                    && fs::read_to_string(&stat).is_ok_and(|s| {
+                        // The state follows the command name's closing parenthesis.
+                        s.rsplit_once(") ")
+                            .is_some_and(|(_, rest)| rest.starts_with('S'))
+                    })
+            };
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while fs::read_link(&exe).map_or(true, |p| !p.ends_with("sleep")) {
+            while !asleep() {
                 assert!(std::time::Instant::now() < deadline, "sleep did not start");
                 std::thread::yield_now();
             }
