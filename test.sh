@@ -20,6 +20,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The fuzz crate is a workspace of its own (cargo-fuzz's layout): checked the same way,
+# into the same target directory.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+(cd fuzz && cargo fmt -- --check && cargo clippy --all-targets --target-dir "$target_dir" -- -D warnings)
 
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --features ws/redis

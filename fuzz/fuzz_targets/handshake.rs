@@ -468,8 +468,11 @@ struct Upgrade {
     protocols: Vec<Vec<u8>>,
     /// The permessage-deflate offers, each `Some(params)` if valid (RFC 7692 §7.1),
     /// `None` if the server must decline it; `Err` if the header does not parse.
-    deflate_offers: Result<Vec<Option<Vec<(String, Option<String>)>>>, Problem>,
+    deflate_offers: Result<Vec<Option<Params>>, Problem>,
 }
+
+/// An extension's parameters: each name, and its value if it has one.
+type Params = Vec<(String, Option<String>)>;
 
 fn is_hex(b: u8) -> bool {
     b.is_ascii_hexdigit()
@@ -612,9 +615,7 @@ fn valid_key(key: &[u8]) -> bool {
 
 /// Parses `Sec-WebSocket-Extensions` lines strictly (RFC 6455 §9.1: `1#extension`,
 /// `extension-token *( ";" extension-param )`, `token [ "=" (token | quoted-string) ]`).
-fn parse_extensions(
-    lines: &[&[u8]],
-) -> Result<Vec<(String, Vec<(String, Option<String>)>)>, Problem> {
+fn parse_extensions(lines: &[&[u8]]) -> Result<Vec<(String, Params)>, Problem> {
     let mut out = Vec::new();
     for line in lines {
         let s = *line;

@@ -220,7 +220,7 @@ fn install_verdict(tokens: TokenStream) -> Verdict {
         }
         _ => return invalid("not `WebSockets { ... }` after the app"),
     };
-    let Some(body) = body else { return None };
+    let body = body?;
     let mut seen: Vec<String> = Vec::new();
     let parts = split_entries(body);
     let last = parts.len() - 1;
