@@ -5,7 +5,7 @@
 //! cargo ws list                           # the templates, one line each
 //! cargo ws new my-chat --template chat --deflate
 //! cargo ws new my-echo --path ../ws       # depend on a checkout instead of a version
-//! cargo ws routes                         # the endpoints of the project here
+//! cargo ws routes                         # the endpoints of the project here (WebSocket and HTTP)
 //! ```
 //!
 //! The templates are `ws`'s examples themselves, taken when this binary is built (see
@@ -71,7 +71,7 @@ fn run(args: &[String]) -> Result<String, String> {
             }
             if found.is_empty() {
                 out.push_str(&format!(
-                    "no `#[web_socket]` routes under {}/src or {}/examples\n",
+                    "no routes (`#[web_socket]`, `#[web_socket_raw]`, `#[get]`, `#[post]`, ...) under {}/src or {}/examples\n",
                     dir.display(),
                     dir.display()
                 ));

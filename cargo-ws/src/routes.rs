@@ -1,14 +1,18 @@
-//! `cargo ws routes`: the WebSocket endpoints of a project, read from its sources with
-//! the parser `#[web_socket]` itself uses (`ws_codegen::web_socket::describe`).
+//! `cargo ws routes`: the endpoints of a project, WebSocket and HTTP, read from its
+//! sources with the parsers the attributes themselves use
+//! (`ws_codegen::web_socket::describe`, `ws_codegen::http::describe`).
 
 use std::path::{Path, PathBuf};
 
 use syn::visit::Visit;
-use ws_codegen::web_socket::{Kind, RouteSummary, describe};
+use ws_codegen::http::HttpMethod;
+use ws_codegen::web_socket::{Kind, RouteSummary};
 
 /// One endpoint found in the sources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
+    /// `WS` for a WebSocket route, else the HTTP method (`GET`).
+    pub(crate) method: &'static str,
     pub(crate) route: RouteSummary,
     pub(crate) handler: String,
     pub(crate) file: PathBuf,
@@ -33,18 +37,36 @@ impl<'ast> Visit<'ast> for Visitor<'_> {
     fn visit_item_fn(&mut self, func: &'ast syn::ItemFn) {
         for attr in &func.attrs {
             let last = attr.path().segments.last().map(|s| s.ident.to_string());
-            let kind = match last.as_deref() {
-                Some("web_socket") => Kind::Normal,
-                Some("web_socket_raw") => Kind::Raw,
-                _ => continue,
-            };
             let line = attr.pound_token.span.start().line;
             let args = match &attr.meta {
                 syn::Meta::List(list) => list.tokens.clone(),
                 _ => proc_macro2::TokenStream::new(),
             };
-            match describe(args, kind) {
-                Ok(route) => self.found.push(Found {
+            let ws = |kind| ws_codegen::web_socket::describe(args.clone(), kind).map(|r| ("WS", r));
+            let http = |method| {
+                ws_codegen::http::describe(args.clone(), method).map(|r| {
+                    let route = RouteSummary {
+                        path: r.path,
+                        protocol: None,
+                        guard: r.guard,
+                        raw: false,
+                    };
+                    (r.method, route)
+                })
+            };
+            let described = match last.as_deref() {
+                Some("web_socket") => ws(Kind::Normal),
+                Some("web_socket_raw") => ws(Kind::Raw),
+                Some("get") => http(HttpMethod::Get),
+                Some("post") => http(HttpMethod::Post),
+                Some("put") => http(HttpMethod::Put),
+                Some("patch") => http(HttpMethod::Patch),
+                Some("delete") => http(HttpMethod::Delete),
+                _ => continue,
+            };
+            match described {
+                Ok((method, route)) => self.found.push(Found {
+                    method,
                     route,
                     handler: func.sig.ident.to_string(),
                     file: self.file.to_path_buf(),
@@ -119,7 +141,7 @@ pub(crate) fn scan(root: &Path) -> (Vec<Found>, Vec<Problem>) {
 
 /// The table `cargo ws routes` prints.
 pub(crate) fn table(found: &[Found]) -> String {
-    let rows: Vec<[String; 4]> = found
+    let rows: Vec<[String; 5]> = found
         .iter()
         .map(|f| {
             let mut kind = String::new();
@@ -133,6 +155,7 @@ pub(crate) fn table(found: &[Found]) -> String {
                 kind.push_str(&format!("guard {g}"));
             }
             [
+                f.method.to_string(),
                 f.route.path.clone(),
                 f.route.protocol.clone().unwrap_or_else(|| "-".into()),
                 if kind.is_empty() {
@@ -144,7 +167,7 @@ pub(crate) fn table(found: &[Found]) -> String {
             ]
         })
         .collect();
-    let header = ["PATH", "PROTOCOL", "HANDLER", "SOURCE"];
+    let header = ["METHOD", "PATH", "PROTOCOL", "HANDLER", "SOURCE"];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -183,8 +206,20 @@ mod tests {
         let source = std::fs::read_to_string(root.join("examples/auth.rs")).unwrap();
         let line = source.lines().nth(chat.line - 1).unwrap();
         assert!(line.starts_with("#[web_socket(\"/chat\""), "{line}");
+        assert_eq!(chat.method, "WS");
+        // The HTTP routes too, with their methods.
+        let stats = found
+            .iter()
+            .find(|f| f.file == Path::new("examples/chat_cluster.rs") && f.handler == "stats")
+            .expect("the chat_cluster example's stats route");
+        assert_eq!((stats.method, stats.route.path.as_str()), ("GET", "/stats"));
         let text = table(&found);
-        assert!(text.starts_with("PATH"), "{text}");
+        assert!(text.starts_with("METHOD  PATH"), "{text}");
         assert!(text.contains("examples/echo.rs:"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("GET ") && l.contains("/stats") && l.contains("stats")),
+            "{text}"
+        );
     }
 }

@@ -140,6 +140,40 @@ fn is_path(ty: &Type) -> bool {
     })
 }
 
+/// An HTTP route as its attribute declares it, read with the parser the attribute uses
+/// (for tools such as `cargo ws routes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRouteSummary {
+    /// The method (`GET`).
+    pub method: &'static str,
+    /// The route path, as written.
+    pub path: String,
+    /// The guard, as written.
+    pub guard: Option<String>,
+}
+
+/// Reads an attribute's arguments (`"/rooms", guard = auth`) as the attribute does; the
+/// errors it would report, if any.
+pub fn describe(tokens: TokenStream, method: HttpMethod) -> Result<HttpRouteSummary, Vec<String>> {
+    let mut errors = Errors::new();
+    let parsed = args(tokens, method, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.messages());
+    }
+    let Some(path) = parsed.path else {
+        return Err(vec![format!("`{}` needs the route path", method.attr())]);
+    };
+    Ok(HttpRouteSummary {
+        method: method.constant(),
+        path: path.lit.value(),
+        guard: parsed.guard.map(|g| {
+            quote::ToTokens::to_token_stream(&g)
+                .to_string()
+                .replace(' ', "")
+        }),
+    })
+}
+
 /// Expands one HTTP attribute.
 pub fn expand(args_tokens: TokenStream, item: TokenStream, method: HttpMethod) -> TokenStream {
     let mut errors = Errors::new();
@@ -342,6 +376,31 @@ mod tests {
             HttpMethod::Get,
         )
         .to_string()
+    }
+
+    #[test]
+    fn describes_a_route_as_the_attribute_reads_it() {
+        let route = describe(
+            "\"/rooms/{name}\", guard = auth::check".parse().unwrap(),
+            HttpMethod::Post,
+        )
+        .expect("a valid route");
+        assert_eq!(
+            route,
+            HttpRouteSummary {
+                method: "POST",
+                path: "/rooms/{name}".into(),
+                guard: Some("auth::check".into()),
+            }
+        );
+        let errors = describe("\"/a\", protocol = \"x\"".parse().unwrap(), HttpMethod::Get)
+            .expect_err("a subprotocol on an HTTP route");
+        assert!(
+            errors.iter().any(|e| e.contains("plain HTTP route")),
+            "{errors:?}"
+        );
+        let errors = describe(TokenStream::new(), HttpMethod::Delete).expect_err("no path");
+        assert!(errors.iter().any(|e| e.contains("#[delete]")), "{errors:?}");
     }
 
     #[test]
