@@ -43,16 +43,8 @@ impl<'ast> Visit<'ast> for Visitor<'_> {
                 _ => proc_macro2::TokenStream::new(),
             };
             let ws = |kind| ws_codegen::web_socket::describe(args.clone(), kind).map(|r| ("WS", r));
-            let http = |method| {
-                ws_codegen::http::describe(args.clone(), method).map(|r| {
-                    let route = RouteSummary {
-                        path: r.path,
-                        protocol: None,
-                        guard: r.guard,
-                        raw: false,
-                    };
-                    (r.method, route)
-                })
+            let http = |method: HttpMethod| {
+                ws_codegen::http::describe(args.clone(), method).map(|r| (method.constant(), r))
             };
             let described = match last.as_deref() {
                 Some("web_socket") => ws(Kind::Normal),

@@ -19,6 +19,7 @@ use crate::web_socket::expand::route_item;
 use crate::web_socket::parse::{
     RoutePath, check_path_extractor, check_signature, last_segment, path_and_options,
 };
+use crate::web_socket::{RouteSummary, guard_text};
 
 /// The HTTP attributes, by method.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,8 +48,8 @@ impl HttpMethod {
         }
     }
 
-    /// The method's constant of `http::Method`.
-    fn constant(self) -> &'static str {
+    /// The method's constant of `http::Method` (`GET`).
+    pub fn constant(self) -> &'static str {
         match self {
             HttpMethod::Get => "GET",
             HttpMethod::Post => "POST",
@@ -140,21 +141,9 @@ fn is_path(ty: &Type) -> bool {
     })
 }
 
-/// An HTTP route as its attribute declares it, read with the parser the attribute uses
-/// (for tools such as `cargo ws routes`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpRouteSummary {
-    /// The method (`GET`).
-    pub method: &'static str,
-    /// The route path, as written.
-    pub path: String,
-    /// The guard, as written.
-    pub guard: Option<String>,
-}
-
 /// Reads an attribute's arguments (`"/rooms", guard = auth`) as the attribute does; the
-/// errors it would report, if any.
-pub fn describe(tokens: TokenStream, method: HttpMethod) -> Result<HttpRouteSummary, Vec<String>> {
+/// errors it would report, if any. An HTTP route has no subprotocol and is not raw.
+pub fn describe(tokens: TokenStream, method: HttpMethod) -> Result<RouteSummary, Vec<String>> {
     let mut errors = Errors::new();
     let parsed = args(tokens, method, &mut errors);
     if !errors.is_empty() {
@@ -163,14 +152,11 @@ pub fn describe(tokens: TokenStream, method: HttpMethod) -> Result<HttpRouteSumm
     let Some(path) = parsed.path else {
         return Err(vec![format!("`{}` needs the route path", method.attr())]);
     };
-    Ok(HttpRouteSummary {
-        method: method.constant(),
+    Ok(RouteSummary {
         path: path.lit.value(),
-        guard: parsed.guard.map(|g| {
-            quote::ToTokens::to_token_stream(&g)
-                .to_string()
-                .replace(' ', "")
-        }),
+        protocol: None,
+        guard: parsed.guard.as_ref().map(guard_text),
+        raw: false,
     })
 }
 
@@ -387,10 +373,11 @@ mod tests {
         .expect("a valid route");
         assert_eq!(
             route,
-            HttpRouteSummary {
-                method: "POST",
+            RouteSummary {
                 path: "/rooms/{name}".into(),
+                protocol: None,
                 guard: Some("auth::check".into()),
+                raw: false,
             }
         );
         let errors = describe("\"/a\", protocol = \"x\"".parse().unwrap(), HttpMethod::Get)

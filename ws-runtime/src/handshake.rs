@@ -90,6 +90,12 @@ fn reject(rejection: Rejection) -> ServiceFuture {
     respond(rejection_response(rejection))
 }
 
+/// A handshake refused by its checks: counted by its status, then answered.
+fn refuse(rejection: Rejection) -> ServiceFuture {
+    telemetry::refused(Refused::from_status(rejection.status));
+    reject(rejection)
+}
+
 /// Any request body: hyper's own, or a framework's (axum's `Body`) when the application
 /// is mounted as a tower service. The body of a handshake is refused unread.
 impl<B> hyper::service::Service<Request<B>> for Service
@@ -107,8 +113,7 @@ where
         // A malformed target is the request's fault whatever it names: 400 before
         // routing, not a 404 for a path that only looks unknown.
         if wants_upgrade && let Err(rejection) = check_target(req.uri()) {
-            telemetry::refused(Refused::from_status(rejection.status));
-            return reject(rejection);
+            return refuse(rejection);
         }
         let path = req.uri().path();
         let ws_routes = self.app.match_ws(path);
@@ -126,8 +131,7 @@ impl Service {
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn call_route<B>(&self, req: Request<B>, route: &Arc<Route>) -> ServiceFuture {
         if let Err(rejection) = check_target(req.uri()) {
-            telemetry::refused(Refused::from_status(rejection.status));
-            return reject(rejection);
+            return refuse(rejection);
         }
         self.handshake(req, vec![(route, PathParams::default())])
     }
@@ -141,10 +145,7 @@ impl Service {
     ) -> ServiceFuture {
         let accepted = match self.validate(req, candidates) {
             Ok(accepted) => accepted,
-            Err(rejection) => {
-                telemetry::refused(Refused::from_status(rejection.status));
-                return reject(rejection);
-            }
+            Err(rejection) => return refuse(rejection),
         };
         if accepted.route.guards.is_empty() {
             return match accepted.finish(&self.app, &self.slot, &[]) {

@@ -31,6 +31,13 @@ pub struct RouteSummary {
     pub raw: bool,
 }
 
+/// A guard expression as `cargo ws routes` shows it: its tokens without spaces.
+pub(crate) fn guard_text(guard: &syn::Expr) -> String {
+    quote::ToTokens::to_token_stream(guard)
+        .to_string()
+        .replace(' ', "")
+}
+
 /// Reads an attribute's arguments (`"/chat", protocol = "chat.v1", guard = auth`) as
 /// the attribute does; the errors it would report, if any.
 pub fn describe(args: TokenStream, kind: Kind) -> Result<RouteSummary, Vec<String>> {
@@ -45,11 +52,7 @@ pub fn describe(args: TokenStream, kind: Kind) -> Result<RouteSummary, Vec<Strin
     Ok(RouteSummary {
         path: path.lit.value(),
         protocol: parsed.protocol.map(|p| p.value()),
-        guard: parsed.guard.map(|g| {
-            quote::ToTokens::to_token_stream(&g)
-                .to_string()
-                .replace(' ', "")
-        }),
+        guard: parsed.guard.as_ref().map(guard_text),
         raw: kind == Kind::Raw,
     })
 }
