@@ -27,7 +27,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use libfuzzer_sys::fuzz_target;
-use ws_runtime::fuzz::{Decoded, Mode, decode};
+use ws_runtime::fuzz::{Decoded, Mode, decode, observe_mappings};
 use ws_runtime::{Frame, FrameType};
 
 // ----- a counting allocator -----
@@ -106,9 +106,27 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// Message buffers of [`MAPPED_MIN`] bytes and more are pages mapped outside the
+/// allocator: counted with the heap all the same, and refused past the same size.
+fn mapping(bytes: usize, made: bool) {
+    if made {
+        assert!(
+            bytes < REFUSE,
+            "a message buffer of {bytes} bytes was mapped"
+        );
+        Counting::grew(bytes);
+    } else {
+        LIVE.fetch_sub(bytes, Relaxed);
+    }
+}
+
+/// Where message buffers start to be mapped (`ws-runtime/src/protocol/buffer.rs`).
+const MAPPED_MIN: usize = 128 << 10;
+
 /// Runs `decode`, returning its events and the most heap it had live at once beyond
 /// what was live before it (which includes the events it returns).
 fn measured(mode: Mode, cuts: &[u8], input: &[u8]) -> (Vec<Decoded>, usize) {
+    observe_mappings(mapping);
     let before = LIVE.load(Relaxed);
     PEAK.store(before, Relaxed);
     let out = decode(mode, cuts, input);
@@ -140,12 +158,15 @@ const FIXED_DEFLATE: usize = 256 << 10;
 ///
 /// - What it returned: the event vector (its capacity × the size of an event), and
 ///   each payload's buffer — a message buffer is handed over as it is, so up to twice
-///   its length (a `Vec` grows by doubling), plus a `Bytes` header: 2 × len + 512.
+///   its length (a `Vec` grows by doubling), plus a `Bytes` header: 2 × len + 512
+///   (and a page more for a mapped buffer, see [`returned`]).
 /// - The message being assembled when the peak came, not returned yet (or never: the
 ///   input ended or failed inside it). It grows only with what arrived, so its length
 ///   is at most `min(limit, input.len())`; inflated, at most `min(limit + 1,
 ///   input.len() × 1032)`, 1032 being deflate's largest ratio. Twice that for the
-///   doubling.
+///   doubling; three times once it may have reached [`MAPPED_MIN`] / 2, where growing
+///   copies it into a new mapping (the old one is given back only after the copy; a
+///   `realloc` of that size moves pages instead).
 /// - The copy of the piece being decoded (the whole input when there are no cuts).
 /// - With deflate, the inflated buffer's reservations past what it holds: each grows
 ///   by at least 256 bytes or twice the compressed piece in view (≤ 2 × input.len() in
@@ -167,8 +188,16 @@ fn bound(mode: Mode, input: usize, out: &[Decoded], out_capacity: usize) -> usiz
         (input, 0, FIXED)
     };
     let in_progress = mode.limit.saturating_add(1).min(growth);
-    let returned: usize = out.iter().map(|event| 2 * payload(event).len() + 512).sum();
-    out_capacity * size_of::<Decoded>() + returned + 2 * in_progress + input + reserve + fixed
+    let copies = if in_progress >= MAPPED_MIN / 2 { 3 } else { 2 };
+    let returned: usize = out.iter().map(|event| returned(payload(event).len())).sum();
+    out_capacity * size_of::<Decoded>() + returned + copies * in_progress + input + reserve + fixed
+}
+
+/// What a returned payload of `len` bytes may hold: its buffer (up to twice its length,
+/// and a mapped one rounded up to whole pages) and a `Bytes` header.
+fn returned(len: usize) -> usize {
+    let pages = if len >= MAPPED_MIN / 2 { 4096 } else { 0 };
+    2 * len + 512 + pages
 }
 
 fn payload(event: &Decoded) -> &[u8] {

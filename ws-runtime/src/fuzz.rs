@@ -5,6 +5,24 @@ use crate::extension::{Deflate, ExtensionFactory, ExtensionParams, SessionExtens
 use crate::frame::{Frame, Rsv};
 use crate::protocol::{Decoder, Event, Flow, Role, Stage};
 
+/// Who hears of message buffers' mappings ([`observe_mappings`]).
+static MAP_OBSERVER: std::sync::OnceLock<fn(usize, bool)> = std::sync::OnceLock::new();
+
+/// Has `observer` called with the size of every mapping a message buffer makes
+/// (`true`) and gives back (`false`): buffers of 128 KiB and more are pages mapped
+/// outside the global allocator, which a fuzz target's counting allocator does not
+/// see. The first observer set stays.
+pub fn observe_mappings(observer: fn(usize, bool)) {
+    let _ = MAP_OBSERVER.set(observer);
+}
+
+/// A message buffer mapped (`true`) or unmapped `bytes`.
+pub(crate) fn mapped(bytes: usize, made: bool) {
+    if let Some(observer) = MAP_OBSERVER.get() {
+        observer(bytes, made);
+    }
+}
+
 /// How [`decode`] runs the core.
 #[derive(Clone, Copy, Debug)]
 pub struct Mode {

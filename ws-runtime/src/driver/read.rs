@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use bytes::BufMut;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use crate::protocol::buffer::Spare;
 use crate::protocol::{DecodePass, Decoder, ProtocolError, Sink, Stage};
 
 /// The scratch buffer's size: the most one read takes.
@@ -193,12 +194,32 @@ impl Input {
         let from = decoder.direct_len();
         let step = want.min(DIRECT_MAX).min(from.max(SCRATCH));
         let buf = decoder.direct_buf(step);
-        let mut limited = BufMut::limit(&mut *buf, step);
-        let n = match tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited) {
+        let (read, mapped) = match buf.spare() {
+            // Into the `Vec`'s room, which is not initialised.
+            Spare::Heap(vec) => {
+                let mut limited = BufMut::limit(vec, step);
+                let read =
+                    tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited);
+                (read, false)
+            }
+            // Into mapped pages (zeroed, so an initialised slice).
+            Spare::Mapped(room) => {
+                let room_len = room.len().min(step);
+                let mut read_buf = ReadBuf::new(&mut room[..room_len]);
+                let read = Pin::new(&mut *transport)
+                    .poll_read(cx, &mut read_buf)
+                    .map_ok(|()| read_buf.filled().len());
+                (read, true)
+            }
+        };
+        let n = match read {
             Poll::Pending => return Ok(Ok(ReadOutcome::Pending)),
             Poll::Ready(Err(e)) => return Err(e),
             Poll::Ready(Ok(n)) => n,
         };
+        if mapped {
+            buf.mapped_written(n);
+        }
         if n == 0 {
             return Ok(Ok(ReadOutcome::Eof));
         }

@@ -15,6 +15,7 @@ use super::{
     IncomingContext, Negotiated, Rsv,
 };
 use crate::frame::Frame;
+use crate::protocol::buffer::{MessageBuf, Spare};
 
 /// The extension token.
 pub(crate) const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
@@ -842,7 +843,7 @@ impl DeflateSession {
         &mut self,
         input: &[u8],
         end: bool,
-        out: &mut Vec<u8>,
+        out: &mut MessageBuf,
         limit: usize,
     ) -> Result<(), ExtensionError> {
         if self.stream_ended {
@@ -901,7 +902,7 @@ fn inflate_piece(
     decompressor: &mut Decompress,
     input: &[u8],
     end: bool,
-    out: &mut Vec<u8>,
+    out: &mut MessageBuf,
     limit: usize,
 ) -> Result<bool, ExtensionError> {
     // Room for one byte past the limit, to tell "exactly the limit" from "over".
@@ -923,8 +924,25 @@ fn inflate_piece(
                 out.reserve_exact(step);
             }
             let before_out = out.len();
-            let result =
-                decompressor.decompress_vec(&chunk[consumed..], out, FlushDecompress::Sync);
+            let input = &chunk[consumed..];
+            let (result, mapped) = match out.spare() {
+                Spare::Heap(vec) => (
+                    decompressor.decompress_vec(input, vec, FlushDecompress::Sync),
+                    0,
+                ),
+                Spare::Mapped(room) => {
+                    // Whole pages: the room may go past what was reserved.
+                    let room_len = room.len().min(cap.saturating_sub(before_out));
+                    let start = decompressor.total_out();
+                    let result = decompressor.decompress(
+                        input,
+                        &mut room[..room_len],
+                        FlushDecompress::Sync,
+                    );
+                    (result, (decompressor.total_out() - start) as usize)
+                }
+            };
+            out.mapped_written(mapped);
             // Output past the limit came before whatever zlib found wrong further on
             // (it may inflate up to the room it has, then fail in the same call):
             // the limit is the first fault in stream order, as it is when the input
@@ -982,9 +1000,9 @@ impl Extension for DeflateSession {
         if !self.inflating {
             return Ok(frame);
         }
-        let mut out = Vec::new();
+        let mut out = MessageBuf::default();
         self.inflate_into(&frame.payload, frame.fin, &mut out, ctx.remaining())?;
-        frame.payload = Bytes::from(out);
+        frame.payload = crate::protocol::pool::into_bytes(out);
         frame.rsv = frame.rsv.without(Rsv::RSV1);
         Ok(frame)
     }

@@ -4,8 +4,9 @@
 //! message limit, and never to a length a header announced: when a large frame's
 //! payload arrives in pieces the buffer grows at once to what the frame still brings,
 //! but at most to twice the bytes it will hold (as a doubling `Vec` would), so a
-//! 64 KiB message is not copied from buffer to buffer on its way. Large buffers come from, and go back to, the
-//! process's pool ([`super::pool`]). Text is validated as
+//! 64 KiB message is not copied from buffer to buffer on its way. Large buffers come
+//! from, and go back to, the process's pool ([`super::pool`]), and the largest are
+//! pages mapped for them alone ([`super::buffer`]). Text is validated as
 //! it is appended, so invalid UTF-8 fails the connection at the first bad byte. Once
 //! the message is delivered the buffer is handed over as the frame's payload: an idle
 //! session holds no message buffer.
@@ -14,6 +15,7 @@ use bytes::Bytes;
 
 use crate::frame::{Frame, Text};
 
+use super::buffer::MessageBuf;
 use super::pool;
 use super::utf8::{InvalidUtf8, Utf8State};
 
@@ -34,7 +36,7 @@ pub(crate) enum Kind {
 pub(crate) struct Assembly {
     kind: Kind,
     /// The message's bytes so far (in a raw session: the current frame's).
-    pub(crate) buf: Vec<u8>,
+    pub(crate) buf: MessageBuf,
     /// Bytes of the message so far, delivered or not.
     total: usize,
     utf8: Utf8State,
@@ -69,7 +71,7 @@ impl Assembly {
         if self.kind == Kind::Text {
             self.utf8.feed(bytes)?;
         }
-        if self.buf.capacity() - self.buf.len() < bytes.len() {
+        if self.buf.room() < bytes.len() {
             self.grow(bytes.len(), ahead);
         }
         self.buf.extend_from_slice(bytes);
@@ -90,14 +92,14 @@ impl Assembly {
     /// buffer grows by exactly that.
     pub(crate) fn make_room(&mut self, extra: usize) {
         let len = self.buf.len();
-        if self.buf.capacity() - len >= extra {
+        if self.buf.room() >= extra {
             return;
         }
         let want = len.saturating_add(extra);
         if want >= pool::POOL_MIN
             && let Some(mut pooled) = pool::take(want)
         {
-            pooled.extend_from_slice(&self.buf);
+            pooled.extend_from_slice(self.buf.as_ref());
             // The outgrown buffer goes back too, if it is of a pooled size.
             pool::give(std::mem::replace(&mut self.buf, pooled));
             return;
@@ -108,7 +110,7 @@ impl Assembly {
     /// Bytes were appended to `buf` from `from` on by someone else (a read straight into
     /// the buffer, an inflater): account for and validate them.
     pub(crate) fn appended(&mut self, from: usize) -> Result<(), InvalidUtf8> {
-        let added = &self.buf[from..];
+        let added = &self.buf.as_ref()[from..];
         if self.kind == Kind::Text {
             self.utf8.feed(added)?;
         }

@@ -14,6 +14,7 @@ use crate::extension::{DataKind, ExtFrame, ExtensionError, IncomingContext};
 use crate::frame::{CloseCode, CloseReason, Fragment, Frame, FrameType, Rsv};
 
 use super::assemble::Assembly;
+use super::buffer::MessageBuf;
 use super::close::{self, BadClose};
 use super::frame::{
     self as wire, Header, HeaderError, MAX_CONTROL, MAX_HEADER, OP_BINARY, OP_CLOSE,
@@ -648,7 +649,7 @@ impl Decoder {
 
     /// The buffer the current message is assembled in, with room for `step` more
     /// bytes.
-    pub(crate) fn direct_buf(&mut self, step: usize) -> &mut Vec<u8> {
+    pub(crate) fn direct_buf(&mut self, step: usize) -> &mut MessageBuf {
         self.message.make_room(step);
         &mut self.message.buf
     }
@@ -670,7 +671,7 @@ impl Decoder {
         let added = self.message.buf.len() - from;
         if let Some(key) = frame.header.mask {
             mask::apply(
-                &mut self.message.buf[from..],
+                &mut self.message.buf.filled_mut()[from..],
                 key,
                 (frame.received & 3) as usize,
             );

@@ -6,7 +6,8 @@
 //! - [`frame`]: the header codec; [`mask`]: masking, a word at a time; [`utf8`]:
 //!   incremental validation that fails at the first bad byte;
 //! - [`decode`]: the incoming state machine (header checks, limits, fragments, control
-//!   frames, the peer's close), assembling messages with [`assemble`];
+//!   frames, the peer's close), assembling messages with [`assemble`] in a
+//!   [`buffer`] (mapped pages of its own once large), recycled by [`pool`];
 //! - [`encode`]: outgoing frames; [`close`]: close frame payloads; [`small`]: small
 //!   payloads sharing allocations;
 //! - [`stage`]: negotiated extensions as a stage of both directions.
@@ -15,6 +16,7 @@
 //! unmasked ones, a client the reverse.
 
 pub(crate) mod assemble;
+pub(crate) mod buffer;
 pub(crate) mod close;
 pub(crate) mod decode;
 pub(crate) mod encode;

@@ -11,13 +11,17 @@
 //! [`POOL_MAX`] bytes) and gives back what it does not use: a buffer that stayed in it
 //! through a whole tick of its reaper thread (0.5 s) is freed, so a quiet server holds
 //! none. The reaper is started with the first buffer pooled and sleeps while the pool
-//! is empty.
+//! is empty. Buffers of 128 KiB and more are mapped pages of their own
+//! ([`super::buffer`]): freeing one unmaps it, so what the reaper frees goes back to
+//! the kernel.
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::Duration;
 
 use bytes::Bytes;
+
+use super::buffer::MessageBuf;
 
 /// Buffers of at least this capacity are pooled.
 pub(crate) const POOL_MIN: usize = 16 * 1024;
@@ -36,7 +40,7 @@ const TICK: Duration = Duration::from_millis(500);
 
 struct Pool {
     /// Free buffers by size class, each with the reaper generation it came back in.
-    classes: [Vec<(Vec<u8>, u32)>; CLASSES],
+    classes: [Vec<(MessageBuf, u32)>; CLASSES],
     bytes: usize,
     generation: u32,
     /// The reaper, once started; `parked` while it waits for a buffer.
@@ -68,7 +72,7 @@ fn class_of(capacity: usize) -> usize {
 }
 
 /// An empty pooled buffer with room for at least `min` bytes, if the pool has one.
-pub(crate) fn take(min: usize) -> Option<Vec<u8>> {
+pub(crate) fn take(min: usize) -> Option<MessageBuf> {
     if !pooled_size(min) {
         return None;
     }
@@ -101,7 +105,7 @@ pub(crate) fn take(min: usize) -> Option<Vec<u8>> {
 
 /// Keeps `buf` for the next large message if it is of a pooled size and there is
 /// room; frees it otherwise.
-pub(crate) fn give(mut buf: Vec<u8>) {
+pub(crate) fn give(mut buf: MessageBuf) {
     let capacity = buf.capacity();
     if !pooled_size(capacity) {
         return;
@@ -128,31 +132,34 @@ pub(crate) fn give(mut buf: Vec<u8>) {
 
 /// A message's buffer as its payload: a buffer of a pooled size goes back to the pool
 /// when the last clone of the payload is dropped.
-pub(crate) fn into_bytes(buf: Vec<u8>) -> Bytes {
+pub(crate) fn into_bytes(buf: MessageBuf) -> Bytes {
     if !pooled_size(buf.capacity()) {
-        return Bytes::from(buf);
+        return match buf.into_vec() {
+            Ok(vec) => Bytes::from(vec),
+            // Unmapped when the last clone of the payload is dropped.
+            Err(mapped) => Bytes::from_owner(mapped),
+        };
     }
     Bytes::from_owner(Recycled(buf))
 }
 
 /// `payload` copied into a buffer of its own (a pooled one if it is large).
 pub(crate) fn copy(payload: &[u8]) -> Bytes {
-    match take(payload.len()) {
-        Some(mut buf) => {
-            buf.extend_from_slice(payload);
-            into_bytes(buf)
-        }
-        None if payload.len() >= POOL_MIN => into_bytes(payload.to_vec()),
-        None => Bytes::copy_from_slice(payload),
+    if payload.len() < POOL_MIN {
+        // The usual case (a 1 KiB message): no pool, no call.
+        return Bytes::copy_from_slice(payload);
     }
+    let mut buf = take(payload.len()).unwrap_or_else(|| MessageBuf::with_capacity(payload.len()));
+    buf.extend_from_slice(payload);
+    into_bytes(buf)
 }
 
 /// A payload's buffer, given back to the pool on drop.
-struct Recycled(Vec<u8>);
+struct Recycled(MessageBuf);
 
 impl AsRef<[u8]> for Recycled {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.0.as_ref()
     }
 }
 
@@ -199,7 +206,7 @@ fn reap() {
 
 /// One tick: the buffers that came back before the previous tick and were not taken
 /// since leave the pool (returned, to be freed outside the lock).
-fn reap_once(pool: &mut Pool) -> Vec<Vec<u8>> {
+fn reap_once(pool: &mut Pool) -> Vec<MessageBuf> {
     pool.generation = pool.generation.wrapping_add(1);
     let current = pool.generation;
     let previous = current.wrapping_sub(1);
@@ -213,7 +220,7 @@ fn reap_once(pool: &mut Pool) -> Vec<Vec<u8>> {
             keep
         });
     }
-    pool.bytes -= freed.iter().map(Vec::capacity).sum::<usize>();
+    pool.bytes -= freed.iter().map(MessageBuf::capacity).sum::<usize>();
     freed
 }
 
@@ -232,7 +239,8 @@ mod tests {
         };
         let put = |pool: &mut Pool, capacity: usize| {
             let generation = pool.generation;
-            pool.classes[class_of(capacity)].push((Vec::with_capacity(capacity), generation));
+            pool.classes[class_of(capacity)]
+                .push((MessageBuf::with_capacity(capacity), generation));
             pool.bytes += capacity;
         };
         put(&mut pool, 64 * 1024);
@@ -250,17 +258,19 @@ mod tests {
 
     #[test]
     fn a_large_payload_returns_its_buffer_and_the_next_one_reuses_it() {
-        let payload = into_bytes(Vec::with_capacity(300 * 1024));
+        let payload = into_bytes(MessageBuf::with_capacity(300 * 1024));
         let clone = payload.clone();
         drop(payload);
         drop(clone);
         // Other tests share the pool: look for this buffer's capacity class.
         let buf = take(300 * 1024).expect("the buffer came back");
-        assert!(buf.capacity() >= 300 * 1024 && buf.is_empty());
+        assert!(buf.capacity() >= 300 * 1024 && buf.len() == 0);
         // Too small, too large: not pooled.
         assert!(take(100).is_none());
         assert!(take(POOL_MAX + 1).is_none());
-        let small = into_bytes(vec![1; 10]);
+        let mut small = MessageBuf::default();
+        small.extend_from_slice(&[1; 10]);
+        let small = into_bytes(small);
         assert_eq!(&small[..], &[1; 10]);
         let copied = copy(&[7; 20_000]);
         assert_eq!(&copied[..], &[7; 20_000][..]);

@@ -100,7 +100,7 @@ impl Stage {
         &mut self,
         input: &[u8],
         end: bool,
-        out: &mut Vec<u8>,
+        out: &mut super::buffer::MessageBuf,
         limit: usize,
     ) -> Result<(), ExtensionError> {
         match self {
