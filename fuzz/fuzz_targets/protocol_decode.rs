@@ -27,7 +27,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use libfuzzer_sys::fuzz_target;
-use ws_runtime::fuzz::{Decoded, Mode, decode, observe_mappings};
+use ws_runtime::fuzz::{Decoded, MAPPED_MIN, Mode, decode, observe_mappings};
 use ws_runtime::{Frame, FrameType};
 
 // ----- a counting allocator -----
@@ -119,9 +119,6 @@ fn mapping(bytes: usize, made: bool) {
         LIVE.fetch_sub(bytes, Relaxed);
     }
 }
-
-/// Where message buffers start to be mapped (`ws-runtime/src/protocol/buffer.rs`).
-const MAPPED_MIN: usize = 128 << 10;
 
 /// Runs `decode`, returning its events and the most heap it had live at once beyond
 /// what was live before it (which includes the events it returns).

@@ -5,6 +5,9 @@ use crate::extension::{Deflate, ExtensionFactory, ExtensionParams, SessionExtens
 use crate::frame::{Frame, Rsv};
 use crate::protocol::{Decoder, Event, Flow, Role, Stage};
 
+/// Message buffers of this many bytes and more are mapped ([`observe_mappings`]).
+pub const MAPPED_MIN: usize = crate::protocol::buffer::MAPPED_MIN;
+
 /// Who hears of message buffers' mappings ([`observe_mappings`]).
 static MAP_OBSERVER: std::sync::OnceLock<fn(usize, bool)> = std::sync::OnceLock::new();
 

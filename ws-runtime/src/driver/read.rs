@@ -194,22 +194,19 @@ impl Input {
         let from = decoder.direct_len();
         let step = want.min(DIRECT_MAX).min(from.max(SCRATCH));
         let buf = decoder.direct_buf(step);
-        let (read, mapped) = match buf.spare() {
+        let read = match buf.spare() {
             // Into the `Vec`'s room, which is not initialised.
             Spare::Heap(vec) => {
                 let mut limited = BufMut::limit(vec, step);
-                let read =
-                    tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited);
-                (read, false)
+                tokio_util::io::poll_read_buf(Pin::new(&mut *transport), cx, &mut limited)
             }
             // Into mapped pages (zeroed, so an initialised slice).
             Spare::Mapped(room) => {
                 let room_len = room.len().min(step);
                 let mut read_buf = ReadBuf::new(&mut room[..room_len]);
-                let read = Pin::new(&mut *transport)
+                Pin::new(&mut *transport)
                     .poll_read(cx, &mut read_buf)
-                    .map_ok(|()| read_buf.filled().len());
-                (read, true)
+                    .map_ok(|()| read_buf.filled().len())
             }
         };
         let n = match read {
@@ -217,9 +214,8 @@ impl Input {
             Poll::Ready(Err(e)) => return Err(e),
             Poll::Ready(Ok(n)) => n,
         };
-        if mapped {
-            buf.mapped_written(n);
-        }
+        // Counted by the `Vec` itself on the heap; by hand in a mapping.
+        buf.mapped_written(n);
         if n == 0 {
             return Ok(Ok(ReadOutcome::Eof));
         }

@@ -6,8 +6,9 @@
 //! kernel at once. A large buffer from malloc does not: glibc maps requests above its
 //! mmap threshold (128 KiB by default) only until the first such mapping is freed.
 //! Then it raises the threshold past that size and serves the next ones from its
-//! arenas, which keep what is freed in the middle of them. Measured (`bench --scenarios idle --servers ws`, 5,000 sessions that
-//! each echoed one 256 KiB message, 128 at a time, then idled): 6.64 KiB per connection
+//! arenas, which keep what is freed in the middle of them. Measured (`bench --scenarios
+//! idle --servers ws`, 5,000 sessions that each echoed one 256 KiB message, 128 at a
+//! time, then idled): 6.64 KiB per connection
 //! (2.92–7.45) kept with heap buffers, 2.70 (2.66–2.73) with the threshold held at
 //! 128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`), 2.73 (2.61–2.78) with these buffers,
 //! against 2.59 before any large message.
